@@ -1,0 +1,244 @@
+"""Logging for the bookstore: one JSON object per line on stdout, shaped like Go's slog.
+
+Every line the process writes goes through one structlog chain:
+
+    context (request-scoped ids) -> level -> sampling -> exception fields -> redaction -> JSON
+
+Sampling runs before redaction and rendering because a dropped line needs neither; redaction
+runs after the exception fields are built, so a secret inside an exception message is masked
+too. Standard-library logging (uvicorn's server messages, asyncio, httpx) and Python warnings
+are bridged into the same chain, so nothing reaches stdout in another format.
+
+Keys follow the contract in `log-schema.json`: `time` (RFC 3339, UTC, `Z`), `level` (`DEBUG`,
+`INFO`, `WARN`, `ERROR`: slog's spelling, not Python's `WARNING`), `msg`, `service`, then the
+fields of the event. Each line is written and flushed at once, so a crash loses nothing and the
+container runtime sees lines as they happen.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any, TextIO
+
+import structlog
+from structlog.contextvars import merge_contextvars
+from structlog.typing import EventDict, FilteringBoundLogger
+
+from bookstore import redaction, sampling
+
+LEVELS = {
+    "DEBUG": logging.DEBUG,
+    "INFO": logging.INFO,
+    "WARN": logging.WARNING,
+    "ERROR": logging.ERROR,
+}
+LEVEL_ALIASES = {"WARNING": "WARN", "CRITICAL": "ERROR", "FATAL": "ERROR"}
+# structlog's method names -> slog level names.
+_METHOD_LEVELS = {
+    "debug": "DEBUG",
+    "info": "INFO",
+    "warning": "WARN",
+    "warn": "WARN",
+    "error": "ERROR",
+    "exception": "ERROR",
+    "critical": "ERROR",
+    "fatal": "ERROR",
+}
+_FIRST_KEYS = ("time", "level", "msg", "service")
+
+_logger: FilteringBoundLogger | None = None
+
+
+def parse_level(value: str | None) -> str:
+    """`LOG_LEVEL` as a slog level name; raises ValueError naming the accepted values."""
+    name = (value or "INFO").strip().upper()
+    name = LEVEL_ALIASES.get(name, name)
+    if name not in LEVELS:
+        raise ValueError(f"LOG_LEVEL={value!r} is not one of DEBUG, INFO, WARN, ERROR")
+    return name
+
+
+def rfc3339(epoch: float) -> str:
+    """`2026-01-02T03:04:05.123456Z`: RFC 3339 in UTC with a `Z`, microsecond precision."""
+    seconds = int(epoch)
+    micros = int((epoch - seconds) * 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micros:06d}Z"
+
+
+class LineWriter:
+    """The structlog "logger": writes one rendered line and flushes it, under a lock.
+
+    The lock keeps lines whole when a thread (a warning, an excepthook) logs at the same time
+    as the event loop; flushing every line is the contract (no line waits in a buffer).
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def msg(self, line: str) -> None:
+        with self._lock:
+            self._stream.write(line + "\n")
+            self._stream.flush()
+
+    debug = info = warning = warn = error = exception = critical = fatal = log = msg
+
+
+def _add_level(_logger: Any, method: str, event: EventDict) -> EventDict:
+    event["level"] = _METHOD_LEVELS.get(method, "INFO")
+    return event
+
+
+def _exception_fields(_logger: Any, _method: str, event: EventDict) -> EventDict:
+    """`exc_info` -> `error`, `error_type`, `stack` (one string: a trace never spans lines)."""
+    exc_info = event.pop("exc_info", None)
+    if not exc_info:
+        return event
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    elif isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    if exc_info[0] is None:
+        return event
+    exc = exc_info[1]
+    event.setdefault("error", str(exc) or type(exc).__name__)
+    event.setdefault("error_type", type(exc).__name__)
+    event["stack"] = "".join(traceback.format_exception(*exc_info)).rstrip()
+    return event
+
+
+def _renderer(service: str) -> Callable[[Any, str, EventDict], str]:
+    dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+    def render(_logger: Any, _method: str, event: EventDict) -> str:
+        line = {
+            "time": rfc3339(time.time()),
+            "level": event.pop("level"),
+            "msg": str(event.pop("event", "")),
+            "service": service,
+        }
+        event.pop("service", None)
+        line.update(event)
+        return dumps(line)
+
+    return render
+
+
+def configure(
+    service: str,
+    *,
+    level: str = "INFO",
+    sample_rate: float = 1.0,
+    stream: TextIO | None = None,
+    keep_trace: Callable[[str | None], bool] | None = None,
+) -> FilteringBoundLogger:
+    """Set up the chain for this process and bridge stdlib logging and warnings into it.
+
+    `keep_trace` decides sampling (default: `sampling.by_trace_id(sample_rate)`); tests pass
+    their own. Calling this again replaces the previous set-up (tests do).
+    """
+    global _logger
+    level = parse_level(level)
+    keep = keep_trace or sampling.by_trace_id(sample_rate)
+    processors = [
+        merge_contextvars,
+        _add_level,
+        sampling.processor(keep),
+        _exception_fields,
+        redaction.processor,
+        _renderer(service),
+    ]
+    writer = LineWriter(stream if stream is not None else sys.stdout)
+    _logger = structlog.wrap_logger(
+        writer,
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
+    )
+    _bridge_stdlib(LEVELS[level])
+    _bridge_uncaught()
+    return _logger
+
+
+def get_logger(**fields: Any) -> FilteringBoundLogger:
+    """The process logger (configured by `configure`), optionally with fields bound."""
+    if _logger is None:
+        configure("bookstore")
+    assert _logger is not None
+    return _logger.bind(**fields) if fields else _logger
+
+
+class _StdlibBridge(logging.Handler):
+    """Hands stdlib records (uvicorn, asyncio, httpx, warnings) to the structlog chain."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            fields: dict[str, Any] = {"logger": record.name}
+            if record.exc_info and record.exc_info[0] is not None:
+                fields["exc_info"] = record.exc_info
+            message = record.getMessage().rstrip()
+            log = get_logger()
+            if record.levelno >= logging.ERROR:
+                log.error(message, **fields)
+            elif record.levelno >= logging.WARNING:
+                log.warning(message, **fields)
+            elif record.levelno >= logging.INFO:
+                log.info(message, **fields)
+            else:
+                log.debug(message, **fields)
+        except Exception:  # never let logging take the service down
+            self.handleError(record)
+
+
+def _bridge_stdlib(level: int) -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.addHandler(_StdlibBridge())
+    root.setLevel(level)
+    # uvicorn's loggers would otherwise keep their own levels; let them propagate to the bridge.
+    for name in ("uvicorn", "uvicorn.error"):
+        named = logging.getLogger(name)
+        named.handlers.clear()
+        named.propagate = True
+        named.setLevel(logging.NOTSET)
+    # The access log is replaced by our own request line (route template, trace ids, duration).
+    access = logging.getLogger("uvicorn.access")
+    access.handlers.clear()
+    access.propagate = False
+    access.disabled = True
+    # httpx logs every request at INFO; our request lines already cover the outbound call.
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
+    logging.getLogger("httpcore").setLevel(max(level, logging.WARNING))
+    logging.captureWarnings(True)
+    logging.raiseExceptions = False  # a broken record must not print a traceback to stderr
+
+
+def _bridge_uncaught() -> None:
+    def excepthook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
+        get_logger().error("uncaught exception", exc_info=(exc_type, exc, tb))
+
+    def thread_excepthook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        get_logger(thread=getattr(args.thread, "name", None)).error(
+            "uncaught exception in thread",
+            exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+        )
+
+    sys.excepthook = excepthook
+    threading.excepthook = thread_excepthook
+
+
+def bind_request(fields: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Put request-scoped fields (trace ids, request id) on every line of this request."""
+    return structlog.contextvars.bind_contextvars(**fields)
+
+
+def unbind_request(tokens: Mapping[str, Any]) -> None:
+    structlog.contextvars.reset_contextvars(**tokens)
