@@ -51,7 +51,7 @@ CHECKERS: tuple[Checker, ...] = (
         "A pod's log lines are still in Loki after the pod is deleted",
         20,
         "Loki only keeps what the agent shipped before the pod went away: check that the "
-        "Alloy pods are ready and that `{namespace=\"bookstore\"}` returns recent lines.",
+        'Alloy pods are ready and that `{namespace="bookstore"}` returns recent lines.',
         "lab-2.md#step-4",
     ),
     Checker(
@@ -59,7 +59,7 @@ CHECKERS: tuple[Checker, ...] = (
         "One request's lines are found in both services by its trace id (LogQL)",
         20,
         "Query with query_range, not an instant query: "
-        "`{namespace=\"bookstore\"} | json | trace_id=\"<id>\"` must return lines from "
+        '`{namespace="bookstore"} | json | trace_id="<id>"` must return lines from '
         "catalog and orders.",
         "lab-2.md#step-3",
     ),
@@ -81,9 +81,9 @@ CHECKERS: tuple[Checker, ...] = (
     ),
     Checker(
         "lab2.error-traceable",
-        "An injected failure is found by level=\"ERROR\" and followed across services",
+        'An injected failure is found by level="ERROR" and followed across services',
         5,
-        "Start from `{namespace=\"bookstore\"} | json | level=\"ERROR\"`, take the trace_id of "
+        'Start from `{namespace="bookstore"} | json | level="ERROR"`, take the trace_id of '
         "the failing line and query for it.",
         "lab-2.md#step-3",
     ),

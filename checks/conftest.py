@@ -1,0 +1,198 @@
+"""pytest wiring of the lab-2 checkers: options, the `lab` fixture, and the two reports.
+
+Run: `python -m pytest checks --kubeconfig PATH [--checker ID ...] [--score-json PATH]
+[--junitxml PATH]`. Each checker is a test marked `@pytest.mark.checker("<catalogue id>")`;
+the catalogue (checks/catalogue.py) gives its title, points, hint and docs link. The learner
+sees one line per checker with the diagnosis and hint under each failure; machines get JUnit
+XML (pytest's own --junitxml, whose failure text is the diagnosis) and a score JSON keyed by
+checker id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from checks import catalogue
+from checks.evidence import CheckFailed, Passed
+from checks.report import learner_report, result_row
+
+KUBECONFIG_ENV = "LAB_KUBECONFIG"
+DEFAULT_KUBECONFIG = Path(".lab") / "kubeconfig"
+RESULTS = pytest.StashKey[dict]()  # checker id -> result row, on the config
+CONNECTION = pytest.StashKey[dict]()  # what the session knows about the cluster
+
+
+class LabHooks:
+    """Hook specs other plugins can implement (the offline tests plug fakes in here)."""
+
+    @pytest.hookspec(firstresult=True)
+    def pytest_lab_connect(self, config: pytest.Config, kubeconfig: Path):
+        """Return a checks.lab.Lab for this kubeconfig, or None to use the real cluster."""
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(LabHooks)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("lab", "lab-2 checkers")
+    group.addoption(
+        "--kubeconfig",
+        default=os.environ.get(KUBECONFIG_ENV) or str(DEFAULT_KUBECONFIG),
+        help=f"kubeconfig of the lab cluster (env {KUBECONFIG_ENV}; default .lab/kubeconfig)",
+    )
+    group.addoption(
+        "--checker",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="run only this checker (catalogue id, repeatable)",
+    )
+    group.addoption(
+        "--score-json", default=None, metavar="PATH", help="write the score JSON keyed by id"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "checker(id): the catalogue id this test verifies")
+    config.stash[RESULTS] = {}
+    config.stash[CONNECTION] = {"kubeconfig": config.getoption("kubeconfig"), "error": None}
+    unknown = [c for c in config.getoption("checker") if c not in catalogue.BY_ID]
+    if unknown:
+        raise pytest.UsageError(
+            f"unknown checker id(s) {', '.join(unknown)}; known: {', '.join(catalogue.BY_ID)}"
+        )
+
+
+def checker_id(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("checker")
+    return marker.args[0] if marker and marker.args else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep the selected checkers, in catalogue order (exercise 3 runs before 4 deletes a pod)."""
+    wanted = set(config.getoption("checker"))
+    order = {c.id: i for i, c in enumerate(catalogue.CHECKERS)}
+    keep, drop = [], []
+    for item in items:
+        cid = checker_id(item)
+        if cid is not None and cid not in catalogue.BY_ID:
+            raise pytest.UsageError(f"{item.nodeid} is marked with unknown checker id {cid!r}")
+        (keep if cid and (not wanted or cid in wanted) else drop).append(item)
+    keep.sort(key=lambda it: order[checker_id(it)])
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+    items[:] = keep
+
+
+# -- fixtures ------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def lab(pytestconfig: pytest.Config):
+    """The connection to the lab cluster, checked once; an unreachable cluster fails every
+    checker with the same diagnosis instead of hanging each one."""
+    from checks.kube import Kube, KubeError
+    from checks.lab import Lab
+    from checks.polling import timeout_scale
+
+    info = pytestconfig.stash[CONNECTION]
+    kubeconfig = Path(pytestconfig.getoption("kubeconfig"))
+    try:
+        the_lab = pytestconfig.hook.pytest_lab_connect(config=pytestconfig, kubeconfig=kubeconfig)
+        if the_lab is None:
+            the_lab = Lab(Kube(kubeconfig), timeout_scale=timeout_scale())
+        info["cluster"] = getattr(the_lab.kube, "host", "?")
+        info["server_version"] = the_lab.kube.server_version()
+    except (KubeError, ValueError) as e:
+        info["error"] = str(e)
+        raise CheckFailed(
+            str(e),
+            "a reachable Kubernetes API server from the kubeconfig",
+            f"kubectl --kubeconfig {kubeconfig} get nodes; `nox -s lab-2` creates the cluster",
+        ) from None
+    yield the_lab
+    the_lab.close()
+
+
+@pytest.fixture
+def record_outcome(request: pytest.FixtureRequest):
+    """Checkers hand their Passed result here so the reports can show what they saw."""
+
+    def record(outcome: Passed) -> None:
+        request.node.stash[_OUTCOME] = outcome
+
+    return record
+
+
+_OUTCOME = pytest.StashKey[Passed]()
+
+
+# -- results -------------------------------------------------------------------------------
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    cid = checker_id(item)
+    if cid is None:
+        return report
+    results = item.config.stash[RESULTS]
+    spec = catalogue.get(cid)
+    row = results.setdefault(cid, result_row(spec))
+    row["seconds"] = round(row["seconds"] + report.duration, 2)
+    if call.excinfo is not None and report.failed:
+        error = call.excinfo.value
+        if isinstance(error, CheckFailed):
+            row["diagnosis"] = error.diagnosis
+            report.longrepr = f"{cid}: {spec.title}\n{error.diagnosis}"
+        else:
+            # A checker bug or an unexpected API error: keep the traceback, name the error.
+            row["diagnosis"] = f"{type(error).__name__}: {error}"
+        row["passed"], row["points"] = False, 0
+    elif report.when == "call" and report.passed:
+        outcome = item.stash.get(_OUTCOME, None)
+        row["passed"], row["points"] = True, spec.points
+        if outcome is not None:
+            row["diagnosis"] = outcome.summary
+            row["measurements"] = dict(outcome.measurements)
+    return report
+
+
+def score(config: pytest.Config) -> dict:
+    """The machine report: totals and one row per checker that ran."""
+    results = config.stash[RESULTS]
+    info = config.stash[CONNECTION]
+    return {
+        "kubeconfig": info["kubeconfig"],
+        "cluster": info.get("cluster"),
+        "server_version": info.get("server_version"),
+        "reachable": info.get("error") is None,
+        "error": info.get("error"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "total": sum(r["points"] for r in results.values()),
+        "max": sum(r["max_points"] for r in results.values()),
+        "checkers": results,
+    }
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    path = session.config.getoption("score_json")
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(score(session.config), indent=2) + "\n")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    data = score(config)
+    if not data["checkers"]:
+        return
+    terminalreporter.section("lab 2 report")
+    for line in learner_report(data):
+        markup = {}
+        if line.startswith("  PASS"):
+            markup = {"green": True}
+        elif line.startswith("  FAIL"):
+            markup = {"red": True, "bold": True}
+        terminalreporter.write_line(line, **markup)

@@ -1,0 +1,194 @@
+"""What every lab-2 checker shares: the clients, the clock, and the actions that make evidence.
+
+A `Lab` bundles the Kubernetes client, the Loki client and the clock; the pytest fixtures build
+one from a kubeconfig, and the offline tests build one from the fakes, so the checker functions
+are the same code in both. Names (namespaces, releases, ports) come from versions.toml and the
+manifests contract, not from each checker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from checks.evidence import CheckFailed, Trace
+from checks.loki import Loki, LokiError
+from checks.polling import Clock, DeadlineExceeded, SystemClock, poll
+
+APP_NAMESPACE = "bookstore"
+APP_SERVICES = ("catalog", "orders")
+APP_PORT = 80  # Service port of catalog and orders (container port 8080 named http)
+LOKI_PORT = 3100
+GRAFANA_PORT = 80
+
+
+def _logging_names() -> dict[str, str]:
+    """Namespace and release names of the logging stack, from versions.toml."""
+    from labs.versions import load_versions
+
+    charts = load_versions()["charts"]
+    return {
+        "namespace": charts["loki"]["namespace"],
+        "loki": charts["loki"]["release"],
+        "alloy": charts["alloy"]["release"],
+        "grafana": charts["grafana"]["release"],
+    }
+
+
+@dataclass
+class Lab:
+    """The connection to one lab cluster, as the checkers see it."""
+
+    kube: Any  # checks.kube.Kube, or the fake from tests/fakes.py
+    clock: Clock = field(default_factory=SystemClock)
+    timeout_scale: float = 1.0
+    names: dict[str, str] = field(default_factory=_logging_names)
+    _clients: dict[tuple, httpx.Client] = field(default_factory=dict, repr=False)
+    _loki: Loki | None = field(default=None, repr=False)
+    pipeline_checked: bool = False
+
+    @property
+    def logging_ns(self) -> str:
+        return self.names["namespace"]
+
+    def timeout(self, seconds: float) -> float:
+        return seconds * self.timeout_scale
+
+    def http(self, namespace: str, service: str, port: int) -> httpx.Client:
+        """A (cached) service-proxy client for one Service port."""
+        key = (namespace, service, port)
+        if key not in self._clients:
+            self._clients[key] = self.kube.service_client(namespace, service, port)
+        return self._clients[key]
+
+    @property
+    def loki(self) -> Loki:
+        if self._loki is None:
+            http = self.http(self.logging_ns, self.names["loki"], LOKI_PORT)
+            where = f"Loki (service proxy {self.logging_ns}/{self.names['loki']}:{LOKI_PORT})"
+            self._loki = Loki(http, where=where)
+        return self._loki
+
+    def app(self, service: str) -> httpx.Client:
+        return self.http(APP_NAMESPACE, service, APP_PORT)
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+
+    # -- readiness before evidence --------------------------------------------------------
+    def confirm_pipeline_ready(self, timeout: float = 90) -> None:
+        """Wait until Loki answers /ready and every agent pod is ready, else explain which isn't.
+
+        Evidence sent before the agent runs is never shipped, so a checker that skipped this
+        would blame the learner's query for a pipeline that was still starting.
+        """
+        if self.pipeline_checked:
+            return
+        try:
+            poll(
+                self.loki.ready, lambda r: r[0], what="Loki /ready",
+                timeout=self.timeout(timeout), clock=self.clock, interval=2,
+            )  # fmt: skip
+        except DeadlineExceeded as e:
+            raise CheckFailed(
+                f"Loki /ready still answers {e.last[1]!r} after {e.timeout:.0f} s",
+                "200 ready (Loki says 503 for about 15 s after it starts, then ready)",
+                f"kubectl -n {self.logging_ns} get pods; "
+                f"kubectl -n {self.logging_ns} logs statefulset/{self.names['loki']} --tail=20",
+            ) from None
+
+        def agent_status():
+            for ds in self.kube.list_daemonsets(self.logging_ns):
+                if ds["metadata"]["name"] == self.names["alloy"]:
+                    return ds.get("status", {})
+            return None
+
+        def all_ready(status):
+            if not status:
+                return False
+            wanted = status.get("desiredNumberScheduled", 0)
+            return wanted > 0 and status.get("numberReady", 0) >= wanted
+
+        try:
+            poll(
+                agent_status, all_ready, what="the agent DaemonSet to be ready",
+                timeout=self.timeout(timeout), clock=self.clock, interval=2,
+            )  # fmt: skip
+        except DeadlineExceeded as e:
+            seen = (
+                f"DaemonSet {self.logging_ns}/{self.names['alloy']} does not exist"
+                if e.last is None
+                else f"DaemonSet {self.names['alloy']} has {e.last.get('numberReady', 0)}/"
+                f"{e.last.get('desiredNumberScheduled', 0)} pods ready"
+            )
+            raise CheckFailed(
+                seen,
+                "one ready agent pod per node before the checker sends fresh evidence",
+                f"kubectl -n {self.logging_ns} get ds,pods -o wide; "
+                f"kubectl -n {self.logging_ns} describe ds {self.names['alloy']}",
+            ) from None
+        self.pipeline_checked = True
+
+    # -- fresh evidence ------------------------------------------------------------------
+    def send(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        request_id: str,
+        trace: Trace | None = None,
+        json_body: dict | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """One request to a bookstore Service through the API server's service proxy."""
+        all_headers = {"X-Request-ID": request_id, **(headers or {})}
+        if trace is not None:
+            all_headers["traceparent"] = trace.traceparent
+        try:
+            return self.app(service).request(method, path, headers=all_headers, json=json_body)
+        except httpx.HTTPError as e:
+            raise CheckFailed(
+                f"{method} {path} to Service {APP_NAMESPACE}/{service} through the API server "
+                f"failed: {type(e).__name__}: {e}",
+                "the bookstore answers through the service proxy",
+                f"kubectl -n {APP_NAMESPACE} get pods,endpoints {service}",
+            ) from None
+
+    def first_book_id(self, request_id: str):
+        """An id that exists in the catalog (orders for unknown books stop before catalog)."""
+        response = self.send("catalog", "GET", "/books", request_id=request_id)
+        if response.status_code == 200:
+            try:
+                data = response.json()
+            except ValueError:
+                data = None
+            books = data.get("books", data.get("items")) if isinstance(data, dict) else data
+            if isinstance(books, list) and books and isinstance(books[0], dict):
+                return books[0].get("id", 1)
+        return 1
+
+    def wait_in_loki(self, query: str, predicate, *, start_ns: int, timeout: float, what: str):
+        """Poll Loki for fresh evidence; on timeout fail with what was seen and the query."""
+        try:
+            return self.loki.wait_for(
+                query, predicate, start_ns=start_ns, timeout=self.timeout(timeout),
+                clock=self.clock, interval=2,
+            )  # fmt: skip
+        except DeadlineExceeded as e:
+            seen = e.last or []
+            raise CheckFailed(
+                f"after {e.timeout:.0f} s Loki returned {len(seen)} line(s) for {query}"
+                + (f"; {what}" if what else ""),
+                "the fresh request's lines in Loki within the deadline",
+                'check that the agent ships bookstore lines: query `{namespace="bookstore"}` '
+                f"in Grafana, and `kubectl -n {self.logging_ns} logs ds/{self.names['alloy']} "
+                "--tail=30` for push errors",
+            ) from None
+        except LokiError as e:
+            raise CheckFailed(
+                str(e), "Loki answers query_range", f"kubectl -n {self.logging_ns} get pods"
+            ) from None

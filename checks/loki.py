@@ -1,0 +1,191 @@
+"""A small Loki HTTP client: the one seam between the checkers and Loki.
+
+It speaks Loki's query API over any `httpx.Client` whose base URL is Loki's root, so the same
+code runs through the Kubernetes API server's service proxy
+(`.../api/v1/namespaces/logging/services/loki:3100/proxy/`), a kind-mapped NodePort, or an
+`httpx.MockTransport` in the tests. Timestamps are Unix nanoseconds, sent as strings as
+Loki documents them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from checks.polling import Clock, SystemClock, poll
+
+# Since Loki 3.2 the instant endpoint refuses log selectors with this text (grafana/loki#13421).
+INSTANT_LOG_QUERY_TEXT = "not supported as an instant query"
+
+
+class LokiError(RuntimeError):
+    """Loki (or the proxy in front of it) answered with an error; the message says what to do."""
+
+
+class InstantLogQueryError(LokiError):
+    """A log query was sent to /loki/api/v1/query: Loki >= 3.2 answers 400 to that."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One log line as Loki returned it, with the labels of its stream."""
+
+    ts_ns: int
+    line: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Found:
+    """What `wait_for` found, and how long after the wait began it became visible."""
+
+    entries: list[Entry]
+    seconds: float
+
+
+class Loki:
+    """Query Loki. Every method raises `LokiError` with the status and body on failure."""
+
+    def __init__(self, http: httpx.Client, *, where: str = "Loki"):
+        self.http = http
+        self.where = where  # how to name this Loki in messages (e.g. the service proxy path)
+
+    # -- plumbing -----------------------------------------------------------------------
+    def _get(self, path: str, params: dict | list | None = None) -> httpx.Response:
+        try:
+            return self.http.get(path, params=params)
+        except httpx.HTTPError as e:
+            raise LokiError(
+                f"could not reach {self.where} ({type(e).__name__}: {e}). "
+                "Run `kubectl -n logging get pods,svc` to see whether Loki is running."
+            ) from e
+
+    def _json(self, path: str, params: dict | list | None = None) -> dict:
+        response = self._get(path, params)
+        if response.status_code != 200:
+            body = response.text.strip()[:500]
+            if response.status_code == 400 and INSTANT_LOG_QUERY_TEXT in body:
+                raise InstantLogQueryError(
+                    f"{self.where} answered 400 to {path}: {body!r}. Log queries (a selector "
+                    "with or without line filters) only run on /loki/api/v1/query_range since "
+                    "Loki 3.2; use query_range with a start and end, or wrap the query in a "
+                    "metric such as count_over_time(...[5m])."
+                )
+            hint = ""
+            if response.status_code == 503 and "no endpoints available" in body:
+                hint = " The Loki Service has no ready pod: `kubectl -n logging get pods`."
+            raise LokiError(
+                f"{self.where} answered {response.status_code} to GET {path}: {body!r}.{hint}"
+            )
+        try:
+            payload = response.json()
+        except ValueError:
+            raise LokiError(
+                f"{self.where} answered GET {path} with non-JSON: {response.text[:200]!r}"
+            ) from None
+        if payload.get("status") != "success":
+            raise LokiError(f"{self.where} answered GET {path} with status {payload!r}")
+        return payload
+
+    # -- the API ------------------------------------------------------------------------
+    def ready(self) -> tuple[bool, str]:
+        """Loki's /ready: (True, "ready") once the ingester is up; 503 with a reason before."""
+        try:
+            response = self.http.get("/ready")
+        except httpx.HTTPError as e:
+            return False, f"{type(e).__name__}: {e}"
+        return response.status_code == 200, f"{response.status_code} {response.text.strip()}"
+
+    def query_range(
+        self,
+        query: str,
+        *,
+        start_ns: int,
+        end_ns: int,
+        limit: int = 100,
+        direction: str = "backward",
+        step: str | None = None,
+    ) -> dict:
+        """The `data` of /loki/api/v1/query_range (log or metric query)."""
+        if direction not in ("forward", "backward"):
+            raise ValueError(f"direction must be 'forward' or 'backward', not {direction!r}")
+        if start_ns >= end_ns:
+            raise ValueError(f"start ({start_ns}) must be before end ({end_ns})")
+        params = {
+            "query": query,
+            "start": str(start_ns),
+            "end": str(end_ns),
+            "limit": str(limit),
+            "direction": direction,
+        }
+        if step is not None:
+            params["step"] = step
+        return self._json("/loki/api/v1/query_range", params)["data"]
+
+    def query(self, query: str, *, time_ns: int | None = None) -> dict:
+        """The instant endpoint, for metric queries only: log queries raise InstantLogQueryError."""
+        params = {"query": query}
+        if time_ns is not None:
+            params["time"] = str(time_ns)
+        return self._json("/loki/api/v1/query", params)["data"]
+
+    def entries(self, query: str, *, start_ns: int, end_ns: int, limit: int = 1000) -> list[Entry]:
+        """The lines of a log query, oldest first, each with its stream's labels."""
+        data = self.query_range(
+            query, start_ns=start_ns, end_ns=end_ns, limit=limit, direction="forward"
+        )
+        if data.get("resultType") != "streams":
+            raise LokiError(
+                f"{query!r} is a metric query (result type {data.get('resultType')!r}); "
+                "expected a log query that returns streams"
+            )
+        out = [
+            Entry(int(ts), line, dict(stream.get("stream", {})))
+            for stream in data.get("result", [])
+            for ts, line, *_ in stream.get("values", [])
+        ]
+        return sorted(out, key=lambda e: e.ts_ns)
+
+    def labels(self, *, start_ns: int, end_ns: int) -> list[str]:
+        params = {"start": str(start_ns), "end": str(end_ns)}
+        return list(self._json("/loki/api/v1/labels", params).get("data") or [])
+
+    def label_values(self, name: str, *, start_ns: int, end_ns: int) -> list[str]:
+        params = {"start": str(start_ns), "end": str(end_ns)}
+        path = f"/loki/api/v1/label/{name}/values"
+        return list(self._json(path, params).get("data") or [])
+
+    def series(self, match: list[str], *, start_ns: int, end_ns: int) -> list[dict[str, str]]:
+        params = [("match[]", m) for m in match]
+        params += [("start", str(start_ns)), ("end", str(end_ns))]
+        return list(self._json("/loki/api/v1/series", params).get("data") or [])
+
+    # -- waiting ------------------------------------------------------------------------
+    def wait_for(
+        self,
+        query: str,
+        predicate: Callable[[list[Entry]], bool],
+        *,
+        start_ns: int,
+        timeout: float,
+        clock: Clock | None = None,
+        interval: float = 1.0,
+        limit: int = 1000,
+    ) -> Found:
+        """Poll `query` (range: start_ns .. now) until `predicate(entries)` holds.
+
+        Raises DeadlineExceeded with the last entries seen, so the caller can say what it saw.
+        """
+        clock = clock or SystemClock()
+
+        def probe() -> list[Entry]:
+            end = max(clock.time_ns(), start_ns + 1)
+            return self.entries(query, start_ns=start_ns, end_ns=end, limit=limit)
+
+        waited = poll(
+            probe, predicate, what=f"Loki to return {query}", timeout=timeout, clock=clock,
+            interval=interval,
+        )  # fmt: skip
+        return Found(list(waited.value), waited.seconds)

@@ -1,0 +1,48 @@
+"""The report formats every checker run shares: live (pytest), graded, or offline.
+
+A result row is what the score JSON holds per checker id; the learner report is the plain-text
+view of a score JSON. Grading and the offline static checks build the same rows, so a learner,
+an instructor and a CI job read one format.
+"""
+
+from __future__ import annotations
+
+from checks.catalogue import Checker
+
+
+def result_row(spec: Checker, *, passed: bool = False, diagnosis: str = "", seconds: float = 0.0):
+    """A checker's row in the score JSON (points follow `passed`)."""
+    return {
+        "title": spec.title,
+        "points": spec.points if passed else 0,
+        "max_points": spec.points,
+        "passed": passed,
+        "seconds": round(seconds, 2),
+        "diagnosis": diagnosis,
+        "hint": spec.hint,
+        "docs": spec.docs,
+        "measurements": {},
+    }
+
+
+def learner_report(data: dict) -> list[str]:
+    """One line per checker, diagnosis and hint under each failure, then the total."""
+    lines = [f"Lab 2 checkers on {data.get('cluster') or data['kubeconfig']}"]
+    for cid, row in data["checkers"].items():
+        mark = "PASS" if row["passed"] else "FAIL"
+        lines.append(
+            f"  {mark}  {cid:<28} {row['points']:>3}/{row['max_points']:<3} "
+            f"{row['seconds']:>6.1f}s  {row['title']}"
+        )
+        if not row["passed"]:
+            lines += [f"        {part}" for part in row["diagnosis"].splitlines()]
+            lines.append(f"        hint: {row['hint']}")
+            lines.append(f"        docs: docs/{row['docs']}")
+        for name, value in row["measurements"].items():
+            lines.append(f"        measured {name.replace('_', ' ')}: {value}")
+    passed = sum(1 for r in data["checkers"].values() if r["passed"])
+    lines.append(
+        f"Total: {data['total']}/{data['max']} points "
+        f"({passed} of {len(data['checkers'])} checkers passed)"
+    )
+    return lines

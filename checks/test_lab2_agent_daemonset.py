@@ -1,0 +1,93 @@
+"""Exercise 2: the log agent is a DaemonSet in `logging`, reading the node's /var/log."""
+
+from __future__ import annotations
+
+import pytest
+
+from checks.evidence import (
+    CheckFailed,
+    Passed,
+    is_ready,
+    log_sidecars,
+    looks_like_log_agent,
+    name_of,
+    nodes_without_ready_agent,
+    owned_by,
+    varlog_mounts,
+)
+from checks.lab import APP_NAMESPACE, Lab
+
+
+def check_agent_daemonset(lab: Lab) -> Passed:
+    ns, release = lab.logging_ns, lab.names["alloy"]
+    install = (
+        f"helm upgrade --install {release} grafana/alloy -n {ns} "
+        "-f manifests/logging/alloy-values.yaml"
+    )
+    agents = [ds for ds in lab.kube.list_daemonsets(ns) if looks_like_log_agent(ds)]
+    if not agents:
+        in_app = [ds for ds in lab.kube.list_daemonsets(APP_NAMESPACE) if looks_like_log_agent(ds)]
+        if in_app:
+            raise CheckFailed(
+                f"log agent DaemonSet {name_of(in_app[0])} runs in namespace {APP_NAMESPACE}",
+                f"the agent in namespace {ns} (privileged), apart from the app, which stays "
+                "restricted",
+                f"helm uninstall {name_of(in_app[0])} -n {APP_NAMESPACE}; {install}",
+            )
+        deployments = [d for d in lab.kube.list_deployments(ns) if looks_like_log_agent(d)]
+        if deployments:
+            raise CheckFailed(
+                f"the agent {ns}/{name_of(deployments[0])} is a Deployment: it runs on "
+                "whichever node the scheduler picks and cannot read the other nodes' files",
+                "a DaemonSet: one agent pod on every node, tailing that node's /var/log/pods",
+                f"set controller.type: daemonset in the Alloy values, then {install}",
+            )
+        raise CheckFailed(
+            f"no log agent DaemonSet in namespace {ns}",
+            f"DaemonSet {release} in {ns}",
+            install,
+        )
+    ds = next((d for d in agents if name_of(d) == release), agents[0])
+    mounts = varlog_mounts(ds["spec"]["template"]["spec"])
+    if not mounts:
+        raise CheckFailed(
+            f"DaemonSet {ns}/{name_of(ds)} mounts no hostPath /var/log: it cannot see the files "
+            "the container runtime writes",
+            "a hostPath volume for /var/log mounted read-only (chart value alloy.mounts.varlog)",
+            f"set alloy.mounts.varlog: true in manifests/logging/alloy-values.yaml, then {install}",
+        )
+    writable = [f"{c}:{p}" for c, p, ro in mounts if not ro]
+    if writable:
+        raise CheckFailed(
+            f"DaemonSet {name_of(ds)} mounts the node's log directory writable ({writable})",
+            "readOnly: true: the agent only reads the node's files",
+            f"kubectl -n {ns} get ds {name_of(ds)} -o yaml | grep -B2 -A3 varlog",
+        )
+    app_pods = lab.kube.list_pods(APP_NAMESPACE)
+    agent_pods = [p for p in lab.kube.list_pods(ns) if owned_by(p, "DaemonSet", name_of(ds))]
+    missing = nodes_without_ready_agent(app_pods, agent_pods)
+    if missing:
+        raise CheckFailed(
+            f"node(s) {', '.join(missing)} run bookstore pods but no ready {name_of(ds)} pod",
+            "a ready agent pod on every node that runs bookstore pods (else their lines are lost)",
+            f"kubectl -n {ns} get pods -o wide; kubectl -n {ns} describe ds {name_of(ds)} "
+            "(look for taints without tolerations and image pull errors)",
+        )
+    sidecars = log_sidecars(app_pods)
+    if sidecars:
+        raise CheckFailed(
+            f"log-shipping sidecar(s) in bookstore pods: {', '.join(sidecars)}",
+            "no sidecar: the node agent already reads every container's stdout",
+            "remove the sidecar from the Deployment in manifests/bookstore/, then "
+            "kubectl apply -k manifests/bookstore",
+        )
+    ready = sum(1 for p in agent_pods if is_ready(p))
+    return Passed(
+        f"DaemonSet {ns}/{name_of(ds)} has {ready} ready pod(s) covering every bookstore node, "
+        f"mounting /var/log read-only; no sidecars"
+    )
+
+
+@pytest.mark.checker("lab2.agent-daemonset")
+def test_agent_daemonset(lab, record_outcome):
+    record_outcome(check_agent_daemonset(lab))
