@@ -1,0 +1,44 @@
+"""`python -m bookstore catalog|orders|loadgen`: the container's command, and the tests'.
+
+Configuration comes from the environment (see `bookstore.settings`); a bad value stops the
+process at once with an ERROR line that says which variable and what is accepted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bookstore import logs
+from bookstore.settings import Settings, SettingsError
+
+SERVICES = ("catalog", "orders")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bookstore", description=__doc__)
+    parser.add_argument("command", choices=(*SERVICES, "loadgen"), help="what to run")
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "loadgen":
+        from bookstore import loadgen
+
+        return loadgen.main(rest)
+    if rest:
+        parser.error(f"{args.command} takes no arguments (configure it with env vars): {rest}")
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        logs.configure(args.command)
+        logs.get_logger().error(
+            f"{args.command} cannot start: invalid configuration", error=str(exc)
+        )
+        return 2
+    logs.configure(args.command, level=settings.log_level, sample_rate=settings.log_sample_rate)
+    from bookstore import catalog, orders, server
+
+    app = catalog.create_app(settings) if args.command == "catalog" else orders.create_app(settings)
+    return server.serve(app, args.command, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,345 @@
+"""The HTTP pieces both services share: request context, request lines, errors, JSON bodies.
+
+`RequestContext` is a plain ASGI middleware (not Starlette's BaseHTTPMiddleware, which runs the
+endpoint in another task and loses context variables). For every request it
+
+1. continues the caller's trace from `traceparent` or starts one (WARN when the header is bad),
+2. takes `X-Request-ID` when it is well-formed or generates one (WARN when it is not),
+3. binds both to every log line written while the request runs,
+4. echoes `X-Request-ID` and adds `X-Trace-ID` to the response,
+5. writes the request line: method, route template, status, duration_ms (INFO; WARN for 4xx,
+   ERROR for 5xx; DEBUG for successful probes, which would otherwise drown the log).
+
+It also turns any exception that escapes an endpoint into a JSON 500 and an ERROR line with
+the stack, so a bug never produces a bare traceback on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bookstore import faults, logs, redaction, tracecontext
+
+MAX_BODY_BYTES = 16 * 1024
+PROBE_ROUTES = frozenset({"/healthz", "/readyz"})
+REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+_ERROR_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    422: "invalid_input",
+}
+
+
+class ApiError(Exception):
+    """A request the service cannot serve: becomes a JSON error body and a log line.
+
+    4xx (the client's input) logs WARN; 5xx (a dependency failed) logs ERROR. `reason` is the
+    sentence for the client and the log; `response` adds keys to the JSON body; `fields` go on
+    the log line only (`exc_info` there attaches the cause's stack).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        *,
+        code: str | None = None,
+        log_msg: str = "",
+        response: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.code = code or _ERROR_CODES.get(status, "error")
+        self.log_msg = log_msg or "request rejected"
+        self.response = response or {}
+        self.fields = fields
+
+
+def request_id_from(header: str | None) -> tuple[str, str | None]:
+    """The request id to use, and why the inbound one was refused (None if it was not)."""
+    if header is None:
+        return str(uuid.uuid4()), None
+    if not _REQUEST_ID.fullmatch(header):
+        return str(uuid.uuid4()), "expected 1-128 characters from A-Z a-z 0-9 . _ : -"
+    if redaction.contains_card_number(header):
+        return str(uuid.uuid4()), "it contains what looks like a payment card number"
+    return header, None
+
+
+def route_template(scope: Scope) -> str:
+    """`/books/{book_id}`, not `/books/7`: a bounded value that groups requests by endpoint."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) and path.startswith("/") else "unmatched"
+
+
+class RequestContext:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started_at = time.perf_counter()
+        headers = Headers(scope=scope)
+        inbound_trace = headers.get(tracecontext.HEADER)
+        trace, trace_problem = tracecontext.continue_or_start(inbound_trace)
+        request_id, request_id_problem = request_id_from(headers.get(REQUEST_ID_HEADER))
+        fields = {
+            "trace_id": trace.trace_id,
+            "span_id": trace.span_id,
+            "trace_flags": trace.trace_flags,
+            "request_id": request_id,
+        }
+        if trace.parent_span_id:
+            fields["parent_span_id"] = trace.parent_span_id
+        tokens = logs.bind_request(fields)
+        state = scope.setdefault("state", {})
+        state["trace"] = trace
+        state["request_id"] = request_id
+        log = logs.get_logger()
+        if trace_problem:
+            log.warning(
+                "invalid traceparent header, started a new trace",
+                traceparent=(inbound_trace or "")[:128],
+                reason=trace_problem,
+            )
+        if request_id_problem:
+            log.warning(
+                "invalid X-Request-ID header, generated a new one", reason=request_id_problem
+            )
+
+        status = 500
+        response_started = False
+        extra_headers = [
+            (b"x-request-id", request_id.encode()),
+            (b"x-trace-id", trace.trace_id.encode()),
+        ]
+
+        async def send_with_ids(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), *extra_headers]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_ids)
+        except Exception:
+            log.exception("unhandled error while serving the request")
+            status = 500
+            if not response_started:
+                body = error_body(
+                    "internal_error", "unexpected error; see the service log", request_id
+                )
+                await JSONResponse(body, status_code=500)(scope, receive, send_with_ids)
+        finally:
+            route = route_template(scope)
+            duration_ms = round((time.perf_counter() - started_at) * 1000, 3)
+            line = log.info
+            if status >= 500:
+                line = log.error
+            elif status >= 400:
+                line = log.warning
+            elif route in PROBE_ROUTES:
+                line = log.debug
+            line(
+                "request completed",
+                method=scope["method"],
+                route=route,
+                status=status,
+                duration_ms=duration_ms,
+            )
+            logs.unbind_request(tokens)
+
+
+def error_body(code: str, message: str, request_id: str | None, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": code, "message": message}
+    body.update(extra)
+    if request_id:
+        body["request_id"] = request_id
+    return body
+
+
+def loggable_body(body: Any, limit: int = 2048) -> Any:
+    """A client's body fit for a log line: secrets masked first, then cut to `limit` characters.
+
+    Masking happens on the structure (so `cvv` under any key is caught) before any truncation
+    could turn it into text that only the weaker free-text rules see.
+    """
+    masked = redaction.redact_value(body)
+    text = json.dumps(masked, separators=(",", ":"), default=str)
+    return masked if len(text) <= limit else text[:limit] + "...(truncated)"
+
+
+def request_id_of(request: Request) -> str | None:
+    return request.scope.get("state", {}).get("request_id")
+
+
+async def on_api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    fields = dict(exc.fields)
+    if "body" in fields:
+        fields["body"] = loggable_body(fields["body"])
+    log = logs.get_logger()
+    (log.error if exc.status >= 500 else log.warning)(exc.log_msg, reason=exc.reason, **fields)
+    headers = {"Retry-After": "1"} if exc.status == 503 else None
+    body = error_body(exc.code, exc.reason, request_id_of(request), **exc.response)
+    return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+async def on_http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 as JSON (the WARN is the request line itself)."""
+    assert isinstance(exc, HTTPException)
+    code = _ERROR_CODES.get(exc.status_code, "error")
+    return JSONResponse(
+        error_body(code, str(exc.detail), request_id_of(request)),
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+async def read_json_object(request: Request, what: str = "request body") -> dict[str, Any]:
+    """The body as a JSON object, or ApiError 400/413 saying exactly what is wrong with it."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ApiError(400, f"Content-Length {declared[:20]!r} is not a number")
+        if int(declared) > MAX_BODY_BYTES:
+            raise ApiError(
+                413,
+                f"{what} is {declared} bytes; the limit is {MAX_BODY_BYTES}",
+                size=int(declared),
+            )
+    raw = bytearray()
+    try:
+        async for chunk in request.stream():
+            raw.extend(chunk)
+            if len(raw) > MAX_BODY_BYTES:
+                raise ApiError(413, f"{what} is over the limit of {MAX_BODY_BYTES} bytes")
+    except ClientDisconnect:
+        raise ApiError(400, "the client went away before sending the whole body") from None
+    if not raw.strip():
+        raise ApiError(400, f"{what} is empty; expected a JSON object")
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, f"{what} is not UTF-8 (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise ApiError(
+            400, f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except (ValueError, RecursionError) as exc:  # numbers over 4300 digits, absurd nesting
+        raise ApiError(400, f"{what} is not usable JSON: {type(exc).__name__}") from None
+    if not isinstance(value, dict):
+        raise ApiError(422, f"{what} must be a JSON object, got {type(value).__name__}", body=value)
+    return value
+
+
+def require_int(body: dict[str, Any], key: str, *, minimum: int, maximum: int) -> int:
+    """`body[key]` as an int in [minimum, maximum], or ApiError 422 (with the body, redacted)."""
+    value = body.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        shown = "missing" if key not in body else f"{type(value).__name__} {str(value)[:40]!r}"
+        raise ApiError(
+            422,
+            f"{key} must be an integer from {minimum} to {maximum} (got {shown})",
+            body=body,
+        )
+    return value
+
+
+def forced_fault(request: Request) -> bool:
+    """True when the request asks for a database failure; ApiError 400 for unknown faults."""
+    try:
+        return faults.requested_fault(request.headers.get(faults.FAULT_HEADER)) == "database"
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+async def on_database_unavailable(request: Request, exc: Exception) -> Response:
+    """The 503 and the ERROR line of a database that failed every attempt (the incident)."""
+    assert isinstance(exc, faults.DatabaseUnavailable)
+    logs.get_logger().error(
+        "Database connection failed",
+        error=str(exc.last),
+        error_type=type(exc.last).__name__,
+        retry_attempt=exc.attempts,
+        exc_info=exc.last,
+    )
+    body = error_body(
+        "database_unavailable",
+        "the database is unavailable; try again",
+        request_id_of(request),
+        error_type=type(exc.last).__name__,
+        retry_attempt=exc.attempts,
+    )
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+
+
+EXCEPTION_HANDLERS = {
+    ApiError: on_api_error,
+    HTTPException: on_http_exception,
+    faults.DatabaseUnavailable: on_database_unavailable,
+}
+
+
+def common_routes(
+    switch: faults.FaultSwitch, is_ready: Callable[[], tuple[bool, str]]
+) -> list[Route]:
+    """Liveness, readiness and the runtime fault switch, identical in both services."""
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        ready, detail = is_ready()
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "detail": detail},
+            status_code=200 if ready else 503,
+        )
+
+    async def get_faults(request: Request) -> Response:
+        return JSONResponse({"rate": switch.rate})
+
+    async def put_faults(request: Request) -> Response:
+        body = await read_json_object(request)
+        if "rate" not in body:
+            raise ApiError(422, 'expected {"rate": <number from 0 to 1>}', body=body)
+        try:
+            rate = faults.parse_rate(body["rate"], source="rate")
+        except ValueError as exc:
+            raise ApiError(422, str(exc), body=body) from None
+        previous, switch.rate = switch.rate, rate
+        log = logs.get_logger()
+        (log.warning if rate > 0 else log.info)(
+            "fault rate changed", previous_rate=previous, fault_rate=rate
+        )
+        return JSONResponse({"rate": rate, "previous_rate": previous})
+
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/admin/faults", get_faults, methods=["GET"]),
+        Route("/admin/faults", put_faults, methods=["PUT"]),
+    ]
