@@ -283,9 +283,9 @@ def schema_problem(obj: dict[str, Any], version: str) -> str | None:
             "(`kubectl api-resources` lists them)."
         )
     except kubernetes_validate.ValidationError as e:
-        cause = getattr(e, "caused_by", None)
-        where = "/".join(str(p) for p in getattr(cause, "path", [])) or "(top level)"
-        msg = getattr(cause, "message", str(e))
+        # kubernetes-validate's error carries jsonschema's fields: the path and the short message.
+        where = "/".join(str(p) for p in e.path) or "(top level)"
+        msg = e.message
         hint = (
             "an unknown field is usually a typo or a field at the wrong indentation"
             if "Additional properties" in msg
