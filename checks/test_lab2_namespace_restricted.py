@@ -89,9 +89,10 @@ def check_namespace_restricted(lab: Lab, rollout_timeout: float = 120) -> Passed
             f"kubectl -n {APP_NAMESPACE} logs deploy/{first.deployment} --tail=20",
         ) from None
     names = ", ".join(d["metadata"]["name"] for d in waited.value)
+    reason = message.split("forbidden: ", 1)[-1]
     return Passed(
-        f"{APP_NAMESPACE} enforces restricted, a hostPath pod is rejected ({message[:80]}...), "
-        f"and Deployments {names} are fully ready"
+        f"{APP_NAMESPACE} enforces restricted; a hostPath pod is rejected ({reason}); "
+        f"Deployments {names} are fully ready"
     )
 
 
