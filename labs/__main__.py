@@ -1,0 +1,105 @@
+"""`python -m labs run lab2 [--dry-run] [--until N] [--step N] [--check] [--fresh]`,
+`python -m labs doctor`, `python -m labs down` (the nox sessions call these)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+
+LABS = ("lab2",)
+
+
+def _lab(name: str, settings):
+    if name == "lab2":
+        from labs import lab2
+
+        return lab2.build(settings)
+    raise SystemExit(f"unknown lab {name!r}; available: {', '.join(LABS)}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m labs", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a lab step by step")
+    run.add_argument("lab", choices=LABS)
+    run.add_argument("--dry-run", action="store_true", help="print the plan; touch nothing")
+    run.add_argument("--until", type=int, metavar="N", help="stop before step N (do it by hand)")
+    run.add_argument("--step", type=int, metavar="N", help="run only step N")
+    run.add_argument("--check", action="store_true", help="only run the checkers")
+    run.add_argument("--fresh", action="store_true", help="delete and recreate the cluster")
+    sub.add_parser("doctor", help="check this machine for the lab")
+    sub.add_parser("down", help="delete the lab's kind cluster (and nothing else)")
+    return p
+
+
+def _real_runner(console: Console, settings):
+    from labs.runner import CommandRunner, _default_resolver
+    from labs.tools import ToolResolver
+
+    return CommandRunner(
+        console=console,
+        resolve=ToolResolver(_default_resolver),
+        kubeconfig=settings.kubeconfig_path,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    console = Console(highlight=False)
+    from labs.settings import Settings
+
+    settings = Settings.from_env()
+    if args.command == "doctor":
+        from labs import doctor
+
+        findings = doctor.diagnose(doctor.gather_facts())
+        console.print("[bold]Lab preflight[/]")
+        for line in doctor.render(findings):
+            console.print(line)
+        blocking = [f for f in findings if f.blocking]
+        console.print(
+            "[bold red]Fix the items marked ✗ before running the lab.[/]"
+            if blocking
+            else "[green]Ready for `nox -s lab-2`.[/]"
+        )
+        return 1 if blocking else 0
+
+    from labs import engine
+    from labs.versions import load_versions
+
+    if args.command == "down":
+        name = load_versions()["kind"]["cluster_name"]
+        runner = _real_runner(console, settings)
+        result = runner.delete_cluster(name)
+        console.print(result.output)
+        if result.ok:
+            from labs.state import LabState
+            from labs.versions import REPO_ROOT
+
+            LabState.load(REPO_ROOT / ".lab" / "state.json", "lab2", name).reset()
+        return 0 if result.ok else 1
+
+    lab = _lab(args.lab, settings)
+    options = engine.Options(
+        dry_run=args.dry_run,
+        until=args.until,
+        step=args.step,
+        check=args.check,
+        fresh=args.fresh,
+    )
+    try:
+        engine.validate(lab, options)
+    except engine.OptionsError as e:
+        console.print(f"[red]{e}[/]")
+        return 2
+    if options.dry_run:
+        # Plain print: the plan is meant to be copied into a shell or a document.
+        sys.stdout.write(engine.render_plan(lab, options))
+        return 0
+    return engine.Engine(lab, _real_runner(console, settings)).run(options)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,463 @@
+"""Plan and run a lab step by step: resume, --until/--step/--check/--fresh, deadlines, state.
+
+`plan(lab, options)` is pure: it turns the lab definition into the steps and exact commands
+that would run (the docs page and `--dry-run` print it). `Engine.run` executes a plan through
+a Runner (the only place with side effects), records progress in `.lab/state.json`, collects
+diagnostics when something fails, and ends with a summary that says what to open next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.markup import escape
+
+from labs import diagnostics
+from labs.model import CHECK, CLUSTER, DOCTOR, LOAD_IMAGE, POLL, Action, Lab, Step
+from labs.runner import Clock, Result, Runner, SystemClock, format_command
+from labs.state import LabState
+from labs.versions import REPO_ROOT
+
+# pytest's exit codes that mean "the checkers could not run", not "a checker failed".
+PYTEST_USAGE_ERROR = 4
+PYTEST_NO_TESTS = 5
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the learner asked for on the command line."""
+
+    dry_run: bool = False
+    until: int | None = None  # stop before this step (do it by hand)
+    step: int | None = None  # run only this step (even when recorded as done)
+    check: bool = False  # only run the checkers
+    fresh: bool = False  # delete the cluster first
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    action: Action
+    display: str  # exactly what the runner prints and the docs page shows
+
+    @property
+    def title(self) -> str:
+        return self.action.title
+
+    @property
+    def kind(self) -> str:
+        return self.action.kind
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    step: Step
+    actions: tuple[PlannedAction, ...]
+
+
+class OptionsError(ValueError):
+    """Options that contradict each other or name a step the lab does not have."""
+
+
+def validate(lab: Lab, options: Options) -> None:
+    if options.until is not None and options.step is not None:
+        raise OptionsError("use either --until N (stop before step N) or --step N, not both")
+    if options.check and (options.until is not None or options.step is not None or options.fresh):
+        raise OptionsError(
+            "--check only runs the checkers; it cannot be combined with --until, --step or --fresh"
+        )
+    for n in (options.until, options.step):
+        if n is not None:
+            try:
+                lab.step(n)
+            except KeyError as e:
+                raise OptionsError(str(e.args[0])) from None
+
+
+def select_steps(lab: Lab, options: Options) -> list[Step]:
+    """The steps these options ask for, in order (--check selects none: see check_action)."""
+    if options.check:
+        return []
+    if options.step is not None:
+        return [lab.step(options.step)]
+    if options.until is not None:
+        return [s for s in lab.steps if s.number < options.until]
+    return list(lab.steps)
+
+
+def planned(action: Action) -> PlannedAction:
+    return PlannedAction(action, format_command(action.argv, action.env))
+
+
+def plan(lab: Lab, options: Options | None = None) -> list[PlannedStep]:
+    """The steps and exact commands these options would run. Pure: touches nothing."""
+    options = options or Options()
+    validate(lab, options)
+    return [
+        PlannedStep(step, tuple(planned(a) for a in step.actions))
+        for step in select_steps(lab, options)
+    ]
+
+
+def check_action(lab: Lab) -> Action:
+    """One checker run covering every checker the lab refers to (what --check runs)."""
+    argv = ["python", "-m", "pytest", "checks", "--kubeconfig", lab.kubeconfig]
+    for checker_id in lab.checker_ids:
+        argv += ["--checker", checker_id]
+    return Action(argv=tuple(argv), title="Run every checker of the lab", kind=CHECK, timeout=900)
+
+
+def kubeconfig_export(lab: Lab) -> str:
+    path = lab.kubeconfig
+    return f"export KUBECONFIG={path if path.startswith('/') else '$PWD/' + path}"
+
+
+def render_plan(lab: Lab, options: Options | None = None) -> str:
+    """The plan as text, for --dry-run: every step, every command, nothing executed."""
+    options = options or Options()
+    out = [f"{lab.title}", f"Plan for cluster `{lab.cluster_name}` (dry run: nothing is run)", ""]
+    if options.check:
+        action = check_action(lab)
+        out += [f"# {action.title}", f"$ {format_command(action.argv, action.env)}"]
+        return "\n".join(out) + "\n"
+    for ps in plan(lab, options):
+        optional = " (optional)" if ps.step.optional else ""
+        out.append(f"## Step {ps.step.number}: {ps.step.title}{optional}   [{ps.step.docs}]")
+        for pa in ps.actions:
+            out.append(f"# {pa.title}")
+            out.append(f"$ {pa.display}")
+            if pa.action.fallback:
+                out.append(
+                    "#   if it fails with `content digest ... not found` (Apple Silicon, "
+                    "containerd image store), the lab runs instead:"
+                )
+                for fb in pa.action.fallback:
+                    out.append(f"#   $ {format_command(fb.argv, fb.env)}")
+        if ps.step.checks:
+            out.append("# Checkers: " + ", ".join(c.id for c in ps.step.checks))
+        out.append("")
+    if options.until is not None:
+        out.append(
+            f"Stops before step {options.until}: do it by hand "
+            f"(docs/{lab.step(options.until).docs}), then run the checkers with --check."
+        )
+    return "\n".join(out) + "\n"
+
+
+@dataclass
+class StepFailure(Exception):
+    step: Step
+    action: Action
+    result: Result
+    reason: str = ""
+
+
+@dataclass
+class RunReport:
+    ran: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    checks_missing: list[str] = field(default_factory=list)
+    failure: StepFailure | None = None
+    artifacts: Path | None = None
+
+
+class Engine:
+    """Runs a lab through a Runner; every side effect goes through `runner`."""
+
+    def __init__(
+        self,
+        lab: Lab,
+        runner: Runner,
+        *,
+        lab_dir: Path = REPO_ROOT / ".lab",
+        clock: Clock | None = None,
+        checks_plugin: Path = REPO_ROOT / "checks" / "conftest.py",
+    ) -> None:
+        self.lab = lab
+        self.runner = runner
+        self.console = runner.console
+        self.lab_dir = lab_dir
+        self.clock = clock or SystemClock()
+        self.checks_plugin = checks_plugin
+        self.state = LabState.load(lab_dir / "state.json", lab.id, lab.cluster_name)
+        self.report = RunReport()
+
+    # -- entry point -------------------------------------------------------------------------
+
+    def run(self, options: Options) -> int:
+        """Run what the options ask for; 0 when everything asked for succeeded."""
+        validate(self.lab, options)
+        for sub in ("", "images", "artifacts"):
+            (self.lab_dir / sub).mkdir(parents=True, exist_ok=True)
+        try:
+            if options.check:
+                self._run_checks_only()
+            else:
+                self._prepare_cluster(options)
+                for step in select_steps(self.lab, options):
+                    if options.step is None and self.state.is_done(step.number):
+                        self.report.skipped.append(step.number)
+                        self.console.print(
+                            f"[dim]Step {step.number} ({step.title}) is done "
+                            f"({self.state.steps[str(step.number)]['done_at']}); skipping. "
+                            f"Redo it with --step {step.number}.[/]"
+                        )
+                        continue
+                    self._run_step(step)
+        except StepFailure as failure:
+            self.report.failure = failure
+            self._diagnose(failure)
+        self._summary(options)
+        return 1 if self.report.failure else 0
+
+    # -- cluster -----------------------------------------------------------------------------
+
+    def _prepare_cluster(self, options: Options) -> None:
+        name = self.lab.cluster_name
+        exists = self.runner.cluster_exists(name)
+        if options.fresh and exists:
+            self.console.print(f"[bold]--fresh: deleting the kind cluster `{name}`[/]")
+            result = self.runner.delete_cluster(name)
+            if not result.ok:
+                step = self.lab.steps[0]
+                raise StepFailure(step, step.actions[0], result, "could not delete the cluster")
+            exists = False
+        if not exists and self.state.steps:
+            self.console.print(
+                f"[yellow]The kind cluster `{name}` does not exist (any more): the recorded "
+                "progress belonged to the old one and starts over.[/]"
+            )
+        if not exists:
+            self.state.reset()
+            first = options.step if options.step is not None else 0
+            if first != 0:
+                self.console.print(
+                    f"[yellow]Step {first} needs the cluster from step 0; run "
+                    "`nox -s lab-2 -- --step 0` first.[/]"
+                )
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def _run_step(self, step: Step) -> None:
+        optional = " (optional)" if step.optional else ""
+        self.console.rule(f"[bold]Step {step.number}: {escape(step.title)}{optional}")
+        self.console.print(f"[dim]{escape(step.summary)}  Docs: docs/{step.docs}[/]")
+        for action in step.actions:
+            self.console.print(f"\n[bold]{escape(action.title)}[/]")
+            self._run_action(step, action)
+        self.report.ran.append(step.number)
+        self.state.mark_done(step.number)
+
+    def _run_action(self, step: Step, action: Action) -> None:
+        if action.kind == DOCTOR:
+            self._doctor(step, action)
+        elif action.kind == CLUSTER:
+            result = self.runner.create_cluster(action.argv, action.timeout)
+            if not result.ok:
+                raise StepFailure(step, action, result, "kind could not create the cluster")
+        elif action.kind == POLL:
+            self._poll(step, action)
+        elif action.kind == CHECK:
+            self._check(step, action, [c.id for c in step.checks])
+        elif action.kind == LOAD_IMAGE:
+            self._load_image(step, action)
+        else:
+            result = self._run(action)
+            if not result.ok:
+                raise StepFailure(step, action, result)
+
+    def _run(self, action: Action, **kwargs) -> Result:
+        return self.runner.run(
+            action.argv,
+            env=action.env,
+            timeout=action.timeout,
+            show_output=kwargs.pop("show_output", action.show_output),
+            waiting_for=action.title,
+            **kwargs,
+        )
+
+    def _doctor(self, step: Step, action: Action) -> None:
+        self.console.print(f"[bold cyan]$[/] {escape(format_command(action.argv))}")
+        findings = self.runner.doctor()
+        from labs.doctor import render
+
+        blocking = [f for f in findings if f.blocking]
+        for line in render(findings):
+            self.console.print(line)
+        if blocking:
+            text = "\n".join(f"{f.problem} -> {f.fix}" for f in blocking)
+            raise StepFailure(step, action, Result(1, text), "the preflight found blockers")
+
+    def _poll(self, step: Step, action: Action) -> None:
+        """Repeat a probe until it succeeds or its deadline passes (deadlines use the clock)."""
+        timeout = action.timeout or 60
+        start = self.clock.now()
+        self.console.print(f"[bold cyan]$[/] {escape(format_command(action.argv, action.env))}")
+        last = Result(1, "")
+        with self.runner.status(f"{action.title} (up to {int(timeout)}s)") as update:
+            while True:
+                last = self.runner.run(
+                    action.argv,
+                    env=action.env,
+                    timeout=min(60, timeout),
+                    echo=False,
+                    show_output=False,
+                )
+                if last.ok and action.expect in last.output:
+                    self.console.print(f"  [green]ok[/] after {int(self.clock.now() - start)}s")
+                    return
+                elapsed = self.clock.now() - start
+                if elapsed >= timeout:
+                    break
+                update(f"{action.title} ({int(elapsed)}s of {int(timeout)}s)")
+                self.clock.sleep(min(action.interval, max(0.0, timeout - elapsed)))
+        expected = f"output containing {action.expect!r}" if action.expect else "exit code 0"
+        reason = (
+            f"gave up after {int(timeout)}s waiting for {expected}; "
+            "on a slow machine LAB_TIMEOUT_SCALE=2 doubles every deadline"
+        )
+        raise StepFailure(step, action, Result(last.returncode or 1, last.output, True), reason)
+
+    def _load_image(self, step: Step, action: Action) -> None:
+        result = self._run(action)
+        if result.ok:
+            return
+        if any(marker in result.output for marker in action.fallback_on):
+            self.console.print(
+                "[yellow]`kind load docker-image` hit the containerd image-store problem "
+                "(kind#3795, common on Apple Silicon): loading through an image archive "
+                "instead. Set LAB_IMAGE_LOAD=archive to go that way directly.[/]"
+            )
+            for fallback in action.fallback:
+                fb = self._run(fallback)
+                if not fb.ok:
+                    raise StepFailure(step, fallback, fb)
+            return
+        raise StepFailure(step, action, result)
+
+    # -- checkers ----------------------------------------------------------------------------
+
+    def _check(self, step: Step | None, action: Action, ids: Sequence[str]) -> bool:
+        if not self.checks_plugin.exists():
+            self._checks_not_run(
+                ids,
+                f"the checkers are not installed in this checkout ({self.checks_plugin} is "
+                "missing), so these were NOT run",
+                action,
+            )
+            return False
+        result = self._run(action)
+        if result.ok:
+            self.state.record_checks(list(ids), "passed")
+            self.console.print(f"  [green]checks passed:[/] {', '.join(ids)}")
+            return True
+        if result.returncode in (PYTEST_USAGE_ERROR, PYTEST_NO_TESTS):
+            why = (
+                "pytest did not accept the checker options (is the checks plugin complete?)"
+                if result.returncode == PYTEST_USAGE_ERROR
+                else "no checker with these ids exists yet"
+            )
+            self._checks_not_run(ids, f"{why}; these were NOT run", action)
+            return False
+        self.state.record_checks(list(ids), "failed")
+        target = step or self.lab.steps[0]
+        raise StepFailure(target, action, result, "a checker failed; its message says what to fix")
+
+    def _checks_not_run(self, ids: Sequence[str], why: str, action: Action) -> None:
+        self.report.checks_missing.extend(ids)
+        self.state.record_checks(list(ids), "not-run")
+        self.console.print(
+            f"[bold yellow]Checkers not run:[/] {', '.join(ids)}: {escape(why)}.\n"
+            f"  [dim]Command that would verify them: {escape(format_command(action.argv))}[/]"
+        )
+
+    def _run_checks_only(self) -> None:
+        action = check_action(self.lab)
+        self.console.rule("[bold]Checkers")
+        self._check(None, action, list(self.lab.checker_ids))
+
+    # -- failure and summary -----------------------------------------------------------------
+
+    def _diagnose(self, failure: StepFailure) -> None:
+        action = failure.action
+        self.console.print(
+            f"\n[bold red]Step {failure.step.number} failed:[/] {escape(action.title)}\n"
+            f"  command: {escape(format_command(action.argv, action.env))}\n"
+            f"  exit code: {failure.result.returncode}"
+            + (f"\n  why: {escape(failure.reason)}" if failure.reason else "")
+        )
+        tail = failure.result.output.strip().splitlines()[-15:]
+        if tail:
+            self.console.print("  last output:")
+            for line in tail:
+                self.console.print(f"    {escape(line)}")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        folder = self.lab_dir / "artifacts" / stamp
+        namespaces = action.namespaces or tuple(
+            dict.fromkeys(ns for a in failure.step.actions for ns in a.namespaces)
+        )
+        releases = action.releases or tuple(
+            dict.fromkeys(r for a in failure.step.actions for r in a.releases)
+        )
+        if action.kind in (DOCTOR, CLUSTER):
+            namespaces, releases = (), ()
+        found = diagnostics.collect(
+            self.runner,
+            folder,
+            kubeconfig=self.lab.kubeconfig,
+            namespaces=namespaces,
+            releases=releases,
+            failure=failure.result.output,
+        )
+        self.report.artifacts = folder
+        if found.explaining:
+            self.console.print("\n[bold]What explains it:[/]")
+            for line in found.explaining:
+                self.console.print(f"  [red]•[/] {escape(line)}")
+        self.console.print(f"\nDiagnostics saved in {folder.relative_to(self.lab_dir.parent)}/")
+        if failure.step.hints:
+            self.console.print("[bold]Hints:[/]")
+            for hint in failure.step.hints:
+                self.console.print(f"  - {escape(hint)}")
+
+    def _summary(self, options: Options) -> None:
+        r = self.report
+        self.console.rule("[bold]Summary")
+        if r.ran:
+            self.console.print(f"Steps run: {', '.join(map(str, r.ran))}")
+        if r.skipped:
+            self.console.print(f"Steps already done (skipped): {', '.join(map(str, r.skipped))}")
+        passed = sorted(k for k, v in self.state.checks.items() if v["result"] == "passed")
+        failed = sorted(k for k, v in self.state.checks.items() if v["result"] == "failed")
+        if passed:
+            self.console.print(f"[green]Checks passed:[/] {', '.join(passed)}")
+        if failed:
+            self.console.print(f"[red]Checks failed:[/] {', '.join(failed)}")
+        if r.checks_missing:
+            self.console.print(
+                f"[yellow]Checks not run (checkers missing):[/] {', '.join(r.checks_missing)}"
+            )
+        self.console.print(f"Progress is recorded in {self.state.path}")
+        if r.failure:
+            self.console.print(
+                f"[bold red]Stopped at step {r.failure.step.number}.[/] Fix what is explained "
+                f"above, then rerun `nox -s lab-2` (finished steps are skipped) or "
+                f"`nox -s lab-2 -- --step {r.failure.step.number}`."
+            )
+            return
+        if options.until is not None:
+            step = self.lab.step(options.until)
+            self.console.print(
+                f"[bold]Your turn:[/] do step {step.number} ({step.title}) by hand "
+                f"(docs/{step.docs}), then `nox -s lab-2 -- --check`. "
+                f"`nox -s lab-2 -- --step {step.number}` runs the reference solution instead."
+            )
+        self.console.print(
+            "\n[bold]Next:[/]\n"
+            f"  {kubeconfig_export(self.lab)}    # use the lab cluster in this shell\n"
+            f"  Grafana: {self.lab.grafana_url} ({escape(self.lab.grafana_login)})\n"
+            f"  Try in Explore → Loki: {escape(self.lab.try_query)}\n"
+            "  `nox -s lab-down` deletes the lab cluster when you are finished."
+        )

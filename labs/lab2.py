@@ -1,0 +1,522 @@
+"""Lab 2 of the logging chapter, as data: the steps, their commands, checkers and hints.
+
+Follows the chapter's hands-on part: prerequisites (cluster, bookstore), the JSON on stdout,
+Loki and an Alloy DaemonSet in `logging`, one request found across services with LogQL, the
+extension that deletes a pod and finds its logs in Loki anyway, and an optional Grafana.
+
+Every version, chart, release, namespace and values path comes from `versions.toml`; every
+kubectl/helm command carries the lab's own kubeconfig so the learner's default one is never
+touched. `build(settings)` adapts deadlines and image options to a machine; `LAB` is the
+default build that the docs page renders.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from labs.model import (
+    CHECK,
+    CLUSTER,
+    DOCTOR,
+    LOAD_IMAGE,
+    POLL,
+    Action,
+    CheckRef,
+    Lab,
+    Step,
+)
+from labs.settings import LOAD_ARCHIVE, Settings
+from labs.versions import load_versions
+
+KIND_CONFIG = "manifests/kind/cluster.yaml"
+BOOKSTORE_KUSTOMIZATION = "manifests/bookstore"
+LOADGEN = "manifests/bookstore/loadgen.yaml"
+LOGGING_NAMESPACE_FILE = "manifests/logging/namespace.yaml"
+DOCKERFILE = "bookstore/Dockerfile"
+IMAGE_ARCHIVES = ".lab/images"
+GRAFANA_URL = "http://localhost:30300"
+LOKI_PORT = 3100
+
+# The Apple Silicon / containerd-image-store failure of `kind load docker-image`
+# (kubernetes-sigs/kind#3795, #4224): fall back to `docker save` + `kind load image-archive`.
+KIND_LOAD_FALLBACK_ON = ("content digest", "failed to load image", "ctr: failed")
+
+# What the chapter asks the learner to try once logs arrive (LogQL; ids are parsed, not labels).
+QUERY_ALL = '{namespace="bookstore"}'
+QUERY_ERRORS = '{namespace="bookstore"} | json | level="ERROR"'
+QUERY_TRACE = '{namespace="bookstore"} | json | trace_id="<trace_id from an ERROR line>"'
+QUERY_BY_POD = 'sum by (pod) (count_over_time({namespace="bookstore", app="catalog"}[30m]))'
+
+
+def kubectl(settings: Settings, *args: str) -> tuple[str, ...]:
+    """A kubectl command against the lab cluster only."""
+    return ("kubectl", "--kubeconfig", settings.kubeconfig, *args)
+
+
+def helm(settings: Settings, *args: str) -> tuple[str, ...]:
+    """A helm command against the lab cluster only."""
+    return ("helm", "--kubeconfig", settings.kubeconfig, *args)
+
+
+def loki_path(namespace: str, service: str, path: str, **params: str) -> str:
+    """A Loki API path through the API server's service proxy (survives pod deletions,
+    unlike `kubectl port-forward`)."""
+    query = f"?{urlencode(params, quote_via=quote)}" if params else ""
+    return f"/api/v1/namespaces/{namespace}/services/{service}:{LOKI_PORT}/proxy{path}{query}"
+
+
+def _helm_install(settings: Settings, chart: dict[str, Any], timeout: float) -> Action:
+    seconds = settings.seconds(timeout)
+    return Action(
+        argv=helm(
+            settings,
+            "upgrade",
+            "--install",
+            chart["release"],
+            f"{chart['repo_name']}/{chart['chart']}",
+            "--version",
+            chart["version"],
+            "--namespace",
+            chart["namespace"],
+            "--values",
+            chart["values"],
+            "--wait",
+            "--timeout",
+            f"{seconds}s",
+        ),
+        title=f"Install or upgrade the {chart['chart']} chart {chart['version']} "
+        f"as release `{chart['release']}`",
+        timeout=seconds + 30,
+        namespaces=(chart["namespace"],),
+        releases=((chart["release"], chart["namespace"]),),
+    )
+
+
+def _helm_status(settings: Settings, chart: dict[str, Any]) -> Action:
+    return Action(
+        argv=helm(settings, "status", chart["release"], "--namespace", chart["namespace"]),
+        title=f"Report the status of release `{chart['release']}`",
+        timeout=60,
+    )
+
+
+def _repo_adds(charts: list[dict[str, Any]]) -> list[Action]:
+    """`helm repo add --force-update` once per repository (idempotent on a second run)."""
+    seen: dict[str, str] = {}
+    for chart in charts:
+        seen.setdefault(chart["repo_name"], chart["repo_url"])
+    return [
+        Action(
+            argv=("helm", "repo", "add", "--force-update", name, url),
+            title=f"Add (or refresh) the `{name}` chart repository",
+            timeout=120,
+        )
+        for name, url in seen.items()
+    ]
+
+
+def _rollout(settings: Settings, namespace: str, workload: str, timeout: float) -> Action:
+    seconds = settings.seconds(timeout)
+    return Action(
+        argv=kubectl(
+            settings, "rollout", "status", workload, "-n", namespace, f"--timeout={seconds}s"
+        ),
+        title=f"Wait for {workload} in `{namespace}` to be rolled out",
+        timeout=seconds + 30,
+        namespaces=(namespace,),
+    )
+
+
+def _checks(settings: Settings, *ids: str) -> Action:
+    argv = ["python", "-m", "pytest", "checks", "--kubeconfig", settings.kubeconfig]
+    for checker_id in ids:
+        argv += ["--checker", checker_id]
+    return Action(
+        argv=tuple(argv),
+        title="Run the checkers of this step",
+        kind=CHECK,
+        timeout=settings.seconds(300),
+    )
+
+
+def _images(settings: Settings, versions: dict[str, Any], cluster: str) -> list[Action]:
+    base_image = settings.base_image or versions["python"]["base_image"]
+    actions: list[Action] = []
+    for service, image in versions["images"].items():
+        build = [
+            "docker",
+            "build",
+            "--file",
+            DOCKERFILE,
+            "--build-arg",
+            f"SERVICE={service}",
+            "--build-arg",
+            f"BASE_IMAGE={base_image}",
+        ]
+        if settings.extra_ca:
+            # A BuildKit secret: pip trusts the proxy's CA during the build, the image never
+            # contains it.
+            build += ["--secret", f"id=extra_ca,src={settings.extra_ca}"]
+        build += ["--tag", image, "."]
+        actions.append(
+            Action(
+                argv=tuple(build),
+                title=f"Build the {service} image for this machine's platform",
+                env=(("DOCKER_BUILDKIT", "1"),),
+                timeout=settings.seconds(900),
+            )
+        )
+    for service, image in versions["images"].items():
+        archive = f"{IMAGE_ARCHIVES}/{service}.tar"
+        via_archive = (
+            Action(
+                argv=("docker", "save", "--output", archive, image),
+                title=f"Save the {service} image to {archive}",
+                timeout=settings.seconds(300),
+            ),
+            Action(
+                argv=("kind", "load", "image-archive", "--name", cluster, archive),
+                title=f"Load {archive} into the kind node",
+                timeout=settings.seconds(300),
+            ),
+        )
+        if settings.image_load == LOAD_ARCHIVE:
+            actions.extend(via_archive)
+        else:
+            actions.append(
+                Action(
+                    argv=("kind", "load", "docker-image", "--name", cluster, image),
+                    title=f"Load the {service} image into the kind node "
+                    "(kind skips it when the node already has this image id)",
+                    kind=LOAD_IMAGE,
+                    timeout=settings.seconds(300),
+                    fallback_on=KIND_LOAD_FALLBACK_ON,
+                    fallback=via_archive,
+                )
+            )
+    return actions
+
+
+def build(settings: Settings | None = None) -> Lab:
+    """Lab 2 for this machine's settings (defaults: what the docs page shows)."""
+    settings = settings or Settings()
+    v = load_versions()
+    cluster = v["kind"]["cluster_name"]
+    loki, alloy, grafana = v["charts"]["loki"], v["charts"]["alloy"], v["charts"]["grafana"]
+    app_ns = v["bookstore"]["namespace"] if "bookstore" in v else "bookstore"
+    log_ns = loki["namespace"]
+
+    step0 = Step(
+        number=0,
+        id="prerequisites",
+        title="Prerequisites: a kind cluster running the bookstore",
+        docs="lab-2.md#step-0",
+        summary=(
+            "Check the machine, create a local Kubernetes cluster with kind, build the two "
+            "bookstore images, load them into the node and deploy them into the `bookstore` "
+            "namespace, which enforces Pod Security `restricted`."
+        ),
+        actions=(
+            Action(
+                argv=("python", "-m", "labs", "doctor"),
+                title="Check Docker, memory, inotify limits, ports, disk and tools",
+                kind=DOCTOR,
+            ),
+            Action(
+                # The exact command pytest-kind's KindCluster.create runs for us.
+                argv=(
+                    "kind",
+                    "create",
+                    "cluster",
+                    f"--name={cluster}",
+                    f"--kubeconfig={settings.kubeconfig}",
+                    f"--image={v['kind']['node_image']}",
+                    "--config",
+                    KIND_CONFIG,
+                ),
+                title=f"Create the kind cluster `{cluster}` (reused when it already exists)",
+                kind=CLUSTER,
+                timeout=settings.seconds(600),
+                skip_if=("kind", "get", "clusters"),
+            ),
+            Action(
+                argv=kubectl(
+                    settings,
+                    "wait",
+                    "--for=condition=Ready",
+                    "nodes",
+                    "--all",
+                    f"--timeout={settings.seconds(180)}s",
+                ),
+                title="Wait for the node to be Ready",
+                timeout=settings.seconds(180) + 30,
+            ),
+            *_images(settings, v, cluster),
+            Action(
+                argv=kubectl(settings, "apply", "-k", BOOKSTORE_KUSTOMIZATION),
+                title="Deploy the bookstore (namespace, config, deployments, services)",
+                timeout=settings.seconds(120),
+                namespaces=(app_ns,),
+            ),
+            _rollout(settings, app_ns, "deployment/catalog", 240),
+            _rollout(settings, app_ns, "deployment/orders", 240),
+        ),
+        hints=(
+            "If a Deployment sits at 0 ready, the Pod Security rejection is only in the "
+            f"ReplicaSet events: `kubectl --kubeconfig {settings.kubeconfig} get events "
+            f"-n {app_ns} --field-selector reason=FailedCreate`.",
+            "On Apple Silicon, if `kind load docker-image` fails with `content digest ... not "
+            "found`, run with LAB_IMAGE_LOAD=archive.",
+            "Behind a TLS-intercepting proxy, set BOOKSTORE_EXTRA_CA to your CA bundle; without "
+            "a registry, set BOOKSTORE_BASE_IMAGE to a base image you built or mirrored.",
+        ),
+    )
+
+    step1 = Step(
+        number=1,
+        id="json-on-stdout",
+        title="See the structured JSON the services already write to stdout",
+        docs="lab-2.md#step-1",
+        summary=(
+            "`kubectl logs` reads the CRI log file on the node: one JSON object per line, with "
+            "`level`, `msg`, `service` and the request's `trace_id`. Useful for one pod, now; "
+            "gone when the pod is deleted."
+        ),
+        actions=(
+            Action(
+                argv=kubectl(settings, "logs", "-n", app_ns, "deploy/catalog", "--tail=5"),
+                title="The last five lines of catalog",
+                timeout=60,
+            ),
+            Action(
+                argv=kubectl(settings, "logs", "-n", app_ns, "deploy/orders", "--tail=5"),
+                title="The last five lines of orders",
+                timeout=60,
+            ),
+            _checks(settings, "lab2.json-stdout"),
+        ),
+        checks=(CheckRef("lab2.json-stdout"),),
+        hints=(
+            "Each line must parse as JSON on its own; a stack trace is one `stack` string, "
+            "not many lines.",
+        ),
+    )
+
+    step2 = Step(
+        number=2,
+        id="loki-and-alloy",
+        title="Install Loki and the Alloy DaemonSet in `logging`",
+        docs="lab-2.md#step-2",
+        summary=(
+            "The log agent is platform infrastructure: one Alloy pod per node reads "
+            "/var/log/pods through a hostPath and pushes to Loki. It lives in its own "
+            "`privileged` namespace so that `bookstore` stays `restricted`."
+        ),
+        actions=(
+            Action(
+                argv=kubectl(settings, "apply", "-f", LOGGING_NAMESPACE_FILE),
+                title=f"Create the `{log_ns}` namespace (Pod Security `privileged`, labelled why)",
+                timeout=60,
+            ),
+            *_repo_adds([loki, alloy]),
+            _helm_install(settings, loki, 600),
+            _helm_status(settings, loki),
+            Action(
+                argv=kubectl(settings, "get", "--raw", loki_path(log_ns, "loki", "/ready")),
+                title="Wait until Loki answers `ready` (it waits ~15 s after start on purpose)",
+                kind=POLL,
+                expect="ready",
+                timeout=settings.seconds(180),
+                interval=5,
+                namespaces=(log_ns,),
+                releases=((loki["release"], log_ns),),
+                show_output=False,
+            ),
+            _helm_install(settings, alloy, 300),
+            _helm_status(settings, alloy),
+            _rollout(settings, log_ns, f"daemonset/{alloy['release']}", 180),
+            Action(
+                argv=kubectl(settings, "get", "daemonset", "-n", log_ns),
+                title="One agent pod per node: the DaemonSet",
+                timeout=60,
+            ),
+            _checks(settings, "lab2.agent-daemonset", "lab2.namespace-restricted"),
+        ),
+        checks=(CheckRef("lab2.agent-daemonset"), CheckRef("lab2.namespace-restricted")),
+        hints=(
+            "Alloy needs `alloy.mounts.varlog: true` to see /var/log/pods; without it, it "
+            "reports `no files targets were passed`.",
+            "Never relax `bookstore` to make logging work: the agent's namespace is the "
+            "privileged one.",
+        ),
+    )
+
+    step3 = Step(
+        number=3,
+        id="query-one-request",
+        title="Send traffic and follow one request across both services",
+        docs="lab-2.md#step-3",
+        summary=(
+            "The loadgen Job lists books, places orders and injects a few database failures. "
+            "Loki indexes only low-cardinality labels (namespace, app, pod, container); the "
+            "`trace_id` is parsed from the JSON at query time and joins both services."
+        ),
+        actions=(
+            Action(
+                argv=kubectl(
+                    settings, "delete", "job", "loadgen", "-n", app_ns, "--ignore-not-found"
+                ),
+                title="Remove the previous traffic run, if any",
+                timeout=120,
+            ),
+            Action(
+                argv=kubectl(settings, "apply", "-f", LOADGEN),
+                title="Start the traffic Job (restricted-compliant)",
+                timeout=60,
+                namespaces=(app_ns,),
+            ),
+            Action(
+                argv=kubectl(
+                    settings,
+                    "wait",
+                    "--for=condition=complete",
+                    "job/loadgen",
+                    "-n",
+                    app_ns,
+                    f"--timeout={settings.seconds(300)}s",
+                ),
+                title="Wait for the traffic Job to complete",
+                timeout=settings.seconds(300) + 30,
+                namespaces=(app_ns,),
+            ),
+            Action(
+                argv=kubectl(
+                    settings,
+                    "get",
+                    "--raw",
+                    loki_path(
+                        log_ns, "loki", "/loki/api/v1/query_range", query=QUERY_ALL, limit="5"
+                    ),
+                ),
+                title="Wait until the agent has shipped bookstore lines to Loki",
+                kind=POLL,
+                expect='"stream"',
+                timeout=settings.seconds(180),
+                interval=5,
+                namespaces=(log_ns,),
+                releases=((alloy["release"], log_ns), (loki["release"], log_ns)),
+                show_output=False,
+            ),
+            Action(
+                argv=kubectl(
+                    settings,
+                    "get",
+                    "--raw",
+                    loki_path(
+                        log_ns, "loki", "/loki/api/v1/query_range", query=QUERY_ERRORS, limit="3"
+                    ),
+                ),
+                title=f"Query the errors with LogQL: {QUERY_ERRORS}",
+                timeout=60,
+            ),
+            _checks(
+                settings,
+                "lab2.single-request-query",
+                "lab2.error-traceable",
+                "lab2.low-cardinality-labels",
+                "lab2.no-secrets-in-loki",
+            ),
+        ),
+        checks=(
+            CheckRef("lab2.single-request-query"),
+            CheckRef("lab2.error-traceable"),
+            CheckRef("lab2.low-cardinality-labels"),
+            CheckRef("lab2.no-secrets-in-loki"),
+        ),
+        hints=(
+            "Log queries need query_range: since Loki 3.2 the instant endpoint rejects them.",
+            "Take the trace_id of an ERROR line, then query for it: both services' lines "
+            "come back.",
+        ),
+        queries=(QUERY_ALL, QUERY_ERRORS, QUERY_TRACE),
+    )
+
+    step4 = Step(
+        number=4,
+        id="logs-survive-deletion",
+        title="Delete the pods: their logs are still in Loki",
+        docs="lab-2.md#step-4",
+        summary=(
+            "Deleting a pod removes its log directory from the node, so `kubectl logs` has "
+            "nothing left to show. The agent shipped the lines before that: Loki still has "
+            "them, labelled with the old pod's name."
+        ),
+        actions=(
+            Action(
+                argv=kubectl(settings, "delete", "pod", "-n", app_ns, "-l", "app=catalog"),
+                title="Delete every catalog pod (the Deployment starts new ones)",
+                timeout=settings.seconds(120),
+                namespaces=(app_ns,),
+            ),
+            _rollout(settings, app_ns, "deployment/catalog", 180),
+            Action(
+                argv=kubectl(
+                    settings,
+                    "get",
+                    "--raw",
+                    loki_path(
+                        log_ns, "loki", "/loki/api/v1/query_range", query=QUERY_BY_POD, step="60"
+                    ),
+                ),
+                title=f"Lines per pod in Loki, deleted pods included: {QUERY_BY_POD}",
+                timeout=60,
+            ),
+            _checks(settings, "lab2.logs-survive-deletion"),
+        ),
+        checks=(CheckRef("lab2.logs-survive-deletion"),),
+        hints=(
+            "Loki only has what the agent shipped before the pod went away: are the Alloy "
+            "pods ready?",
+        ),
+        queries=(QUERY_BY_POD,),
+    )
+
+    step5 = Step(
+        number=5,
+        id="grafana",
+        title="Grafana with Loki as its datasource",
+        docs="lab-2.md#step-5",
+        summary=(
+            "Grafana's Explore view runs the same LogQL. The datasource is provisioned from the "
+            f"chart values; the UI is mapped to {GRAFANA_URL}."
+        ),
+        actions=(
+            *_repo_adds([grafana]),
+            _helm_install(settings, grafana, 300),
+            _helm_status(settings, grafana),
+            _checks(settings, "lab2.grafana-datasource"),
+        ),
+        checks=(CheckRef("lab2.grafana-datasource"),),
+        hints=("Explore → datasource Loki → paste a query from step 3.",),
+        queries=(QUERY_ERRORS,),
+        optional=True,
+    )
+
+    secret_cmd = (
+        f"kubectl --kubeconfig {settings.kubeconfig} get secret -n {grafana['namespace']} "
+        f"{grafana['release']} -o jsonpath='{{.data.admin-password}}' | base64 -d"
+    )
+    return Lab(
+        id="lab2",
+        title="Lab 2: ship the bookstore's JSON logs to Loki and follow one request",
+        cluster_name=cluster,
+        kubeconfig=settings.kubeconfig,
+        steps=(step0, step1, step2, step3, step4, step5),
+        grafana_url=GRAFANA_URL,
+        grafana_login=f"user `admin`, password: `{secret_cmd}`",
+        try_query=QUERY_ERRORS,
+    )
+
+
+LAB = build()

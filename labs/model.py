@@ -1,0 +1,115 @@
+"""A lab as plain data: ordered steps, each with the commands that set it up and the checkers
+that verify it.
+
+The same objects feed three consumers: the engine runs the actions, the docs page prints them,
+and the checkers are referenced by id. Keeping them as frozen dataclasses (no behaviour, no
+side effects) is what lets the docs show exactly the command the engine runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# What the engine does with an action. Every kind still has `argv`: the command a learner types.
+RUN = "run"  # run argv once; a non-zero exit fails the step
+POLL = "poll"  # run argv until it succeeds (and prints `expect`), or the deadline passes
+DOCTOR = "doctor"  # the preflight (`python -m labs doctor`), run in-process
+CLUSTER = "cluster"  # create the kind cluster unless it exists (through pytest-kind)
+LOAD_IMAGE = "load-image"  # `kind load docker-image`, with the image-archive fallback
+CHECK = "check"  # run checkers (`python -m pytest checks ...`)
+
+KINDS = (RUN, POLL, DOCTOR, CLUSTER, LOAD_IMAGE, CHECK)
+
+
+@dataclass(frozen=True)
+class Action:
+    """One command of a step.
+
+    `argv` is the command exactly as a learner would type it (tool names, not resolved paths);
+    `env` holds variables shown in front of it and set when it runs. `timeout` is the base
+    deadline in seconds, multiplied by LAB_TIMEOUT_SCALE at plan time; an argv element that
+    contains "{timeout}" receives the scaled value (e.g. "--timeout={timeout}").
+    """
+
+    argv: tuple[str, ...]
+    title: str
+    kind: str = RUN
+    env: tuple[tuple[str, str], ...] = ()
+    timeout: float | None = None
+    # POLL: stdout must contain this text for the poll to succeed (empty: exit code 0 is enough).
+    expect: str = ""
+    # POLL: seconds between attempts.
+    interval: float = 3.0
+    # A command whose success means the work is already done (the action is then skipped).
+    skip_if: tuple[str, ...] = ()
+    # Output lines containing one of these mean "try the fallback" (LOAD_IMAGE: the Apple
+    # Silicon containerd-store failure of `kind load docker-image`).
+    fallback_on: tuple[str, ...] = ()
+    fallback: tuple[Action, ...] = ()
+    # Namespaces whose state explains a failure of this action (diagnostics look there).
+    namespaces: tuple[str, ...] = ()
+    # Helm releases (release, namespace) whose status explains a failure.
+    releases: tuple[tuple[str, str], ...] = ()
+    # Shown output is the point of the action (`kubectl logs`): print it even when it succeeds.
+    show_output: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown action kind {self.kind!r}; expected one of {KINDS}")
+        if not self.argv:
+            raise ValueError(f"action {self.title!r} has an empty command")
+
+
+@dataclass(frozen=True)
+class CheckRef:
+    """A checker the step is verified by, by its id in `checks.catalogue`."""
+
+    id: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """One exercise of the lab, in the order the chapter teaches it."""
+
+    number: int
+    id: str  # stable slug, e.g. "install-loki-alloy"
+    title: str
+    docs: str  # site-relative link to the section that teaches it, e.g. "lab-2.md#step-2"
+    summary: str  # one or two sentences: what this step shows the learner and why
+    actions: tuple[Action, ...]
+    checks: tuple[CheckRef, ...] = ()
+    hints: tuple[str, ...] = ()
+    # LogQL queries this step teaches (shown in the docs and the summary; never executed as-is).
+    queries: tuple[str, ...] = ()
+    optional: bool = False
+
+    @property
+    def anchor(self) -> str:
+        return f"step-{self.number}"
+
+
+@dataclass(frozen=True)
+class Lab:
+    """A whole lab: its steps plus what the learner should open when it is done."""
+
+    id: str  # "lab2"
+    title: str
+    cluster_name: str
+    kubeconfig: str  # as shown to the learner, relative to the repository root
+    steps: tuple[Step, ...]
+    grafana_url: str = ""
+    grafana_login: str = ""
+    try_query: str = ""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def step(self, number: int) -> Step:
+        """The step with this number; an unknown number names the valid ones."""
+        for s in self.steps:
+            if s.number == number:
+                return s
+        valid = ", ".join(str(s.number) for s in self.steps)
+        raise KeyError(f"{self.id} has no step {number}; its steps are {valid}")
+
+    @property
+    def checker_ids(self) -> tuple[str, ...]:
+        return tuple(c.id for s in self.steps for c in s.checks)

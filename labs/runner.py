@@ -1,0 +1,242 @@
+"""The one seam for side effects: every command, cluster operation and preflight goes through a
+Runner.
+
+`CommandRunner` does it for real (subprocesses in the repository root, live output, a spinner
+that says what it waits for and for how long). Tests substitute a recording fake that lives in
+tests/, so the engine's order, skips, deadlines and diagnostics are tested without a cluster.
+Both print each command the way a learner would type it: `format_command` is also what the
+plan and the docs page show.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from rich.console import Console
+from rich.markup import escape
+
+from labs.versions import REPO_ROOT
+
+
+def format_command(argv: Sequence[str], env: Sequence[tuple[str, str]] = ()) -> str:
+    """The command as typed in a POSIX shell: env assignments first, every word quoted."""
+    prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in env)
+    command = shlex.join(argv)
+    return f"{prefix} {command}" if prefix else command
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a command did: its exit code and its combined output (stdout then stderr)."""
+
+    returncode: int
+    output: str = ""
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """Wall-clock time; tests pass a fake clock so deadlines are proven without sleeping."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class Runner(Protocol):
+    """What the engine needs from the outside world."""
+
+    console: Console
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Sequence[tuple[str, str]] = (),
+        timeout: float | None = None,
+        echo: bool = True,
+        show_output: bool = True,
+        waiting_for: str = "",
+    ) -> Result: ...
+
+    def cluster_exists(self, name: str) -> bool: ...
+
+    def create_cluster(self, argv: Sequence[str], timeout: float | None) -> Result: ...
+
+    def delete_cluster(self, name: str) -> Result: ...
+
+    def doctor(self) -> list: ...
+
+    @contextmanager
+    def status(self, text: str) -> Iterator[Callable[[str], None]]: ...
+
+
+# Names a learner types, mapped to what actually runs (pinned tools may live in a cache).
+ToolResolver = Callable[[str], str]
+
+
+def _default_resolver(name: str) -> str:
+    if name == "python":
+        return sys.executable
+    if name == "docker":
+        # LAB_DOCKER: a specific client (e.g. one with BuildKit support) without editing PATH.
+        return os.environ.get("LAB_DOCKER", "docker")
+    return name
+
+
+class CommandRunner:
+    """Runs commands for real, from the repository root, printing them as a learner types them."""
+
+    def __init__(
+        self,
+        console: Console | None = None,
+        resolve: ToolResolver | None = None,
+        cwd: Path = REPO_ROOT,
+        kubeconfig: Path | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.console = console or Console(highlight=False)
+        self.resolve = resolve or _default_resolver
+        self.cwd = cwd
+        self.kubeconfig = kubeconfig
+        self.clock = clock or SystemClock()
+
+    # -- commands --------------------------------------------------------------------------
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Sequence[tuple[str, str]] = (),
+        timeout: float | None = None,
+        echo: bool = True,
+        show_output: bool = True,
+        waiting_for: str = "",
+    ) -> Result:
+        if echo:
+            self.console.print(f"[bold cyan]$[/] {escape(format_command(argv, env))}")
+        try:
+            real = [self.resolve(argv[0]), *argv[1:]]
+        except RuntimeError as e:  # labs.tools.ToolError: the message says what to do
+            return Result(127, str(e))
+        full_env = {**os.environ, **dict(env)}
+        try:
+            proc = subprocess.Popen(
+                real,
+                cwd=self.cwd,
+                env=full_env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                errors="replace",
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            msg = (
+                f"`{argv[0]}` was not found (looked for {real[0]!r}). "
+                "Run `nox -s doctor` to see which tools are missing and how to get them."
+            )
+            return Result(127, msg)
+        lines: list[str] = []
+
+        def pump() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.append(line)
+                if show_output:
+                    self.console.print(f"  {escape(line.rstrip())}", soft_wrap=True)
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        label = waiting_for or (f"Running {argv[0]} {argv[1]}" if len(argv) > 1 else argv[0])
+        timed_out = False
+        with self.status(label) as update:
+            start = self.clock.now()
+            while proc.poll() is None:
+                elapsed = self.clock.now() - start
+                limit = f" of {int(timeout)}s" if timeout else ""
+                update(f"{label} ({int(elapsed)}s{limit})")
+                if timeout is not None and elapsed > timeout:
+                    timed_out = True
+                    _terminate(proc)
+                    break
+                reader.join(0.5)
+        proc.wait()
+        reader.join(5)
+        output = "".join(lines)
+        if timed_out:
+            output += f"\n(stopped after {int(timeout or 0)}s: LAB_TIMEOUT_SCALE=2 doubles it)"
+        return Result(proc.returncode if not timed_out else 124, output, timed_out)
+
+    @contextmanager
+    def status(self, text: str) -> Iterator[Callable[[str], None]]:
+        """A spinner naming what we wait for; `update` rewrites it with the elapsed time."""
+        if not self.console.is_terminal:
+            yield lambda _text: None
+            return
+        with self.console.status(escape(text)) as live:
+            yield lambda new: live.update(escape(new))
+
+    # -- cluster -----------------------------------------------------------------------------
+
+    def cluster_exists(self, name: str) -> bool:
+        result = self.run(("kind", "get", "clusters"), echo=False, show_output=False)
+        return result.ok and name in result.output.split()
+
+    def create_cluster(self, argv: Sequence[str], timeout: float | None) -> Result:
+        """Create (or reuse) the cluster through pytest-kind; see labs.cluster."""
+        from labs.cluster import LabCluster
+
+        self.console.print(f"[bold cyan]$[/] {escape(format_command(argv))}")
+        cluster = LabCluster.from_argv(argv, resolve=self.resolve, cwd=self.cwd)
+        with self.status(f"Creating kind cluster {cluster.name} (up to {int(timeout or 0)}s)"):
+            return cluster.ensure()
+
+    def delete_cluster(self, name: str) -> Result:
+        from labs.cluster import LabCluster
+
+        kubeconfig = self.kubeconfig or (self.cwd / ".lab" / "kubeconfig")
+        cluster = LabCluster(name=name, kubeconfig=kubeconfig, resolve=self.resolve, cwd=self.cwd)
+        self.console.print(f"[bold cyan]$[/] {escape(format_command(cluster.delete_argv()))}")
+        return cluster.delete()
+
+    # -- preflight ---------------------------------------------------------------------------
+
+    def doctor(self) -> list:
+        from labs import doctor
+
+        return doctor.diagnose(doctor.gather_facts())
+
+
+def _terminate(proc: subprocess.Popen) -> None:
+    """Stop the command and whatever it started (helm and kind spawn children)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)

@@ -1,0 +1,80 @@
+"""The few knobs a learner's machine may need, read from the environment in one place.
+
+Everything else (versions, names, paths) is fixed by `versions.toml` and the manifests; these
+settings only adapt the lab to a machine: a slow laptop, a registry mirror for the base image,
+a corporate TLS-intercepting proxy, an Apple Silicon Docker that cannot `kind load` directly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from labs.versions import REPO_ROOT
+
+DEFAULT_KUBECONFIG = ".lab/kubeconfig"
+LOAD_DOCKER_IMAGE = "docker-image"
+LOAD_ARCHIVE = "archive"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Machine-specific choices; the defaults are what the docs page shows."""
+
+    # Shown to the learner as typed; resolved against the repository root when run.
+    kubeconfig: str = DEFAULT_KUBECONFIG
+    # Multiplies every deadline (LAB_TIMEOUT_SCALE=2 on a slow laptop doubles them).
+    timeout_scale: float = 1.0
+    # BOOKSTORE_BASE_IMAGE: overrides versions.toml [python].base_image (a mirror, a local build).
+    base_image: str = ""
+    # BOOKSTORE_EXTRA_CA: a CA bundle for pip inside `docker build` (BuildKit secret).
+    extra_ca: str = ""
+    # LAB_IMAGE_LOAD=archive: `docker save` + `kind load image-archive` from the start.
+    image_load: str = LOAD_DOCKER_IMAGE
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the LAB_* and BOOKSTORE_* variables; bad values are errors that say what to set."""
+        env = os.environ if env is None else env
+        scale_text = env.get("LAB_TIMEOUT_SCALE", "1")
+        try:
+            scale = float(scale_text)
+        except ValueError:
+            scale = -1.0
+        if not scale > 0:
+            raise SystemExit(
+                f"LAB_TIMEOUT_SCALE={scale_text!r} is not a positive number; "
+                "use e.g. LAB_TIMEOUT_SCALE=2 to double every deadline."
+            )
+        load = env.get("LAB_IMAGE_LOAD", LOAD_DOCKER_IMAGE)
+        if load not in (LOAD_DOCKER_IMAGE, LOAD_ARCHIVE):
+            raise SystemExit(
+                f"LAB_IMAGE_LOAD={load!r} is not understood; use {LOAD_DOCKER_IMAGE!r} "
+                f"(default) or {LOAD_ARCHIVE!r} (docker save + kind load image-archive)."
+            )
+        extra_ca = env.get("BOOKSTORE_EXTRA_CA", "")
+        if extra_ca and not os.path.isfile(extra_ca):
+            raise SystemExit(
+                f"BOOKSTORE_EXTRA_CA={extra_ca!r} is not a file; point it at a PEM CA bundle "
+                "(e.g. /etc/ssl/certs/ca-certificates.crt) or unset it."
+            )
+        return cls(
+            kubeconfig=env.get("LAB_KUBECONFIG", DEFAULT_KUBECONFIG),
+            timeout_scale=scale,
+            base_image=env.get("BOOKSTORE_BASE_IMAGE", ""),
+            extra_ca=extra_ca,
+            image_load=load,
+        )
+
+    def seconds(self, base: float) -> int:
+        """A deadline scaled for this machine, in whole seconds (never below one)."""
+        return max(1, round(base * self.timeout_scale))
+
+    @property
+    def kubeconfig_path(self):
+        """The kubeconfig as a path the engine can open (relative ones hang off the repo root)."""
+        from pathlib import Path
+
+        p = Path(self.kubeconfig).expanduser()
+        return p if p.is_absolute() else REPO_ROOT / p
