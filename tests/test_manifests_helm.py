@@ -1,0 +1,156 @@
+"""`helm template` of the pinned charts with our values, as `python -m checks.manifests` runs it.
+
+The render tests need a helm binary and the three pinned charts on this machine: set LAB_HELM
+(or put helm on PATH) and LAB_CHART_DIR to a folder holding `loki-18.11.0.tgz`,
+`alloy-1.11.1.tgz` and `grafana-12.11.1.tgz` (versions from versions.toml). Without them those
+tests skip and say so; the SKIP behaviour itself is tested everywhere.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from checks import manifests
+from checks.manifests import check_helm_render, find_chart, load_tree
+from labs.versions import REPO_ROOT, load_versions
+
+VERSIONS = load_versions(REPO_ROOT / "versions.toml")
+CHARTS = VERSIONS["charts"]
+
+
+def _charts_available() -> bool:
+    if not manifests.find_helm():
+        return False
+    return all(find_chart(REPO_ROOT, c["chart"], c["version"]) for c in CHARTS.values())
+
+
+needs_helm = pytest.mark.skipif(
+    not _charts_available(),
+    reason="needs helm (LAB_HELM or PATH) and the pinned charts in LAB_CHART_DIR",
+)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    shutil.copytree(REPO_ROOT / "manifests", tmp_path / "manifests")
+    shutil.copy(REPO_ROOT / "versions.toml", tmp_path / "versions.toml")
+    return tmp_path
+
+
+def render(root: Path) -> list[manifests.Finding]:
+    tree, _ = load_tree(root)
+    return check_helm_render(tree)
+
+
+def edit_values(root: Path, chart: str, change) -> None:
+    path = root / CHARTS[chart]["values"]
+    values = yaml.safe_load(path.read_text())
+    change(values)
+    path.write_text(yaml.safe_dump(values, sort_keys=False))
+
+
+def failed(findings: list[manifests.Finding]) -> str:
+    return "\n".join(f.message for f in findings if not f.ok)
+
+
+# --- without helm or charts: a clear SKIP, never a failure ------------------------------------
+
+
+def test_no_helm_is_a_clear_skip(monkeypatch, tmp_path: Path):
+    monkeypatch.delenv("LAB_HELM", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no helm on PATH
+    findings = render(REPO_ROOT)
+    assert len(findings) == 1
+    f = findings[0]
+    assert f.ok and f.skipped and f.message.startswith("SKIP: no `helm` on PATH")
+    assert VERSIONS["tools"]["helm"]["version"] in f.message
+
+
+def test_missing_charts_are_skipped_one_by_one(monkeypatch, tmp_path: Path, tree: Path):
+    monkeypatch.setenv("LAB_HELM", str(tmp_path / "helm-never-run"))
+    monkeypatch.setenv("LAB_CHART_DIR", str(tmp_path / "empty"))
+    findings = render(tree)
+    assert [f.skipped for f in findings] == [True, True, True]
+    assert all(f.ok for f in findings)
+    for f, (name, pins) in zip(findings, sorted(CHARTS.items()), strict=True):
+        assert f.message.startswith(f"SKIP {name}: chart {pins['chart']}-{pins['version']}")
+        assert f"helm pull {pins['repo_name']}/{pins['chart']} --version {pins['version']}" in (
+            f.message
+        )
+
+
+def test_find_chart_accepts_an_unpacked_chart_of_the_pinned_version(monkeypatch, tmp_path):
+    (tmp_path / "loki").mkdir()
+    (tmp_path / "loki" / "Chart.yaml").write_text("name: loki\nversion: 18.11.0\n")
+    monkeypatch.setenv("LAB_CHART_DIR", str(tmp_path))
+    assert find_chart(tmp_path, "loki", "18.11.0") == tmp_path / "loki"
+    assert find_chart(tmp_path, "loki", "6.55.0") is None
+
+
+# --- with helm and the pinned charts ------------------------------------------------------------
+
+
+@needs_helm
+def test_pinned_charts_render_valid_objects_with_our_values():
+    findings = render(REPO_ROOT)
+    assert findings and not failed(findings), failed(findings)
+    assert not any(f.skipped for f in findings)
+    text = "\n".join(f.message for f in findings)
+    for pins in CHARTS.values():
+        assert f"{pins['chart']} {pins['version']} renders" in text
+    assert "StatefulSet/loki" in text and "Service/loki-nodeport" in text
+    assert "DaemonSet/alloy" in text and "Deployment/grafana" in text
+
+
+@needs_helm
+def test_chart_rejection_is_reported_with_helms_message(tree: Path):
+    edit_values(tree, "loki", lambda v: v["read"].update(replicas=3))
+    text = failed(render(tree))
+    assert "helm template loki 18.11.0 failed" in text
+    assert "more than zero replicas" in text
+
+
+@needs_helm
+def test_rendered_objects_are_schema_checked(tree: Path):
+    # The chart's values.schema.json lets extraEnv entries through; the pod schema does not.
+    edit_values(
+        tree, "loki", lambda v: v["singleBinary"].update(extraEnv=[{"name": "X", "valeu": "1"}])
+    )
+    text = failed(render(tree))
+    assert "StatefulSet/loki" in text and "valeu" in text
+
+
+@needs_helm
+def test_nodeport_service_selecting_nothing_fails(tree: Path):
+    def typo(v):
+        v["extraObjects"][0]["spec"]["selector"]["app.kubernetes.io/component"] = "singlebinary"
+
+    edit_values(tree, "loki", typo)
+    text = failed(render(tree))
+    assert "Service/loki-nodeport selects" in text and "matches no pod" in text
+
+
+@needs_helm
+def test_alloy_without_varlog_fails(tree: Path):
+    edit_values(tree, "alloy", lambda v: v["alloy"]["mounts"].update(varlog=False))
+    text = failed(render(tree))
+    assert "alloy.mounts.varlog: true" in text
+
+
+@needs_helm
+def test_loki_caches_left_on_fail(tree: Path):
+    edit_values(tree, "loki", lambda v: v["chunksCache"].update(enabled=True))
+    text = failed(render(tree))
+    assert "a single binary should render only StatefulSet/loki" in text
+    assert "chunks-cache" in text
+
+
+@needs_helm
+def test_grafana_without_the_nodeport_fails(tree: Path):
+    edit_values(tree, "grafana", lambda v: v["service"].update(type="ClusterIP"))
+    text = failed(render(tree))
+    assert "Service grafana has nodePorts [None]; expected 30300" in text
