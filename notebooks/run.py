@@ -1,0 +1,90 @@
+"""Execute the notebooks with nbclient, the way CI does: `python notebooks/run.py [NAME ...]`.
+
+Each notebook runs top to bottom in a fresh kernel with `notebooks/` as its working directory.
+A cell that raises stops that notebook; the run then prints the failing cell and its error and
+exits non-zero. `--output DIR` keeps the executed copies (with outputs) for reading; by default
+nothing is written, so the committed notebooks stay free of outputs.
+
+The offline notebook starts the bookstore locally and needs no cluster. The live one checks for a
+lab cluster itself and skips its queries, with a message, when there is none: it still executes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parent
+DEFAULT_CELL_TIMEOUT = 300  # seconds; generous for slow CI machines, far above a normal run
+
+
+def execute(path: Path, *, cell_timeout: int = DEFAULT_CELL_TIMEOUT, output: Path | None = None):
+    """Run one notebook; return the executed notebook node. Raises CellExecutionError."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=cell_timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOKS_DIR)}},
+    )
+    try:
+        client.execute()
+    finally:
+        if output is not None:
+            output.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, output / path.name)
+    return nb
+
+
+def _select(names: list[str]) -> list[Path]:
+    available = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+    if not names:
+        return available
+    chosen = []
+    for name in names:
+        stem = Path(name).stem
+        match = [p for p in available if p.stem == stem]
+        if not match:
+            known = ", ".join(p.stem for p in available) or "none"
+            raise SystemExit(f"no notebook {name!r} in {NOTEBOOKS_DIR}; available: {known}")
+        chosen += match
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="notebooks to run (default: all), e.g. offline")
+    parser.add_argument("--output", type=Path, help="write executed copies into this folder")
+    parser.add_argument(
+        "--cell-timeout", type=int, default=DEFAULT_CELL_TIMEOUT, help="seconds per cell"
+    )
+    args = parser.parse_args(argv)
+
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    failed = []
+    for path in _select(args.names):
+        started = time.monotonic()
+        print(f"executing {path.relative_to(NOTEBOOKS_DIR.parent)} ...", flush=True)
+        try:
+            execute(path, cell_timeout=args.cell_timeout, output=args.output)
+        except (CellExecutionError, CellTimeoutError, DeadKernelError) as e:
+            failed.append(path.name)
+            print(f"FAILED {path.name} after {time.monotonic() - started:.1f} s:\n{e}", flush=True)
+            continue
+        print(f"ok     {path.name} in {time.monotonic() - started:.1f} s", flush=True)
+    if failed:
+        print(f"{len(failed)} notebook(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    if args.output:
+        print(f"executed copies in {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
