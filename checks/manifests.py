@@ -336,7 +336,7 @@ def check_alloy(tree: Tree) -> list[Finding]:
         return [Finding("alloy", False, f"{rel}: missing or empty Alloy values file", str(rel))]
     problems = alloy_lint.lint_values(values, loki_values=tree.values("loki"))
     if not problems:
-        return [Finding("alloy", True, "Alloy pipeline complete: discover -> ... -> loki.write")]
+        return [Finding("alloy", True, f"Alloy pipeline: {alloy_lint.describe_pipeline(values)}")]
     return [Finding("alloy", False, f"{rel}: {p}", str(rel)) for p in problems]
 
 
