@@ -1,0 +1,343 @@
+"""The log chain: slog-shaped keys, levels, one line per event, bridging, redaction, sampling."""
+
+import io
+import json
+import logging
+import re
+import subprocess
+import sys
+
+import pytest
+
+from bookstore import logs, logschema, redaction, sampling
+
+TRACE = {
+    "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+    "span_id": "00f067aa0ba902b7",
+    "trace_flags": "01",
+    "request_id": "req-1",
+}
+REQUEST = {**TRACE, "method": "GET", "route": "/books", "duration_ms": 1.5}
+
+
+class CountingStream(io.StringIO):
+    flushes = 0
+
+    def flush(self):
+        self.flushes += 1
+        super().flush()
+
+
+@pytest.fixture
+def capture():
+    """Configure the chain into a buffer; returns a function giving the parsed lines so far."""
+    stream = CountingStream()
+
+    def setup(**options):
+        logs.configure(options.pop("service", "catalog"), stream=stream, **options)
+        return lines
+
+    def lines():
+        text = stream.getvalue()
+        return [json.loads(line) for line in text.splitlines()]
+
+    setup.stream = stream
+    yield setup
+    logs.configure("bookstore", stream=io.StringIO())
+
+
+def test_a_line_has_slog_keys_first_and_validates(capture):
+    lines = capture(service="orders")
+    logs.get_logger().info(
+        "order placed", order_id="ord-0123456789abcdef", book_id=1, qty=2, **TRACE
+    )
+    [line] = lines()
+    assert list(line)[:4] == ["time", "level", "msg", "service"]
+    assert (line["level"], line["msg"], line["service"]) == ("INFO", "order placed", "orders")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", line["time"])
+    assert logschema.validate_line(line) == []
+
+
+def test_each_line_is_flushed_as_it_is_written(capture):
+    capture()
+    for n in range(3):
+        logs.get_logger().info("tick", n=n)
+    assert capture.stream.flushes == 3
+
+
+@pytest.mark.parametrize(
+    ("method", "level"),
+    [("debug", "DEBUG"), ("info", "INFO"), ("warning", "WARN"), ("error", "ERROR")],
+)
+def test_structlog_levels_use_slog_names(capture, method, level):
+    lines = capture(level="DEBUG")
+    getattr(logs.get_logger(), method)("x")
+    assert lines()[0]["level"] == level
+
+
+@pytest.mark.parametrize(
+    ("stdlib_level", "level"),
+    [
+        (logging.DEBUG, "DEBUG"),
+        (logging.INFO, "INFO"),
+        (logging.WARNING, "WARN"),
+        (logging.ERROR, "ERROR"),
+        (logging.CRITICAL, "ERROR"),
+    ],
+)
+def test_stdlib_records_are_bridged_with_slog_levels(capture, stdlib_level, level):
+    lines = capture(level="DEBUG")
+    logging.getLogger("uvicorn.error").log(stdlib_level, "Started server process [%d]", 42)
+    [line] = lines()
+    assert line["level"] == level
+    assert line["msg"] == "Started server process [42]"
+    assert line["logger"] == "uvicorn.error"
+
+
+def test_log_level_filters_both_structlog_and_stdlib(capture):
+    lines = capture(level="WARN")
+    logs.get_logger().info("dropped")
+    logging.getLogger("uvicorn.error").info("dropped too")
+    logs.get_logger().warning("kept")
+    assert [line["msg"] for line in lines()] == ["kept"]
+
+
+def test_warnings_and_uncaught_exceptions_of_a_process_are_json_on_stdout():
+    # A real process: pytest's own warning capture would hide what happens in production.
+    code = (
+        "import warnings\n"
+        "from bookstore import logs\n"
+        "logs.configure('catalog')\n"
+        "warnings.warn('old API', UserWarning)\n"
+        "raise RuntimeError('boom')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 1
+    assert result.stderr == "", "nothing may bypass the JSON log on stderr"
+    warn, crash = (json.loads(line) for line in result.stdout.splitlines())
+    assert (warn["level"], warn["logger"]) == ("WARN", "py.warnings")
+    assert "UserWarning: old API" in warn["msg"]
+    assert (crash["level"], crash["msg"], crash["error_type"]) == (
+        "ERROR",
+        "uncaught exception",
+        "RuntimeError",
+    )
+    assert logschema.invalid_lines(result.stdout.splitlines()) == []
+
+
+def test_an_exception_is_one_line_with_error_fields(capture):
+    capture()
+    try:
+        {}["missing"]
+    except KeyError:
+        logs.get_logger().exception("lookup failed")
+    text = capture.stream.getvalue()
+    assert text.count("\n") == 1
+    line = json.loads(text)
+    assert line["level"] == "ERROR"
+    assert line["error_type"] == "KeyError"
+    assert line["stack"].startswith("Traceback (most recent call last):")
+    assert "\n" in line["stack"]  # many lines of trace, inside one JSON string
+    assert logschema.validate_line(text) == []
+
+
+def test_parse_level_accepts_aliases_and_explains_bad_values():
+    assert logs.parse_level("warning") == "WARN"
+    assert logs.parse_level(None) == "INFO"
+    with pytest.raises(ValueError, match="LOG_LEVEL='loud' is not one of DEBUG, INFO, WARN, ERROR"):
+        logs.parse_level("loud")
+
+
+# --- redaction ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "4111111111111111",  # Visa test number
+        "4111 1111 1111 1111",
+        "4111-1111-1111-1111",
+        "378282246310005",  # Amex, 15 digits
+        "6011111111111117",
+        "4222222222222",  # 13 digits
+    ],
+)
+def test_luhn_valid_card_numbers_are_masked_anywhere_in_text(number):
+    assert redaction.redact_text(f"paid with {number} today") == "paid with [REDACTED] today"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "4111111111111112",  # fails the Luhn check
+        "order 12345 of 2026",  # too short
+        "41111111111111111111",  # 20 digits: not a card
+        "phone 030 1234 5678",
+    ],
+)
+def test_digit_runs_that_are_not_card_numbers_stay(text):
+    assert redaction.redact_text(text) == text
+
+
+def test_luhn():
+    assert redaction.luhn_valid("79927398713")
+    assert not redaction.luhn_valid("79927398710")
+
+
+def test_sensitive_keys_are_masked_at_any_depth_and_in_any_case():
+    body = {
+        "Password": "hunter2",
+        "user": {"name": "ann", "API-Key": "k", "db_password": "p", "tokens": ["a"]},
+        "payment": [{"card_number": "1", "CVV": 737}],
+        "authorization": "Bearer abc",
+        "book_id": 4111111111111111,
+    }
+    assert redaction.redact_value(body) == {
+        "Password": "[REDACTED]",
+        "user": {
+            "name": "ann",
+            "API-Key": "[REDACTED]",
+            "db_password": "[REDACTED]",
+            "tokens": ["a"],
+        },
+        "payment": [{"card_number": "[REDACTED]", "CVV": "[REDACTED]"}],
+        "authorization": "[REDACTED]",
+        "book_id": "[REDACTED]",  # a card number sent as a JSON number
+    }
+    assert body["Password"] == "hunter2", "the caller's object is not modified"
+
+
+def test_secrets_inside_free_text_are_masked():
+    text = 'GET /login?user=ann&password=hunter2 token: abc123 {"api_key": "k-9"} Bearer xyz.789'
+    masked = redaction.redact_text(text)
+    for secret in ("hunter2", "abc123", "k-9", "xyz.789"):
+        assert secret not in masked
+    assert "user=ann" in masked
+
+
+def test_the_chain_redacts_fields_and_messages_but_not_our_ids(capture):
+    lines = capture()
+    trace_with_digits = {**TRACE, "trace_id": "4111111111111111" + "a" * 16}
+    logs.get_logger().warning(
+        "card 4111 1111 1111 1111 declined",
+        password="hunter2",
+        body={"payment": {"card_number": "5555555555554444"}},
+        **trace_with_digits,
+    )
+    text = capture.stream.getvalue()
+    assert "hunter2" not in text and "5555555555554444" not in text and "4111 1111" not in text
+    [line] = lines()
+    assert line["trace_id"] == trace_with_digits["trace_id"]
+
+
+# --- sampling ----------------------------------------------------------------------------
+
+
+def test_rate_zero_drops_only_successful_request_lines(capture):
+    lines = capture(sample_rate=0.0)
+    log = logs.get_logger()
+    log.info("request completed", status=200, **REQUEST)
+    log.info("request completed", status=302, **REQUEST)
+    log.warning("request completed", status=404, **REQUEST)
+    log.error("request completed", status=503, **REQUEST)
+    log.info("order placed", order_id="ord-0123456789abcdef", book_id=1, qty=1, **TRACE)
+    log.info("catalog listening")
+    assert [(line["msg"], line.get("status")) for line in lines()] == [
+        ("request completed", 404),
+        ("request completed", 503),
+        ("order placed", None),
+        ("catalog listening", None),
+    ]
+
+
+def test_rate_one_keeps_every_request_line(capture):
+    lines = capture(sample_rate=1.0)
+    for _ in range(50):
+        logs.get_logger().info("request completed", status=200, **REQUEST)
+    assert len(lines()) == 50
+
+
+def test_sampling_by_trace_id_is_deterministic_and_shared_across_services():
+    catalog_keep, orders_keep = sampling.by_trace_id(0.25), sampling.by_trace_id(0.25)
+    trace_ids = [f"{n:032x}" for n in range(0, 2**56, 2**56 // 1000 + 1)]
+    assert len(trace_ids) == 1000
+    kept = [t for t in trace_ids if catalog_keep(t)]
+    assert kept == [t for t in trace_ids if orders_keep(t)]
+    assert len(kept) == 250  # evenly spread ids: exactly the rate
+
+
+def test_sampling_keeps_about_the_rate_of_random_traces():
+    keep = sampling.by_trace_id(0.1)
+    from bookstore.tracecontext import new_trace_id
+
+    kept = sum(keep(new_trace_id()) for _ in range(20_000))
+    assert 1600 < kept < 2400
+
+
+def test_a_custom_keep_function_is_honoured(capture):
+    lines = capture(sample_rate=0.5, keep_trace=lambda trace_id: trace_id.endswith("6"))
+    logs.get_logger().info("request completed", status=200, **REQUEST)
+    logs.get_logger().info("request completed", status=200, **{**REQUEST, "trace_id": "1" * 32})
+    assert [line["trace_id"] for line in lines()] == [REQUEST["trace_id"]]
+
+
+@pytest.mark.parametrize("value", ["2", "-0.1", "half"])
+def test_sample_rate_errors_explain_the_range(value):
+    with pytest.raises(ValueError, match="LOG_SAMPLE_RATE"):
+        sampling.parse_rate(value)
+
+
+# --- schema ------------------------------------------------------------------------------
+
+
+def test_schema_is_valid_draft_2020_12():
+    from jsonschema import Draft202012Validator
+
+    schema = logschema.load_schema()
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    Draft202012Validator.check_schema(schema)
+
+
+BASE = {"time": "2026-01-02T03:04:05.123456Z", "level": "INFO", "msg": "x", "service": "catalog"}
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ({**BASE, "level": "WARNING"}, "level: 'WARNING' is not one of"),
+        (
+            {**BASE, "time": "2026-01-02T03:04:05+00:00"},
+            "time: '2026-01-02T03:04:05+00:00' does not match",
+        ),
+        ({k: v for k, v in BASE.items() if k != "msg"}, "'msg' is a required property"),
+        ({**BASE, **TRACE, "trace_id": "ABC"}, "trace_id: 'ABC' does not match"),
+        ({**BASE, **TRACE, "trace_id": "0" * 32}, "trace_id:"),
+        ({**BASE, "status": 200}, "'duration_ms' is a required property (A request line"),
+        ({**BASE, "trace_id": TRACE["trace_id"]}, "'span_id' is a required property"),
+        ({**BASE, "error_type": "KeyError"}, "'error' is a required property"),
+        (
+            {**BASE, "error": "x", "error_type": "DatabaseConnectionError"},
+            "'retry_attempt' is a required property",
+        ),
+        ({**BASE, "msg": "order placed", **TRACE}, "'order_id' is a required property"),
+        ({**BASE, **REQUEST, "status": 99}, "status: 99 is less than the minimum"),
+    ],
+)
+def test_validate_line_explains_each_violation(line, problem):
+    errors = logschema.validate_line(json.dumps(line))
+    assert any(problem in error for error in errors), errors
+
+
+def test_validate_line_refuses_non_json_and_multi_line_text():
+    assert logschema.validate_line("Traceback (most recent call last):")[0].startswith("not JSON")
+    assert "newline" in logschema.validate_line('{"a": 1}\n{"b": 2}')[0]
+    assert logschema.validate_line("[1]") == ["expected a JSON object, got list"]
+
+
+def test_invalid_lines_numbers_the_offenders():
+    good = json.dumps(BASE)
+    assert logschema.invalid_lines([good, "oops", good]) == [
+        "line 2: not JSON (Expecting value at column 1): 'oops'"
+    ]
