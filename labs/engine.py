@@ -8,6 +8,7 @@ diagnostics when something fails, and ends with a summary that says what to open
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +25,8 @@ from labs.versions import REPO_ROOT
 # pytest's exit codes that mean "the checkers could not run", not "a checker failed".
 PYTEST_USAGE_ERROR = 4
 PYTEST_NO_TESTS = 5
+# Where check actions ask the checkers to write per-checker results (relative to the repo root).
+SCORE_JSON = ".lab/score.json"
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ def plan(lab: Lab, options: Options | None = None) -> list[PlannedStep]:
 def check_action(lab: Lab) -> Action:
     """One checker run covering every checker the lab refers to (what --check runs)."""
     argv = ["python", "-m", "pytest", "checks", "--kubeconfig", lab.kubeconfig]
+    argv += ["--score-json", SCORE_JSON]
     for checker_id in lab.checker_ids:
         argv += ["--checker", checker_id]
     return Action(argv=tuple(argv), title="Run every checker of the lab", kind=CHECK, timeout=900)
@@ -144,6 +148,26 @@ def render_plan(lab: Lab, options: Options | None = None) -> str:
             f"(docs/{lab.step(options.until).docs}), then run the checkers with --check."
         )
     return "\n".join(out) + "\n"
+
+
+def _read_score(path: Path) -> dict[str, bool]:
+    """checker id -> passed, from the checkers' score JSON (empty when absent or unreadable)."""
+    try:
+        data = json.loads(path.read_text())
+        return {cid: bool(row.get("passed")) for cid, row in data["checkers"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+# Stands in for a step when `--check` fails (no step was run).
+CHECKS_ONLY = Step(
+    number=-1,
+    id="checks",
+    title="the checkers",
+    docs="reference/checkers.md",
+    summary="",
+    actions=(),
+)
 
 
 @dataclass
@@ -348,11 +372,9 @@ class Engine:
                 action,
             )
             return False
+        score = self.lab_dir / "score.json"
+        score.unlink(missing_ok=True)  # never read a previous run's results
         result = self._run(action)
-        if result.ok:
-            self.state.record_checks(list(ids), "passed")
-            self.console.print(f"  [green]checks passed:[/] {', '.join(ids)}")
-            return True
         if result.returncode in (PYTEST_USAGE_ERROR, PYTEST_NO_TESTS):
             why = (
                 "pytest did not accept the checker options (is the checks plugin complete?)"
@@ -361,9 +383,16 @@ class Engine:
             )
             self._checks_not_run(ids, f"{why}; these were NOT run", action)
             return False
-        self.state.record_checks(list(ids), "failed")
-        target = step or self.lab.steps[0]
-        raise StepFailure(target, action, result, "a checker failed; its message says what to fix")
+        per_id = _read_score(score)
+        for checker_id in ids:
+            passed = per_id.get(checker_id, result.ok)
+            self.state.record_checks([checker_id], "passed" if passed else "failed")
+        if result.ok:
+            self.console.print(f"  [green]checks passed:[/] {', '.join(ids)}")
+            return True
+        failed = [i for i in ids if not per_id.get(i, False)]
+        reason = f"checker(s) failed: {', '.join(failed)}; their messages above say what to fix"
+        raise StepFailure(step or CHECKS_ONLY, action, result, reason)
 
     def _checks_not_run(self, ids: Sequence[str], why: str, action: Action) -> None:
         self.report.checks_missing.extend(ids)
@@ -376,14 +405,19 @@ class Engine:
     def _run_checks_only(self) -> None:
         action = check_action(self.lab)
         self.console.rule("[bold]Checkers")
+        if not self.runner.cluster_exists(self.lab.cluster_name):
+            result = Result(1, f"no kind cluster named {self.lab.cluster_name}")
+            reason = "there is no lab cluster to check: run `nox -s lab-2` first"
+            raise StepFailure(CHECKS_ONLY, action, result, reason)
         self._check(None, action, list(self.lab.checker_ids))
 
     # -- failure and summary -----------------------------------------------------------------
 
     def _diagnose(self, failure: StepFailure) -> None:
         action = failure.action
+        where = "Checkers" if failure.step is CHECKS_ONLY else f"Step {failure.step.number}"
         self.console.print(
-            f"\n[bold red]Step {failure.step.number} failed:[/] {escape(action.title)}\n"
+            f"\n[bold red]{where} failed:[/] {escape(action.title)}\n"
             f"  command: {escape(format_command(action.argv, action.env))}\n"
             f"  exit code: {failure.result.returncode}"
             + (f"\n  why: {escape(failure.reason)}" if failure.reason else "")
@@ -440,6 +474,12 @@ class Engine:
                 f"[yellow]Checks not run (checkers missing):[/] {', '.join(r.checks_missing)}"
             )
         self.console.print(f"Progress is recorded in {self.state.path}")
+        if r.failure and r.failure.step is CHECKS_ONLY:
+            self.console.print(
+                "[bold red]Some checkers failed.[/] Each message above says what was observed "
+                "and what to fix; rerun `nox -s lab-2 -- --check` afterwards."
+            )
+            return
         if r.failure:
             self.console.print(
                 f"[bold red]Stopped at step {r.failure.step.number}.[/] Fix what is explained "

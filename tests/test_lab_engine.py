@@ -1,0 +1,310 @@
+"""The engine with a fake runner: order, resume, --until/--step/--check/--fresh, failures with
+diagnostics, deadlines (a fake clock: nothing sleeps), missing checkers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from labs import engine, lab2
+from labs.doctor import Finding
+from labs.engine import Engine, Options
+from labs.runner import Result
+from tests.lab_fakes import FakeClock, FakeRunner
+
+NAME = lab2.LAB.cluster_name
+
+POD_SECURITY = (
+    'pods "catalog-7d9f-x2x" is forbidden: violates PodSecurity "restricted:latest": '
+    'allowPrivilegeEscalation != false (container "catalog" must set '
+    "securityContext.allowPrivilegeEscalation=false)"
+)
+
+
+@pytest.fixture
+def lab_dir(tmp_path: Path) -> Path:
+    return tmp_path / ".lab"
+
+
+@pytest.fixture
+def plugin(tmp_path: Path) -> Path:
+    p = tmp_path / "checks" / "conftest.py"
+    p.parent.mkdir()
+    p.write_text("# stands in for the checks plugin\n")
+    return p
+
+
+def make(runner: FakeRunner, lab_dir: Path, plugin: Path, clock=None) -> Engine:
+    return Engine(
+        lab2.LAB, runner, lab_dir=lab_dir, clock=clock or FakeClock(), checks_plugin=plugin
+    )
+
+
+def executed(runner: FakeRunner) -> list[str]:
+    """Commands the learner saw, in order: doctor, cluster creation and runs."""
+    out = []
+    for kind, cmd in runner.calls:
+        if kind == "doctor":
+            out.append("python -m labs doctor")
+        elif kind in ("create", "run"):
+            out.append(cmd)
+    return out
+
+
+def planned_displays(options: Options | None = None) -> list[str]:
+    return [pa.display for ps in engine.plan(lab2.LAB, options) for pa in ps.actions]
+
+
+def test_full_run_executes_the_plan_in_order_and_records_progress(lab_dir, plugin):
+    runner = FakeRunner()
+    assert make(runner, lab_dir, plugin).run(Options()) == 0
+    assert executed(runner) == planned_displays()
+    state = json.loads((lab_dir / "state.json").read_text())
+    assert sorted(state["steps"]) == ["0", "1", "2", "3", "4", "5"]
+    assert {v["result"] for v in state["checks"].values()} == {"passed"}
+    assert set(state["checks"]) == set(lab2.LAB.checker_ids)
+    out = runner.output
+    assert "export KUBECONFIG=$PWD/.lab/kubeconfig" in out
+    assert "http://localhost:30300" in out
+    assert '{namespace="bookstore"} | json | level="ERROR"' in out
+
+
+def test_second_run_reuses_the_cluster_and_skips_finished_steps(lab_dir, plugin):
+    first = FakeRunner()
+    assert make(first, lab_dir, plugin).run(Options()) == 0
+    second = FakeRunner(clusters=[NAME])
+    assert make(second, lab_dir, plugin).run(Options()) == 0
+    assert executed(second) == []  # nothing re-run: not the cluster, not the images
+    assert second.output.count("is done") == 6
+    assert "--step 2" in second.output
+
+
+def test_until_stops_before_the_step_and_says_what_to_do(lab_dir, plugin):
+    runner = FakeRunner()
+    assert make(runner, lab_dir, plugin).run(Options(until=2)) == 0
+    assert executed(runner) == planned_displays(Options(until=2))
+    assert not any("helm" in cmd for cmd in executed(runner))
+    assert "Your turn" in runner.output and "lab-2.md#step-2" in runner.output
+    state = json.loads((lab_dir / "state.json").read_text())
+    assert sorted(state["steps"]) == ["0", "1"]
+    # The rest of the lab resumes where the learner left off.
+    rest = FakeRunner(clusters=[NAME])
+    assert make(rest, lab_dir, plugin).run(Options()) == 0
+    assert executed(rest) == [d for n in range(2, 6) for d in planned_displays(Options(step=n))]
+
+
+def test_step_runs_one_step_even_when_it_is_done(lab_dir, plugin):
+    make(FakeRunner(), lab_dir, plugin).run(Options())
+    runner = FakeRunner(clusters=[NAME])
+    assert make(runner, lab_dir, plugin).run(Options(step=3)) == 0
+    assert executed(runner) == planned_displays(Options(step=3))
+
+
+def test_a_failing_action_collects_diagnostics_and_prints_the_explaining_lines(lab_dir, plugin):
+    events = {
+        "items": [
+            {
+                "type": "Normal",
+                "reason": "Scheduled",
+                "message": "assigned",
+                "involvedObject": {"kind": "Pod", "name": "orders-1"},
+            },
+            {
+                "type": "Warning",
+                "reason": "FailedCreate",
+                "message": f"Error creating: {POD_SECURITY}",
+                "involvedObject": {"kind": "ReplicaSet", "name": "catalog-7d9f"},
+            },
+        ]
+    }
+    replicasets = {
+        "items": [
+            {
+                "metadata": {"name": "catalog-7d9f"},
+                "status": {
+                    "conditions": [
+                        {
+                            "type": "ReplicaFailure",
+                            "status": "True",
+                            "reason": "FailedCreate",
+                            "message": POD_SECURITY,
+                        }
+                    ]
+                },
+            }
+        ]
+    }
+    runner = FakeRunner(
+        responses=[
+            (
+                "rollout status deployment/catalog",
+                Result(1, "error: timed out waiting for the condition"),
+            ),
+            ("get events -n bookstore", Result(0, json.dumps(events))),
+            ("get replicasets -n bookstore", Result(0, json.dumps(replicasets))),
+            ("get pods -n bookstore", Result(0, json.dumps({"items": []}))),
+        ]
+    )
+    assert make(runner, lab_dir, plugin).run(Options()) == 1
+    out = runner.output
+    assert "Step 0 failed" in out and "rollout status deployment/catalog" in out
+    assert "What explains it" in out
+    assert "ReplicaSet/catalog-7d9f FailedCreate" in out and "violates PodSecurity" in out
+    assert "Scheduled" not in out.split("What explains it")[1]
+    folders = list((lab_dir / "artifacts").iterdir())
+    assert len(folders) == 1
+    saved = {p.name for p in folders[0].iterdir()}
+    assert {
+        "bookstore-events.txt",
+        "bookstore-replicasets.txt",
+        "bookstore-describe-pods.txt",
+        "failure.txt",
+        "explaining.txt",
+    } <= saved
+    assert "violates PodSecurity" in (folders[0] / "explaining.txt").read_text()
+    # Nothing after the failure ran, and the step is not recorded as done.
+    assert not any("orders -n bookstore --timeout" in c for c in executed(runner))
+    assert (
+        "steps" not in json.loads((lab_dir / "state.json").read_text())
+        or not json.loads((lab_dir / "state.json").read_text())["steps"]
+    )
+
+
+def test_a_poll_ends_at_its_deadline_without_sleeping(lab_dir, plugin):
+    clock = FakeClock()
+    runner = FakeRunner(
+        clusters=[NAME],
+        responses=[("proxy/ready", Result(1, "Ingester not ready: waiting for 15s"))],
+    )
+    code = make(runner, lab_dir, plugin, clock).run(Options(step=2))
+    assert code == 1
+    ready_action = next(a for a in lab2.LAB.step(2).actions if a.argv[-1].endswith("/ready"))
+    assert sum(clock.sleeps) == pytest.approx(ready_action.timeout)
+    attempts = [c for c in runner.commands() if c.endswith("proxy/ready")]
+    assert len(attempts) == len(clock.sleeps) + 1
+    assert f"gave up after {int(ready_action.timeout)}s" in runner.output
+    assert "LAB_TIMEOUT_SCALE=2" in runner.output
+    assert "Ingester not ready" in runner.output
+    assert any("of 180s" in s for s in runner.statuses)  # the progress says how long
+
+
+def test_a_poll_succeeds_once_the_probe_does(lab_dir, plugin):
+    answers = iter([Result(1, "503"), Result(1, "503"), Result(0, "ready")])
+    runner = FakeRunner(clusters=[NAME], responses=[("proxy/ready", lambda _c: next(answers))])
+    clock = FakeClock()
+    assert make(runner, lab_dir, plugin, clock).run(Options(step=2)) == 0
+    assert len(clock.sleeps) == 2
+
+
+def test_missing_checkers_are_reported_not_passed(lab_dir, tmp_path):
+    runner = FakeRunner()
+    code = make(runner, lab_dir, tmp_path / "nowhere" / "conftest.py").run(Options(until=2))
+    assert code == 0
+    assert "Checkers not run" in runner.output and "lab2.json-stdout" in runner.output
+    assert not any("pytest" in c for c in runner.commands())
+    state = json.loads((lab_dir / "state.json").read_text())
+    assert state["checks"]["lab2.json-stdout"]["result"] == "not-run"
+
+
+def test_pytest_collecting_nothing_means_not_run(lab_dir, plugin):
+    runner = FakeRunner(responses=[("pytest checks", Result(5, "no tests ran"))])
+    assert make(runner, lab_dir, plugin).run(Options(until=2)) == 0
+    assert "no checker with these ids exists yet" in runner.output
+
+
+def test_a_failing_checker_stops_the_lab_with_per_checker_results(lab_dir, plugin):
+    def pytest_run(cmd: str) -> Result:
+        (lab_dir / "score.json").write_text(
+            json.dumps(
+                {
+                    "checkers": {
+                        "lab2.agent-daemonset": {"passed": True},
+                        "lab2.namespace-restricted": {"passed": False},
+                    }
+                }
+            )
+        )
+        return Result(1, "FAIL lab2.namespace-restricted: Deployment catalog has 0/2 ready")
+
+    runner = FakeRunner(responses=[("--checker lab2.agent-daemonset", pytest_run)])
+    assert make(runner, lab_dir, plugin).run(Options()) == 1
+    checks = json.loads((lab_dir / "state.json").read_text())["checks"]
+    assert checks["lab2.agent-daemonset"]["result"] == "passed"
+    assert checks["lab2.namespace-restricted"]["result"] == "failed"
+    assert "checker(s) failed: lab2.namespace-restricted" in runner.output
+    assert "Stopped at step 2" in runner.output
+    assert not any("loadgen" in c for c in runner.commands())
+
+
+def test_check_only_runs_every_checker_against_the_existing_cluster(lab_dir, plugin):
+    runner = FakeRunner(clusters=[NAME])
+    assert make(runner, lab_dir, plugin).run(Options(check=True)) == 0
+    assert runner.commands() == [engine.planned(engine.check_action(lab2.LAB)).display]
+    none = FakeRunner()
+    assert make(none, lab_dir, plugin).run(Options(check=True)) == 1
+    assert "run `nox -s lab-2` first" in none.output
+
+
+def test_fresh_deletes_the_cluster_and_starts_over(lab_dir, plugin):
+    make(FakeRunner(), lab_dir, plugin).run(Options())
+    runner = FakeRunner(clusters=[NAME])
+    assert make(runner, lab_dir, plugin).run(Options(fresh=True)) == 0
+    assert ("delete", NAME) in runner.calls
+    assert executed(runner) == planned_displays()
+
+
+def test_a_vanished_cluster_resets_the_recorded_progress(lab_dir, plugin):
+    make(FakeRunner(), lab_dir, plugin).run(Options())
+    runner = FakeRunner()  # cluster gone (deleted by hand)
+    assert make(runner, lab_dir, plugin).run(Options()) == 0
+    assert "starts over" in runner.output
+    assert executed(runner) == planned_displays()
+
+
+def test_image_load_falls_back_to_an_archive_on_the_containerd_digest_error(lab_dir, plugin):
+    runner = FakeRunner(
+        responses=[
+            (
+                "kind load docker-image",
+                Result(
+                    1,
+                    'ERROR: failed to load image: command "docker exec ... ctr images import" '
+                    "failed: content digest sha256:4f1b not found",
+                ),
+            )
+        ]
+    )
+    assert make(runner, lab_dir, plugin).run(Options(until=1)) == 0
+    cmds = runner.commands()
+    assert "docker save --output .lab/images/catalog.tar bookstore/catalog:0.1.0" in cmds
+    assert "kind load image-archive --name lab2-logging .lab/images/catalog.tar" in cmds
+    assert "LAB_IMAGE_LOAD=archive" in runner.output
+
+
+def test_other_image_load_errors_are_not_papered_over(lab_dir, plugin):
+    runner = FakeRunner(
+        responses=[
+            (
+                "kind load docker-image",
+                Result(1, 'ERROR: image: "bookstore/catalog:0.1.0" not present locally'),
+            )
+        ]
+    )
+    assert make(runner, lab_dir, plugin).run(Options(until=1)) == 1
+    assert not any("docker save" in c for c in runner.commands())
+
+
+def test_a_blocking_preflight_finding_stops_before_the_cluster(lab_dir, plugin):
+    finding = Finding(
+        "docker",
+        False,
+        "Docker is not reachable: connection refused",
+        "Start Docker Desktop",
+        blocking=True,
+    )
+    runner = FakeRunner(findings=[finding])
+    assert make(runner, lab_dir, plugin).run(Options()) == 1
+    assert not runner.commands("create")
+    assert "Docker is not reachable" in runner.output and "Start Docker Desktop" in runner.output

@@ -1,0 +1,211 @@
+"""The lab-2 plan (what `--dry-run` prints and the docs page shows) is the expected command
+sequence, with every version, chart and name taken from versions.toml."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+
+from checks import catalogue
+from labs import engine, lab2
+from labs.__main__ import main
+from labs.model import CHECK, CLUSTER, DOCTOR
+from labs.settings import Settings
+from labs.versions import REPO_ROOT, load_versions
+
+KC = ".lab/kubeconfig"
+K = f"kubectl --kubeconfig {KC}"
+H = f"helm --kubeconfig {KC}"
+
+
+def _install(chart: dict, seconds: int) -> str:
+    return (
+        f"{H} upgrade --install {chart['release']} {chart['repo_name']}/{chart['chart']} "
+        f"--version {chart['version']} --namespace {chart['namespace']} "
+        f"--values {chart['values']} --wait --timeout {seconds}s"
+    )
+
+
+def _loki(query: str, **extra: str) -> str:
+    params = "&".join([f"query={quote(query, safe='')}"] + [f"{k}={v}" for k, v in extra.items()])
+    return (
+        f"{K} get --raw '/api/v1/namespaces/logging/services/loki:3100/proxy"
+        f"/loki/api/v1/query_range?{params}'"
+    )
+
+
+def _checks(*ids: str) -> str:
+    return f"python -m pytest checks --kubeconfig {KC} --score-json .lab/score.json " + " ".join(
+        f"--checker {i}" for i in ids
+    )
+
+
+def expected_plan() -> dict[int, list[str]]:
+    v = load_versions()
+    name = v["kind"]["cluster_name"]
+    loki, alloy, grafana = (v["charts"][c] for c in ("loki", "alloy", "grafana"))
+    base = v["python"]["base_image"]
+    images = v["images"]
+    return {
+        0: [
+            "python -m labs doctor",
+            f"kind create cluster --name={name} --kubeconfig={KC} "
+            f"--image={v['kind']['node_image']} --config manifests/kind/cluster.yaml",
+            f"{K} wait --for=condition=Ready nodes --all --timeout=180s",
+            *(
+                f"DOCKER_BUILDKIT=1 docker build --file bookstore/Dockerfile --build-arg "
+                f"SERVICE={svc} --build-arg BASE_IMAGE={base} --tag {img} ."
+                for svc, img in images.items()
+            ),
+            *(f"kind load docker-image --name {name} {img}" for img in images.values()),
+            f"{K} apply -k manifests/bookstore",
+            f"{K} rollout status deployment/catalog -n bookstore --timeout=240s",
+            f"{K} rollout status deployment/orders -n bookstore --timeout=240s",
+        ],
+        1: [
+            f"{K} logs -n bookstore deploy/catalog --tail=5",
+            f"{K} logs -n bookstore deploy/orders --tail=5",
+            _checks("lab2.json-stdout"),
+        ],
+        2: [
+            f"{K} apply -f manifests/logging/namespace.yaml",
+            f"helm repo add --force-update {loki['repo_name']} {loki['repo_url']}",
+            f"helm repo add --force-update {alloy['repo_name']} {alloy['repo_url']}",
+            _install(loki, 600),
+            f"{H} status loki --namespace logging",
+            f"{K} get --raw /api/v1/namespaces/logging/services/loki:3100/proxy/ready",
+            _install(alloy, 300),
+            f"{H} status alloy --namespace logging",
+            f"{K} rollout status daemonset/alloy -n logging --timeout=180s",
+            f"{K} get daemonset -n logging",
+            _checks("lab2.agent-daemonset", "lab2.namespace-restricted"),
+        ],
+        3: [
+            f"{K} delete job loadgen -n bookstore --ignore-not-found",
+            f"{K} apply -f manifests/bookstore/loadgen.yaml",
+            f"{K} wait --for=condition=complete job/loadgen -n bookstore --timeout=300s",
+            _loki('{namespace="bookstore"}', limit="5"),
+            _loki('{namespace="bookstore"} | json | level="ERROR"', limit="3"),
+            _checks(
+                "lab2.single-request-query",
+                "lab2.error-traceable",
+                "lab2.low-cardinality-labels",
+                "lab2.no-secrets-in-loki",
+            ),
+        ],
+        4: [
+            f"{K} delete pod -n bookstore -l app=catalog",
+            f"{K} rollout status deployment/catalog -n bookstore --timeout=180s",
+            _loki(
+                'sum by (pod) (count_over_time({namespace="bookstore", app="catalog"}[30m]))',
+                step="60",
+            ),
+            _checks("lab2.logs-survive-deletion"),
+        ],
+        5: [
+            f"helm repo add --force-update {grafana['repo_name']} {grafana['repo_url']}",
+            _install(grafana, 300),
+            f"{H} status grafana --namespace logging",
+            _checks("lab2.grafana-datasource"),
+        ],
+    }
+
+
+def test_plan_is_the_expected_command_sequence():
+    planned = engine.plan(lab2.LAB)
+    assert [ps.step.number for ps in planned] == [0, 1, 2, 3, 4, 5]
+    got = {ps.step.number: [pa.display for pa in ps.actions] for ps in planned}
+    assert got == expected_plan()
+
+
+def test_dry_run_prints_every_planned_command_in_order(capsys):
+    assert main(["run", "lab2", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    shown = [line[2:] for line in out.splitlines() if line.startswith("$ ")]
+    expected = [cmd for step in expected_plan().values() for cmd in step]
+    assert shown == expected
+    # The Apple Silicon fallback is documented next to each image load, not run by default.
+    assert out.count("#   $ docker save --output .lab/images/") == len(load_versions()["images"])
+
+
+def test_versions_come_from_versions_toml_not_the_code():
+    """Every pinned chart version and the node image appear in the plan exactly as pinned."""
+    v = load_versions()
+    text = engine.render_plan(lab2.LAB)
+    for chart in v["charts"].values():
+        assert f"--version {chart['version']}" in text
+    assert v["kind"]["node_image"] in text
+    source = (REPO_ROOT / "labs" / "lab2.py").read_text()
+    for chart in v["charts"].values():
+        assert chart["version"] not in source
+    assert v["kind"]["node_image"] not in source
+
+
+def test_every_kubectl_and_helm_command_uses_the_lab_kubeconfig():
+    for ps in engine.plan(lab2.LAB):
+        for pa in ps.actions:
+            argv = pa.action.argv
+            if argv[0] in ("kubectl", "helm") and argv[1:3] != ("repo", "add"):
+                assert argv[1:3] == ("--kubeconfig", KC), pa.display
+
+
+def test_steps_reference_known_checkers_and_docs_anchors():
+    for step in lab2.LAB.steps:
+        assert step.docs == f"lab-2.md#step-{step.number}"
+        for ref in step.checks:
+            catalogue.get(ref.id)  # raises on an unknown id
+        kinds = [a.kind for a in step.actions]
+        if step.checks:
+            assert kinds[-1] == CHECK
+    assert set(lab2.LAB.checker_ids) == {c.id for c in catalogue.CHECKERS}
+    assert [a.kind for a in lab2.LAB.step(0).actions[:2]] == [DOCTOR, CLUSTER]
+    assert lab2.LAB.step(5).optional
+
+
+def test_settings_scale_deadlines_and_pass_image_options(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    settings = Settings.from_env(
+        {
+            "LAB_TIMEOUT_SCALE": "2",
+            "BOOKSTORE_BASE_IMAGE": "localhost/python-base:3.12",
+            "BOOKSTORE_EXTRA_CA": str(ca),
+            "LAB_IMAGE_LOAD": "archive",
+            "LAB_KUBECONFIG": "/tmp/other/kubeconfig",
+        }
+    )
+    text = engine.render_plan(lab2.build(settings))
+    assert "--timeout=480s" in text and "--timeout 1200s" in text  # 240 s and 600 s, doubled
+    assert "--build-arg BASE_IMAGE=localhost/python-base:3.12" in text
+    assert f"--secret id=extra_ca,src={ca}" in text
+    assert "kind load docker-image" not in text
+    assert "docker save --output .lab/images/catalog.tar" in text
+    assert "kind load image-archive --name lab2-logging .lab/images/catalog.tar" in text
+    assert "--kubeconfig /tmp/other/kubeconfig" in text and KC not in text
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"LAB_TIMEOUT_SCALE": "fast"}, "LAB_TIMEOUT_SCALE='fast' is not a positive number"),
+        ({"LAB_TIMEOUT_SCALE": "0"}, "is not a positive number"),
+        ({"LAB_IMAGE_LOAD": "ship"}, "LAB_IMAGE_LOAD='ship' is not understood"),
+        ({"BOOKSTORE_EXTRA_CA": "/nonexistent/ca.pem"}, "is not a file"),
+    ],
+)
+def test_bad_settings_say_what_to_set(env, message):
+    with pytest.raises(SystemExit, match=message):
+        Settings.from_env(env)
+
+
+def test_until_and_step_select_steps_and_bad_options_are_explained(capsys):
+    assert [ps.step.number for ps in engine.plan(lab2.LAB, engine.Options(until=2))] == [0, 1]
+    assert [ps.step.number for ps in engine.plan(lab2.LAB, engine.Options(step=3))] == [3]
+    assert main(["run", "lab2", "--dry-run", "--until", "9"]) == 2
+    assert "lab2 has no step 9; its steps are 0, 1, 2, 3, 4, 5" in capsys.readouterr().out
+    assert main(["run", "lab2", "--dry-run", "--until", "2", "--step", "1"]) == 2
+    assert "not both" in capsys.readouterr().out
+    assert main(["run", "lab2", "--dry-run", "--until", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "## Step 3" not in out and "Stops before step 3" in out
