@@ -10,6 +10,7 @@ checker id.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from checks.evidence import CheckFailed, Passed
 from checks.report import learner_report, result_row
 
 KUBECONFIG_ENV = "LAB_KUBECONFIG"
-DEFAULT_KUBECONFIG = Path(".lab") / "kubeconfig"
+DEFAULT_KUBECONFIG = Path(__file__).resolve().parents[1] / ".lab" / "kubeconfig"
 RESULTS = pytest.StashKey[dict]()  # checker id -> result row, on the config
 CONNECTION = pytest.StashKey[dict]()  # what the session knows about the cluster
 
@@ -41,11 +42,13 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("lab", "lab-2 checkers")
-    group.addoption(
-        "--kubeconfig",
-        default=os.environ.get(KUBECONFIG_ENV) or str(DEFAULT_KUBECONFIG),
-        help=f"kubeconfig of the lab cluster (env {KUBECONFIG_ENV}; default .lab/kubeconfig)",
-    )
+    # pytest-kind (a lab dependency) defines --kubeconfig too, with the same meaning: share it.
+    with contextlib.suppress(ValueError):
+        group.addoption(
+            "--kubeconfig",
+            default=None,
+            help=f"kubeconfig of the lab cluster (env {KUBECONFIG_ENV}; default .lab/kubeconfig)",
+        )
     group.addoption(
         "--checker",
         action="append",
@@ -61,12 +64,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "checker(id): the catalogue id this test verifies")
     config.stash[RESULTS] = {}
-    config.stash[CONNECTION] = {"kubeconfig": config.getoption("kubeconfig"), "error": None}
+    config.stash[CONNECTION] = {"kubeconfig": str(kubeconfig_path(config)), "error": None}
     unknown = [c for c in config.getoption("checker") if c not in catalogue.BY_ID]
     if unknown:
         raise pytest.UsageError(
             f"unknown checker id(s) {', '.join(unknown)}; known: {', '.join(catalogue.BY_ID)}"
         )
+
+
+def kubeconfig_path(config: pytest.Config) -> Path:
+    """--kubeconfig, else LAB_KUBECONFIG, else the lab's own .lab/kubeconfig (never ~/.kube)."""
+    given = config.getoption("kubeconfig") or os.environ.get(KUBECONFIG_ENV)
+    return Path(given) if given else DEFAULT_KUBECONFIG
 
 
 def checker_id(item: pytest.Item) -> str | None:
@@ -100,7 +109,7 @@ def lab(pytestconfig: pytest.Config):
     from checks.polling import timeout_scale
 
     info = pytestconfig.stash[CONNECTION]
-    kubeconfig = Path(pytestconfig.getoption("kubeconfig"))
+    kubeconfig = kubeconfig_path(pytestconfig)
     try:
         the_lab = pytestconfig.hook.pytest_lab_connect(config=pytestconfig, kubeconfig=kubeconfig)
         if the_lab is None:

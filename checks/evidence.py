@@ -32,7 +32,8 @@ HIGH_CARDINALITY_NAME = re.compile(
 ID_LIKE_VALUE = re.compile(
     r"^([0-9a-f]{16}|[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
 )
-CARD_CANDIDATE = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+# Digits standing alone: a run inside a hex trace id (…9ba982e5856…) is not a card number.
+CARD_CANDIDATE = re.compile(r"(?<![0-9A-Za-z])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z])")
 
 
 class CheckFailed(AssertionError):

@@ -39,7 +39,9 @@ def learner_report(data: dict) -> list[str]:
             lines.append(f"        hint: {row['hint']}")
             lines.append(f"        docs: docs/{row['docs']}")
         for name, value in row["measurements"].items():
-            lines.append(f"        measured {name.replace('_', ' ')}: {value}")
+            label = name.removesuffix("_seconds").replace("_to_", " -> ").replace("_", " ")
+            unit = " s" if name.endswith("_seconds") else ""
+            lines.append(f"        measured: {label}: {value}{unit}")
     passed = sum(1 for r in data["checkers"].values() if r["passed"])
     lines.append(
         f"Total: {data['total']}/{data['max']} points "

@@ -188,6 +188,7 @@ def test_card_numbers_are_found_by_luhn_and_masked_in_the_diagnosis():
     assert luhn_valid(card) and card_numbers(f"paid with {card[:4]} {card[4:8]} {card[8:]}")
     assert card_numbers("card 4111-1111-1111-1111") == ["4111111111111111"]
     assert card_numbers("order 4111111111111112, id 12345678901") == []  # Luhn fails / too short
+    assert card_numbers('"trace_id": "9ba982e4111111111111111bd89dd83"') == []  # inside hex
     lab, cluster = fake_lab()
     pod = next(p for p in cluster.pods.values() if p["metadata"]["labels"].get("app") == "orders")
     cluster.write(pod, {"level": "INFO", "msg": f"charged {card}"})

@@ -1,0 +1,95 @@
+"""`pytest checks` end to end against the fake lab: learner report, score JSON and JUnit XML."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from checks import catalogue
+from tests.fake_lab_plugin import write_fake_kubeconfig, write_unreachable_kubeconfig
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_checks(
+    tmp_path: Path, kubeconfig: Path, *extra: str
+) -> tuple[subprocess.CompletedProcess, dict, ET.Element]:
+    score, junit = tmp_path / "score.json", tmp_path / "junit.xml"
+    env = {**os.environ, "PYTEST_PLUGINS": "tests.fake_lab_plugin"}
+    env.pop("LAB_KUBECONFIG", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "checks", "-p", "no:cacheprovider", "--kubeconfig",
+         str(kubeconfig), "--score-json", str(score), "--junitxml", str(junit), *extra],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    return proc, json.loads(score.read_text()), ET.parse(junit).getroot()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again on exit: nothing listens there
+
+
+def test_passing_lab_scores_everything(tmp_path):
+    proc, score, junit = run_checks(tmp_path, write_fake_kubeconfig(tmp_path / "k", "passing"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert set(score["checkers"]) == set(catalogue.BY_ID)
+    assert score["total"] == score["max"] == sum(c.points for c in catalogue.CHECKERS)
+    assert score["reachable"] is True
+    deletion = score["checkers"]["lab2.logs-survive-deletion"]
+    assert deletion["measurements"]["request_to_queryable_seconds"] > 0
+    assert "Total: 115/115 points (9 of 9 checkers passed)" in proc.stdout
+    assert "measured: request -> queryable: " in proc.stdout
+    assert junit.get("failures") == "0" or junit.find(".//testsuite").get("failures") == "0"
+
+
+def test_failing_lab_reports_diagnosis_hint_and_docs_under_each_failure(tmp_path):
+    proc, score, junit = run_checks(tmp_path, write_fake_kubeconfig(tmp_path / "k", "failing"))
+    assert proc.returncode == 1
+    rows = score["checkers"]
+    failed = {cid for cid, row in rows.items() if not row["passed"]}
+    assert failed == {"lab2.json-stdout", "lab2.single-request-query", "lab2.error-traceable"}
+    assert score["total"] == score["max"] - 20 - 20 - 5
+    assert "Starting catalog" in rows["lab2.json-stdout"]["diagnosis"]
+    out = proc.stdout
+    fail_line = next(line for line in out.splitlines() if "FAIL  lab2.json-stdout" in line)
+    assert "0/20" in fail_line
+    after = out[out.index(fail_line) :]
+    assert "observed: pod catalog-" in after
+    assert "hint: Each line must parse as JSON" in after
+    assert "docs: docs/lab-2.md#step-1" in after
+    # JUnit carries the same diagnosis as the failure message text
+    texts = [f.text or "" for f in junit.iter("failure")]
+    assert len(texts) == 3 and any("only from orders" in t for t in texts)
+
+
+def test_checker_option_selects_by_catalogue_id(tmp_path):
+    kubeconfig = write_fake_kubeconfig(tmp_path / "k", "passing")
+    proc, score, _ = run_checks(tmp_path, kubeconfig, "--checker", "lab2.agent-daemonset")
+    assert list(score["checkers"]) == ["lab2.agent-daemonset"] and proc.returncode == 0
+    bad = subprocess.run(
+        [sys.executable, "-m", "pytest", "checks", "--kubeconfig", str(kubeconfig),
+         "--checker", "lab2.nope"],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "unknown checker id(s) lab2.nope" in bad.stderr
+
+
+def test_unreachable_cluster_fails_every_checker_with_one_clear_diagnosis(tmp_path):
+    kubeconfig = write_unreachable_kubeconfig(tmp_path / "k", free_port())
+    proc, score, _ = run_checks(tmp_path, kubeconfig)
+    assert proc.returncode == 1
+    assert score["reachable"] is False and "no API server answered" in score["error"]
+    assert score["total"] == 0 and set(score["checkers"]) == set(catalogue.BY_ID)
+    assert all("no API server answered" in r["diagnosis"] for r in score["checkers"].values())
+
+
+def test_missing_kubeconfig_says_how_to_get_one(tmp_path):
+    proc, score, _ = run_checks(tmp_path, tmp_path / "absent")
+    assert "does not exist" in score["error"] and "nox -s lab-2" in score["error"]
