@@ -267,14 +267,16 @@ class _Parser:
             raise AlloySyntaxError(self.tok.line, f"expected {value!r}, found {shown!r}")
         return self.take()
 
-    def body(self, closing: bool) -> tuple[dict[str, Any], list[Block]]:
+    def body(self, closing: bool, opened: Token | None = None) -> tuple[dict, list[Block]]:
         attrs: dict[str, Any] = {}
         blocks: list[Block] = []
         while True:
             tok = self.tok
             if tok.kind == "EOF":
-                if closing:
-                    raise AlloySyntaxError(tok.line, "a block is not closed with }")
+                if opened is not None:
+                    raise AlloySyntaxError(
+                        opened.line, f"the block {opened.value} opened here is not closed with }}"
+                    )
                 return attrs, blocks
             if tok.kind == "OP" and tok.value == "}":
                 if not closing:
@@ -300,7 +302,7 @@ class _Parser:
             elif nxt.kind == "STRING" or (nxt.kind == "OP" and nxt.value == "{"):
                 label = self.take().value if nxt.kind == "STRING" else None
                 self.expect("{")
-                inner_attrs, inner_blocks = self.body(closing=True)
+                inner_attrs, inner_blocks = self.body(closing=True, opened=name)
                 blocks.append(Block(name.value, label, name.line, inner_attrs, inner_blocks))
             else:
                 raise AlloySyntaxError(
