@@ -91,13 +91,30 @@ def render_versions(page_src_uri: str) -> str:
     tools = data.get("tools", {})
     if tools:
         out += ["## Command-line tools {#tools}", ""]
+        rows = []
+        sums = []
+        for name, tool in tools.items():
+            # kind's version lives in [kind]; [tools.kind] only holds its checksums.
+            version = tool.get("version") or data.get(name, {}).get("version", "")
+            rows.append([name, _cell(version)])
+            for platform, digest in tool.get("sha256", {}).items():
+                if platform != "for_version":
+                    sums.append([name, _cell(tool["sha256"].get("for_version", "")),
+                                 _cell(platform), _cell(digest)])  # fmt: skip
         out += [
-            _table(["Tool", "Version"], ([name, _cell(t.get("version", ""))] for name, t in tools.items())),
+            _table(["Tool", "Version"], rows),
             "",
             "The lab uses these from your `PATH` when the version matches, and otherwise "
-            "downloads them into a cache and verifies each against a pinned SHA-256.",
+            "downloads them into a cache and verifies each download against its pinned SHA-256:",
             "",
         ]
+        if sums:
+            out += ['??? note "SHA-256 of each download"', ""]
+            out += [
+                "    " + line
+                for line in _table(["Tool", "Version", "Platform", "SHA-256"], sums).splitlines()
+            ]
+            out.append("")
     charts = data.get("charts", {})
     if charts:
         out += ["## Helm charts {#charts}", ""]
@@ -279,7 +296,12 @@ def render_checkers(page_src_uri: str) -> str:
     ]
     out = [_table(["Id", "Verifies", "Points"], rows), "", f"Total: **{total} points**.", ""]
     for c in CHECKERS:
-        out += [f"## `{c.id}` {{#{checker_anchor(c.id)}}}", "", f"**{c.title}** ({c.points} points)", ""]
+        out += [
+            f"## `{c.id}` {{#{checker_anchor(c.id)}}}",
+            "",
+            f"**{c.title}** ({c.points} points)",
+            "",
+        ]
         used = steps.get(c.id, [])
         if used:
             links = ", ".join(
@@ -297,7 +319,6 @@ def render_checkers(page_src_uri: str) -> str:
         ]
     out += ["*Generated from `checks/catalogue.py` when this site was built.*", ""]
     return "\n".join(out)
-
 
 
 # -- the lab page ----------------------------------------------------------------------------
@@ -387,13 +408,18 @@ def render_lab2(page_src_uri: str) -> str:
         step = ps.step
         out += [f"## Step {step.number}: {step.title} {{#{step.anchor}}}", ""]
         if step.optional:
-            out += ['!!! info "Optional"', "", "    The lab's score does not depend on this step.", ""]
+            out += [
+                '!!! info "Optional"',
+                "",
+                "    The lab's score does not depend on this step.",
+                "",
+            ]
         out += [step.summary, ""]
         if not step.docs.startswith(f"lab-2.md#{step.anchor}"):
             out += [f"Read first: [{step.docs}]({_relative(step.docs, page_src_uri)}).", ""]
         if step.number > 0:
             out += [
-                f'??? tip "Do this step by hand"',
+                '??? tip "Do this step by hand"',
                 "",
                 f"    Run `nox -s lab-2 -- --until {step.number}` to stop just before it, type "
                 "the commands below yourself, then check your work with "
@@ -412,7 +438,9 @@ def render_lab2(page_src_uri: str) -> str:
                 out += [f"    If it fails with {patterns} in its output, the lab runs instead:", ""]
                 for fb in pa.action.fallback:
                     out += [f"    - {fb.title}", ""]
-                    out += _command_block(format_command(fb.argv, fb.env), FALLBACK_CLASS, "        ")
+                    out += _command_block(
+                        format_command(fb.argv, fb.env), FALLBACK_CLASS, "        "
+                    )
                     out.append("")
         if step.queries:
             out += ["### LogQL to try", "", "In Grafana's Explore view, or the live notebook:", ""]

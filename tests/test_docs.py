@@ -1,0 +1,275 @@
+"""The course site: it builds strictly, the lab page is the engine's plan, every link lands.
+
+The site is built once per session into a temporary folder with the same command as
+`nox -s docs` (`mkdocs build --strict`), which also executes the offline notebook. The other
+tests read the built HTML, so they check what a learner actually gets, not the Markdown.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
+
+import pytest
+
+from checks.catalogue import CHECKERS
+from labs.engine import check_action, plan
+from labs.lab2 import LAB
+from labs.runner import format_command
+from labs.versions import REPO_ROOT, load_versions
+
+HOOK_PATH = REPO_ROOT / "docs" / "hooks" / "generated_pages.py"
+
+
+def load_hook():
+    spec = importlib.util.spec_from_file_location("generated_pages", HOOK_PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory) -> Path:
+    """The site, built exactly as `nox -s docs` builds it (strict: any warning fails)."""
+    out = tmp_path_factory.mktemp("site")
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**__import__("os").environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+    assert result.returncode == 0, (
+        f"`mkdocs build --strict` failed (exit {result.returncode}):\n"
+        f"{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+    )
+    return out
+
+
+class _Page(HTMLParser):
+    """Collects ids, links, and the text of code blocks by the class of their wrapper."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.ids: set[str] = set()
+        self.links: list[str] = []
+        self.blocks: dict[str, list[str]] = {}
+        self._stack: list[tuple[str, str | None]] = []  # (tag, block class being captured)
+        self._capture: str | None = None
+        self._buffer: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if a.get("id"):
+            self.ids.add(a["id"])
+        if tag == "a" and a.get("name"):
+            self.ids.add(a["name"])
+        for key in ("href", "src"):
+            if a.get(key) and tag in ("a", "link", "script", "img"):
+                self.links.append(a[key])
+        classes = (a.get("class") or "").split()
+        block = next((c for c in classes if c.startswith("lab-")), None)
+        if tag in ("br", "img", "meta", "link", "input", "hr"):
+            return
+        if block and self._capture is None:
+            self._capture = block
+            self._buffer = []
+            self._stack.append((tag, block))
+        else:
+            self._stack.append((tag, None))
+
+    def handle_endtag(self, tag):
+        while self._stack:
+            opened, block = self._stack.pop()
+            if block is not None:
+                self.blocks.setdefault(block, []).append("".join(self._buffer).strip("\n"))
+                self._capture = None
+            if opened == tag:
+                break
+
+    def handle_data(self, data):
+        if self._capture is not None:
+            self._buffer.append(data)
+
+
+def parse(path: Path) -> _Page:
+    page = _Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    return page
+
+
+def test_strict_build_produces_every_page(site):
+    for page in (
+        "index.html",
+        "chapter/index.html",
+        "lab-2/index.html",
+        "instructor/index.html",
+        "troubleshooting/index.html",
+        "reference/versions/index.html",
+        "reference/log-schema/index.html",
+        "reference/checkers/index.html",
+        "architecture/index.html",
+        "notebooks/offline/index.html",
+        "notebooks/live/index.html",
+    ):
+        assert (site / page).is_file(), f"{page} missing from the built site"
+    # Build code and unreplaced markers must never reach the published site.
+    assert not (site / "hooks").exists(), "docs/hooks/ was copied into the site"
+    for html in site.rglob("*.html"):
+        assert "<!-- generated:" not in html.read_text(encoding="utf-8"), html
+
+
+def test_lab_page_commands_are_the_engine_plan(site):
+    """Every command on the page, in order, is a command the engine's plan runs, and no other."""
+    page = parse(site / "lab-2" / "index.html")
+    expected = [pa.display for ps in plan(LAB) for pa in ps.actions]
+    assert page.blocks.get("lab-command") == expected
+
+    fallbacks = [
+        format_command(fb.argv, fb.env)
+        for ps in plan(LAB)
+        for pa in ps.actions
+        for fb in pa.action.fallback
+    ]
+    assert page.blocks.get("lab-fallback", []) == fallbacks
+    check_all = check_action(LAB)
+    assert page.blocks.get("lab-check-all") == [format_command(check_all.argv, check_all.env)]
+
+
+def test_lab_page_shows_the_pinned_versions(site):
+    """The versions of versions.toml appear in the page's commands (not only in prose)."""
+    commands = "\n".join(parse(site / "lab-2" / "index.html").blocks["lab-command"])
+    v = load_versions()
+    assert v["kind"]["node_image"] in commands
+    for name, chart in v["charts"].items():
+        assert f"{chart['repo_name']}/{chart['chart']} --version {chart['version']}" in commands, (
+            f"chart {name} {chart['version']} is not installed by any command on the lab page"
+        )
+    for image in v["images"].values():
+        assert f"--tag {image}" in commands
+
+
+def test_lab_page_has_an_anchor_per_step(site):
+    ids = parse(site / "lab-2" / "index.html").ids
+    for step in LAB.steps:
+        assert step.anchor in ids
+    assert {f"step-{n}" for n in range(6)} <= ids
+
+
+def test_reference_pages_show_their_sources(site):
+    versions = (site / "reference" / "versions" / "index.html").read_text(encoding="utf-8")
+    v = load_versions()
+    for value in (
+        v["kind"]["version"],
+        v["kubernetes"]["version"],
+        *(t["version"] for t in v["tools"].values() if "version" in t),
+        *(c["version"] for c in v["charts"].values()),
+        *(c["repo_url"] for c in v["charts"].values()),
+        *v["images"].values(),
+    ):
+        assert value in versions, f"{value} from versions.toml is not on the versions page"
+
+    checkers = parse(site / "reference" / "checkers" / "index.html")
+    hook = load_hook()
+    text = (site / "reference" / "checkers" / "index.html").read_text(encoding="utf-8")
+    for c in CHECKERS:
+        assert hook.checker_anchor(c.id) in checkers.ids
+        assert c.id in text
+
+    from bookstore.logschema import load_schema
+
+    schema_page = (site / "reference" / "log-schema" / "index.html").read_text(encoding="utf-8")
+    for key in load_schema()["properties"]:
+        assert f"<code>{key}</code>" in schema_page, f"schema key {key} missing from its page"
+
+
+def test_catalogue_docs_links_land_on_a_section(site):
+    """Each checker's hint links a page and an anchor that exist in the built site."""
+    for c in CHECKERS:
+        path, _, anchor = c.docs.partition("#")
+        html = site / path.removesuffix(".md") / "index.html"
+        assert html.is_file(), f"{c.id} links {c.docs}: no page {path}"
+        assert anchor in parse(html).ids, f"{c.id} links {c.docs}: no #{anchor} on that page"
+
+
+def _target(site: Path, page: Path, href: str) -> tuple[Path, str] | None:
+    """The file and anchor a local href points to; None for external links."""
+    parts = urlsplit(href)
+    if parts.scheme or parts.netloc or href.startswith(("mailto:", "javascript:", "data:")):
+        return None
+    base = "/" + page.relative_to(site).as_posix()
+    resolved = urlsplit(urljoin(base, href))
+    path = unquote(resolved.path)
+    target = site / path.lstrip("/")
+    if path.endswith("/") or target.is_dir():
+        target = target / "index.html"
+    return target, unquote(resolved.fragment)
+
+
+def test_every_internal_link_resolves(site):
+    """Every href/src to a local page, asset or anchor in the built site points at something."""
+    parsed: dict[Path, _Page] = {}
+
+    def page_of(path: Path) -> _Page:
+        if path not in parsed:
+            parsed[path] = parse(path)
+        return parsed[path]
+
+    broken = []
+    checked = 0
+    for html in sorted(site.rglob("*.html")):
+        for href in page_of(html).links:
+            found = _target(site, html, href)
+            if found is None:
+                continue
+            target, anchor = found
+            checked += 1
+            where = f"{html.relative_to(site)} -> {href}"
+            if not target.is_file():
+                broken.append(f"{where}: no file {target.relative_to(site)}")
+            elif anchor and target.suffix == ".html" and anchor not in page_of(target).ids:
+                broken.append(f"{where}: no #{anchor} in {target.relative_to(site)}")
+    assert checked > 100, f"only {checked} local links found: is the parser still working?"
+    assert not broken, "broken internal links:\n" + "\n".join(broken)
+
+
+def test_link_check_notices_a_broken_link(tmp_path):
+    """The checker above can fail: a dangling page and a missing anchor are both reported."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "index.html").write_text('<h2 id="here">x</h2>', encoding="utf-8")
+    page = tmp_path / "index.html"
+    page.write_text("", encoding="utf-8")
+    assert _target(tmp_path, page, "a/#here") == (tmp_path / "a" / "index.html", "here")
+    target, anchor = _target(tmp_path, page, "a/#nowhere")
+    assert anchor not in parse(target).ids
+    target, _ = _target(tmp_path, page, "b/")
+    assert not target.is_file()
+    assert _target(tmp_path, page, "https://example.org/") is None
+
+
+def test_unknown_generated_block_fails_the_build():
+    from mkdocs.exceptions import PluginError
+
+    hook = load_hook()
+
+    class FakeFile:
+        src_uri = "somewhere.md"
+
+    class FakePage:
+        file = FakeFile()
+
+    with pytest.raises(PluginError, match="unknown generated block 'nope'"):
+        hook.on_page_markdown("# x\n\n<!-- generated: nope -->\n", FakePage(), {}, None)
+    rendered = hook.on_page_markdown("<!-- generated: checkers -->\n", FakePage(), {}, None)
+    assert all(c.id in rendered for c in CHECKERS)
+
+
+def test_relative_links_from_nested_pages():
+    hook = load_hook()
+    assert hook._relative("lab-2.md#step-1", "reference/checkers.md") == "../lab-2.md#step-1"
+    assert hook._relative("chapter.md", "lab-2.md") == "chapter.md"
