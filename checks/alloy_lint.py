@@ -975,7 +975,7 @@ class _Lint:
     def check_path(self, relabel_block: Block, target: dict[str, str]) -> None:
         where = f"{relabel_block.title}"
         fix = (
-            'add a rule { source_labels = ["__meta_kubernetes_pod_uid", '
+            'build __path__ with the rule { source_labels = ["__meta_kubernetes_pod_uid", '
             '"__meta_kubernetes_pod_container_name"]  separator = "/"  target_label = '
             '"__path__"  replacement = "/var/log/pods/*$1/*.log" }'
         )
@@ -1174,7 +1174,9 @@ def _lint_chart_values(values: dict) -> list[Finding]:
             Finding(
                 "varlog",
                 "alloy.mounts.varlog",
-                repr(mounts.get("varlog", "unset (chart default false)")),
+                json.dumps(mounts["varlog"])
+                if "varlog" in mounts
+                else "unset (chart default false)",
                 "true: the node's /var/log mounted read-only into the agent",
                 "set alloy.mounts.varlog: true; without it local.file_match finds no files and "
                 "nothing is shipped.",
