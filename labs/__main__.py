@@ -47,7 +47,7 @@ def _real_runner(console: Console, settings):
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     from labs.settings import Settings
 
     settings = Settings.from_env()

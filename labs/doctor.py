@@ -166,7 +166,8 @@ def diagnose(f: Facts) -> list[Finding]:
         )
     else:
         why = " (held by the existing lab cluster)" if f.busy_ports else ""
-        out.append(Finding("ports", True, f"host ports {HOST_PORTS} available{why}"))
+        ports = ", ".join(map(str, HOST_PORTS))
+        out.append(Finding("ports", True, f"host ports {ports} available{why}"))
     if f.disk_free is not None:
         gib = f.disk_free / GIB
         if f.disk_free < MIN_DISK:

@@ -116,7 +116,7 @@ class CommandRunner:
         kubeconfig: Path | None = None,
         clock: Clock | None = None,
     ) -> None:
-        self.console = console or Console(highlight=False)
+        self.console = console or Console(highlight=False, soft_wrap=True)
         self.resolve = resolve or _default_resolver
         self.cwd = cwd
         self.kubeconfig = kubeconfig
