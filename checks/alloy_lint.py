@@ -20,7 +20,8 @@ What it checks, on `alloy.configMap.content` of the Alloy chart's values:
   `stream`, which stage.cri sets: stdout or stderr); `filename` is dropped;
 - loki.process unwraps the CRI format with stage.cri before any other parsing stage;
 - loki.write pushes to the Loki Service the Loki values create;
-- the chart mounts /var/log (`alloy.mounts.varlog`) and runs as a DaemonSet.
+- the chart mounts /var/log (`alloy.mounts.varlog`) and runs as a DaemonSet;
+- read positions (`alloy.storagePath`) live on a hostPath or PVC mount, not in the container.
 
 Component and argument names follow the Alloy v1.18 reference (grafana/alloy v1.18.1,
 docs/sources/reference/components/{discovery/discovery.kubernetes, discovery/discovery.relabel,
@@ -1194,7 +1195,53 @@ def _lint_chart_values(values: dict) -> list[Finding]:
                 "only and misses the others' log files).",
             )
         )
+    findings += _lint_positions(values)
     return findings
+
+
+def _under(path: str, directory: str) -> bool:
+    directory = directory.rstrip("/") or "/"
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
+def _lint_positions(values: dict) -> list[Finding]:
+    """loki.source.file keeps its read offsets under --storage.path: they must survive the pod.
+
+    The chart default /tmp/alloy is the container's own filesystem: a restarted or rescheduled
+    agent re-reads every file from the start (duplicate lines, Loki's old-sample rejects).
+    """
+    alloy = values.get("alloy") or {}
+    storage = str(alloy.get("storagePath", "/tmp/alloy"))
+    mounts = [m for m in (alloy.get("mounts") or {}).get("extra") or [] if isinstance(m, dict)]
+    volumes = {
+        v.get("name"): v
+        for v in ((values.get("controller") or {}).get("volumes") or {}).get("extra") or []
+        if isinstance(v, dict)
+    }
+    fix = (
+        "set alloy.storagePath to a directory on a mount that outlives the pod: a "
+        "controller.volumes.extra hostPath (e.g. /var/lib/alloy-lab2, type DirectoryOrCreate) "
+        "mounted read-write through alloy.mounts.extra."
+    )
+    where = "alloy.storagePath"
+    expected = "positions on a node hostPath or a PersistentVolumeClaim, mounted read-write"
+    mount = max(
+        (m for m in mounts if _under(storage, str(m.get("mountPath", "")))),
+        key=lambda m: len(str(m.get("mountPath", ""))),
+        default=None,
+    )
+    if mount is None:
+        found = f"{storage!r}, inside the container's own filesystem (lost with the pod)"
+        return [Finding("positions", where, found, expected, fix)]
+    volume = volumes.get(mount.get("name")) or {}
+    if mount.get("readOnly") is True:
+        found = f"{storage!r} on mount {mount.get('name')!r}, which is readOnly"
+        return [Finding("positions", where, found, expected, fix)]
+    if not ({"hostPath", "persistentVolumeClaim"} & set(volume)):
+        kind = next((k for k in volume if k != "name"), "no volume of that name")
+        found = f"{storage!r} on volume {mount.get('name')!r} ({kind}), which dies with the pod"
+        return [Finding("positions", where, found, expected, fix)]
+    return []
 
 
 def lint_values(alloy_values: dict, loki_values: dict | None = None) -> list[Finding]:

@@ -90,9 +90,14 @@ LOKI_VALUES = {"deploymentMode": "SingleBinary", "gateway": {"enabled": False}}
 
 
 def values(config: str = GOOD_CONFIG, **overrides) -> dict:
+    state = {"name": "state", "hostPath": {"path": "/var/lib/alloy-test"}}
     data = {
-        "controller": {"type": "daemonset"},
-        "alloy": {"mounts": {"varlog": True}, "configMap": {"content": config}},
+        "controller": {"type": "daemonset", "volumes": {"extra": [state]}},
+        "alloy": {
+            "mounts": {"varlog": True, "extra": [{"name": "state", "mountPath": "/var/lib/alloy"}]},
+            "storagePath": "/var/lib/alloy/data",
+            "configMap": {"content": config},
+        },
     }
     for key, value in overrides.items():
         section, _, name = key.partition("__")
@@ -449,7 +454,7 @@ def test_loki_target_for_each_deployment_mode():
 
 def test_varlog_not_mounted():
     data = values()
-    del data["alloy"]["mounts"]
+    del data["alloy"]["mounts"]["varlog"]
     (finding,) = al.lint_values(data, LOKI_VALUES)
     assert (finding.check, finding.where) == ("varlog", "alloy.mounts.varlog")
     assert "set alloy.mounts.varlog: true" in finding.fix
@@ -462,8 +467,43 @@ def test_deployment_controller():
 
 def test_controller_type_defaults_to_daemonset():
     data = values()
-    del data["controller"]
+    del data["controller"]["type"]
     assert al.lint_values(data, LOKI_VALUES) == []
+
+
+def test_positions_in_the_container_filesystem_are_lost_with_the_pod():
+    data = values()
+    del data["alloy"]["storagePath"]
+    (finding,) = al.lint_values(data, LOKI_VALUES)
+    assert (finding.check, finding.where) == ("positions", "alloy.storagePath")
+    assert (
+        finding.found == "'/tmp/alloy', inside the container's own filesystem (lost with the pod)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "found"),
+    [
+        ({"emptyDir": {}}, "(emptyDir), which dies with the pod"),
+        ({"persistentVolumeClaim": {"claimName": "alloy"}}, None),
+    ],
+)
+def test_positions_volume_must_outlive_the_pod(change, found):
+    data = values()
+    data["controller"]["volumes"]["extra"] = [{"name": "state", **change}]
+    findings = al.lint_values(data, LOKI_VALUES)
+    if found is None:
+        assert findings == []
+    else:
+        (finding,) = findings
+        assert finding.check == "positions" and found in finding.found
+
+
+def test_positions_mount_must_be_writable():
+    data = values()
+    data["alloy"]["mounts"]["extra"][0]["readOnly"] = True
+    (finding,) = al.lint_values(data, LOKI_VALUES)
+    assert finding.check == "positions" and "readOnly" in finding.found
 
 
 def test_empty_content_and_external_configmap():
