@@ -79,9 +79,11 @@ class Kube:
                 raise NotFound(f"{what}: not found ({message})") from None
             raise KubeError(f"{what}: HTTP {e.status}: {message}") from None
         except Urllib3Error as e:
+            # MaxRetryError wraps the real cause (refused, timed out, bad certificate...).
+            reason = str(getattr(e, "reason", None) or e).split("): ", 1)[-1]
             raise KubeUnreachable(
-                f"no API server answered at {self.host} ({type(e).__name__}: {e}). Is the "
-                f"cluster running? Try `kubectl --kubeconfig {self.kubeconfig} get nodes`."
+                f"no API server answered at {self.host}: {reason}. Is the cluster running? "
+                f"Try `kubectl --kubeconfig {self.kubeconfig} get nodes`."
             ) from None
 
     def _json(self, what: str, fn, *args, **kwargs) -> dict:

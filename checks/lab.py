@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from checks.evidence import CheckFailed, Trace
+from checks.evidence import CheckFailed, Trace, services_of
 from checks.loki import Loki, LokiError
 from checks.polling import Clock, DeadlineExceeded, SystemClock, poll
 
@@ -171,7 +171,17 @@ class Lab:
                 return books[0].get("id", 1)
         return 1
 
-    def wait_in_loki(self, query: str, predicate, *, start_ns: int, timeout: float, what: str):
+    def wait_in_loki(
+        self,
+        query: str,
+        predicate,
+        *,
+        start_ns: int,
+        timeout: float,
+        what: str,
+        expected: str = "the fresh request's lines in Loki within the deadline",
+        next_step: str | None = None,
+    ):
         """Poll Loki for fresh evidence; on timeout fail with what was seen and the query."""
         try:
             return self.loki.wait_for(
@@ -180,11 +190,14 @@ class Lab:
             )  # fmt: skip
         except DeadlineExceeded as e:
             seen = e.last or []
+            services = ", ".join(sorted(services_of(seen)))
             raise CheckFailed(
                 f"after {e.timeout:.0f} s Loki returned {len(seen)} line(s) for {query}"
+                + (f" (from {services})" if seen else "")
                 + (f"; {what}" if what else ""),
-                "the fresh request's lines in Loki within the deadline",
-                'check that the agent ships bookstore lines: query `{namespace="bookstore"}` '
+                expected,
+                next_step
+                or 'check that the agent ships bookstore lines: query `{namespace="bookstore"}` '
                 f"in Grafana, and `kubectl -n {self.logging_ns} logs ds/{self.names['alloy']} "
                 "--tail=30` for push errors",
             ) from None

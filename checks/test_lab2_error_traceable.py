@@ -42,6 +42,9 @@ def check_error_traceable(lab: Lab, ingest_timeout: float = 90) -> Passed:
     chain = lab.wait_in_loki(
         followed, lambda es: wanted <= services_of(es), start_ns=start_ns,
         timeout=ingest_timeout, what="the trace id of the ERROR line is not in both services",
+        expected="the failing request's lines in both orders and catalog, joined by trace_id",
+        next_step="check that orders passes `traceparent` (and X-Inject-Fault) on to catalog; "
+        f"then run {followed} yourself in Grafana Explore",
     )  # fmt: skip
     return Passed(
         f"ERROR ({error_type or 'no error_type'}) found by level, and its trace "
