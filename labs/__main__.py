@@ -38,11 +38,18 @@ def _real_runner(console: Console, settings):
     from labs.runner import CommandRunner, _default_resolver
     from labs.tools import ToolResolver
 
-    return CommandRunner(
-        console=console,
-        resolve=ToolResolver(_default_resolver),
-        kubeconfig=settings.kubeconfig_path,
-    )
+    resolver = ToolResolver(_default_resolver, notify=lambda m: console.print(f"[yellow]{m}[/]"))
+    return CommandRunner(console=console, resolve=resolver, kubeconfig=settings.kubeconfig_path)
+
+
+def _path_hint(console: Console, runner) -> None:
+    """The plan shows `kind`, `kubectl`, `helm`: say where the pinned ones are, if downloaded."""
+    dirs = runner.resolve.downloaded_dirs()
+    if dirs:
+        joined = ":".join(str(d) for d in dirs)
+        console.print(
+            f"  export PATH={joined}:$PATH    # the pinned kind/kubectl/helm the lab used"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,7 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         # Plain print: the plan is meant to be copied into a shell or a document.
         sys.stdout.write(engine.render_plan(lab, options))
         return 0
-    return engine.Engine(lab, _real_runner(console, settings)).run(options)
+    runner = _real_runner(console, settings)
+    code = engine.Engine(lab, runner).run(options)
+    _path_hint(console, runner)
+    return code
 
 
 if __name__ == "__main__":

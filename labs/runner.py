@@ -28,6 +28,9 @@ from rich.markup import escape
 
 from labs.versions import REPO_ROOT
 
+# The label kind puts on every node container (kind: pkg/cluster/internal/providers/docker).
+KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"
+
 
 def format_command(argv: Sequence[str], env: Sequence[tuple[str, str]] = ()) -> str:
     """The command as typed in a POSIX shell: env assignments first, every word quoted."""
@@ -202,8 +205,22 @@ class CommandRunner:
     # -- cluster -----------------------------------------------------------------------------
 
     def cluster_exists(self, name: str) -> bool:
-        result = self.run(("kind", "get", "clusters"), echo=False, show_output=False)
-        return result.ok and name in result.output.split()
+        """Whether kind's node containers for `name` exist. Asks Docker for kind's cluster label
+        (what `kind get clusters` reads), so no kind binary has to be fetched just to know."""
+        result = self.run(
+            (
+                "docker",
+                "ps",
+                "--all",
+                "--filter",
+                f"label={KIND_CLUSTER_LABEL}={name}",
+                "--format",
+                "{{.Names}}",
+            ),
+            echo=False,
+            show_output=False,
+        )
+        return result.ok and bool(result.output.split())
 
     def create_cluster(self, argv: Sequence[str], timeout: float | None) -> Result:
         """Create (or reuse) the cluster through pytest-kind; see labs.cluster."""

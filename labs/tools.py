@@ -195,26 +195,53 @@ def ensure(
     spec = spec_for(name, versions, host, url_template)
     if use_path and (found := on_path(spec)):
         return found
-    cached = cached_path(spec, root)
-    marker = cached.parent / "SHA256"
-    verified = marker.exists() and marker.read_text().split()[:1] == [spec.sha256]
-    if cached.exists() and spec.sha256 and verified:
-        return cached
+    if _verified_cache(spec, root):
+        return cached_path(spec, root)
     return download(spec, root)
 
 
-class ToolResolver:
-    """Maps the names a learner types (kind, kubectl, helm) to the pinned binaries, lazily."""
+def _verified_cache(spec: ToolSpec, root: Path | None = None) -> bool:
+    """A cached copy that was verified against the sum pinned now."""
+    cached = cached_path(spec, root)
+    marker = cached.parent / "SHA256"
+    return bool(
+        spec.sha256
+        and cached.exists()
+        and marker.exists()
+        and marker.read_text().split()[:1] == [spec.sha256]
+    )
 
-    def __init__(self, fallback) -> None:
+
+class ToolResolver:
+    """Maps the names a learner types (kind, kubectl, helm) to the pinned binaries, lazily.
+
+    `notify` hears about each download before it starts (it can take a minute on a slow line).
+    """
+
+    def __init__(self, fallback, notify=None) -> None:
         self.fallback = fallback
+        self.notify = notify or (lambda _message: None)
         self.paths: dict[str, Path] = {}
+        self.errors: dict[str, ToolError] = {}
 
     def __call__(self, name: str) -> str:
         if name not in TOOLS:
             return self.fallback(name)
+        if name in self.errors:  # tried once this run: do not download again
+            raise self.errors[name]
         if name not in self.paths:
-            self.paths[name] = ensure(name)
+            spec = spec_for(name)
+            found = on_path(spec)
+            if found is None and not _verified_cache(spec):
+                self.notify(
+                    f"{name} {spec.version} is not on PATH: downloading {spec.url} into "
+                    f"{cached_path(spec).parent} and checking its SHA-256"
+                )
+            try:
+                self.paths[name] = found or ensure(name, use_path=False)
+            except ToolError as e:
+                self.errors[name] = e
+                raise
         return str(self.paths[name])
 
     def downloaded_dirs(self) -> list[Path]:

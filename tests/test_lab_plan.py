@@ -209,3 +209,17 @@ def test_until_and_step_select_steps_and_bad_options_are_explained(capsys):
     assert main(["run", "lab2", "--dry-run", "--until", "3"]) == 0
     out = capsys.readouterr().out
     assert "## Step 3" not in out and "Stops before step 3" in out
+
+
+def test_the_ci_workflow_runs_the_real_lab_and_keeps_its_diagnostics():
+    import yaml
+
+    workflow = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "lab.yml").read_text())
+    steps = workflow["jobs"]["lab-2"]["steps"]
+    runs = [s.get("run", "") for s in steps]
+    assert "nox -s lab-2" in runs and "nox -s lab-2 -- --check" in runs
+    assert runs.index("nox -s doctor") < runs.index("nox -s lab-2")
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["if"] == "failure()" and upload["with"]["include-hidden-files"] is True
+    assert ".lab/artifacts/" in upload["with"]["path"]
+    assert steps[-1]["run"] == "nox -s lab-down" and steps[-1]["if"] == "always()"
