@@ -106,7 +106,14 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(engine.render_plan(lab, options))
         return 0
     runner = _real_runner(console, settings)
-    code = engine.Engine(lab, runner).run(options)
+    try:
+        code = engine.Engine(lab, runner).run(options)
+    except KeyboardInterrupt:
+        console.print(
+            "\n[yellow]Interrupted.[/] Finished steps are recorded in .lab/state.json; "
+            "rerun `nox -s lab-2` to continue where it stopped."
+        )
+        return 130
     _path_hint(console, runner)
     return code
 

@@ -435,6 +435,10 @@ class Engine:
         releases = action.releases or tuple(
             dict.fromkeys(r for a in failure.step.actions for r in a.releases)
         )
+        if failure.step is CHECKS_ONLY:
+            every = [a for s in self.lab.steps for a in s.actions]
+            namespaces = tuple(dict.fromkeys(ns for a in every for ns in a.namespaces))
+            releases = tuple(dict.fromkeys(r for a in every for r in a.releases))
         if action.kind in (DOCTOR, CLUSTER):
             namespaces, releases = (), ()
         found = diagnostics.collect(

@@ -129,7 +129,7 @@ def _rollout(settings: Settings, namespace: str, workload: str, timeout: float) 
     )
 
 
-def _checks(settings: Settings, *ids: str) -> Action:
+def _checks(settings: Settings, namespaces: tuple[str, ...], *ids: str) -> Action:
     argv = ["python", "-m", "pytest", "checks", "--kubeconfig", settings.kubeconfig]
     argv += ["--score-json", SCORE_JSON]
     for checker_id in ids:
@@ -139,6 +139,8 @@ def _checks(settings: Settings, *ids: str) -> Action:
         title="Run the checkers of this step",
         kind=CHECK,
         timeout=settings.seconds(300),
+        # A failing checker is explained by the state of both namespaces.
+        namespaces=namespaces,
     )
 
 
@@ -208,6 +210,7 @@ def build(settings: Settings | None = None) -> Lab:
     loki, alloy, grafana = v["charts"]["loki"], v["charts"]["alloy"], v["charts"]["grafana"]
     app_ns = v["bookstore"]["namespace"] if "bookstore" in v else "bookstore"
     log_ns = loki["namespace"]
+    watched = (app_ns, log_ns)
 
     step0 = Step(
         number=0,
@@ -296,7 +299,7 @@ def build(settings: Settings | None = None) -> Lab:
                 title="The last five lines of orders",
                 timeout=60,
             ),
-            _checks(settings, "lab2.json-stdout"),
+            _checks(settings, watched, "lab2.json-stdout"),
         ),
         checks=(CheckRef("lab2.json-stdout"),),
         hints=(
@@ -343,7 +346,7 @@ def build(settings: Settings | None = None) -> Lab:
                 title="One agent pod per node: the DaemonSet",
                 timeout=60,
             ),
-            _checks(settings, "lab2.agent-daemonset", "lab2.namespace-restricted"),
+            _checks(settings, watched, "lab2.agent-daemonset", "lab2.namespace-restricted"),
         ),
         checks=(CheckRef("lab2.agent-daemonset"), CheckRef("lab2.namespace-restricted")),
         hints=(
@@ -424,6 +427,7 @@ def build(settings: Settings | None = None) -> Lab:
             ),
             _checks(
                 settings,
+                watched,
                 "lab2.single-request-query",
                 "lab2.error-traceable",
                 "lab2.low-cardinality-labels",
@@ -474,7 +478,7 @@ def build(settings: Settings | None = None) -> Lab:
                 title=f"Lines per pod in Loki, deleted pods included: {QUERY_BY_POD}",
                 timeout=60,
             ),
-            _checks(settings, "lab2.logs-survive-deletion"),
+            _checks(settings, watched, "lab2.logs-survive-deletion"),
         ),
         checks=(CheckRef("lab2.logs-survive-deletion"),),
         hints=(
@@ -497,7 +501,7 @@ def build(settings: Settings | None = None) -> Lab:
             *_repo_adds([grafana]),
             _helm_install(settings, grafana, 300),
             _helm_status(settings, grafana),
-            _checks(settings, "lab2.grafana-datasource"),
+            _checks(settings, watched, "lab2.grafana-datasource"),
         ),
         checks=(CheckRef("lab2.grafana-datasource"),),
         hints=("Explore → datasource Loki → paste a query from step 3.",),

@@ -175,17 +175,23 @@ class CommandRunner:
         reader.start()
         label = waiting_for or (f"Running {argv[0]} {argv[1]}" if len(argv) > 1 else argv[0])
         timed_out = False
-        with self.status(label) as update:
-            start = self.clock.now()
-            while proc.poll() is None:
-                elapsed = self.clock.now() - start
-                limit = f" of {int(timeout)}s" if timeout else ""
-                update(f"{label} ({int(elapsed)}s{limit})")
-                if timeout is not None and elapsed > timeout:
-                    timed_out = True
-                    _terminate(proc)
-                    break
-                reader.join(0.5)
+        try:
+            with self.status(label) as update:
+                start = self.clock.now()
+                while proc.poll() is None:
+                    elapsed = self.clock.now() - start
+                    limit = f" of {int(timeout)}s" if timeout else ""
+                    update(f"{label} ({int(elapsed)}s{limit})")
+                    if timeout is not None and elapsed > timeout:
+                        timed_out = True
+                        _terminate(proc)
+                        break
+                    reader.join(0.5)
+        except KeyboardInterrupt:
+            # The command runs in its own session (so a timeout can stop its children too),
+            # which also means Ctrl-C reached only us: pass it on before giving up.
+            _terminate(proc)
+            raise
         proc.wait()
         reader.join(5)
         output = "".join(lines)
