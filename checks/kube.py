@@ -203,7 +203,9 @@ class Kube:
     ) -> httpx.Client:
         """An httpx client whose base URL is the Service's proxy path on the API server."""
         headers = {}
-        token = self.config.get_api_key_with_prefix("authorization")
+        # kubernetes>=29 stores the kubeconfig token as api_key["BearerToken"] ("authorization"
+        # in older releases); this call also runs the exec-plugin refresh hook.
+        token = self.config.get_api_key_with_prefix("BearerToken", alias="authorization")
         if token:
             headers["Authorization"] = token
         return httpx.Client(
