@@ -30,6 +30,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -57,6 +58,8 @@ LOKI_HTTP_PORT_DEFAULT = 3100
 PSS_LABEL = "pod-security.kubernetes.io/"
 WORKLOAD_KINDS = {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"}
 HELM_TIMEOUT_S = 120
+# libyaml when PyYAML has it: chart values and rendered charts run to thousands of lines.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -782,7 +785,7 @@ def helm_template(
         raise RuntimeError(f"`{' '.join(argv)}` did not finish in {HELM_TIMEOUT_S}s") from None
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.strip() or f"helm exited {proc.returncode}")
-    return [d for d in yaml.safe_load_all(proc.stdout) if isinstance(d, dict)]
+    return [d for d in yaml.load_all(proc.stdout, Loader=YAML_LOADER) if isinstance(d, dict)]
 
 
 def check_helm_render(tree: Tree) -> list[Finding]:
@@ -836,6 +839,7 @@ def check_helm_render(tree: Tree) -> list[Finding]:
         ]
         problems += _selectors_without_pods(objs)
         problems += RENDER_EXPECTATIONS.get(chart, lambda _t, _o: [])(tree, objs)
+        findings += check_values_keys(tree, chart, ref)
         if problems:
             findings += [
                 Finding("helm-render", False, f"{pins['values']} rendered: {p}", pins["values"])
@@ -852,6 +856,114 @@ def check_helm_render(tree: Tree) -> list[Finding]:
                 )
             )
     return findings
+
+
+# Sections the chart hands through as free-form maps although values.yaml shows a few entries
+# (Grafana's own ini sections go straight into grafana.ini).
+FREE_FORM_VALUES = {"grafana": ("grafana.ini",)}
+
+
+def read_chart(ref: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """(default values, values.schema.json or {}, all template text) of a packaged or unpacked
+    chart, without its subcharts."""
+    files: dict[str, str] = {}
+    if ref.is_dir():
+        for path in ref.rglob("*"):
+            rel = path.relative_to(ref).as_posix()
+            if path.is_file() and not rel.startswith("charts/"):
+                files[rel] = path.read_text(errors="replace")
+    else:
+        with tarfile.open(ref) as tar:
+            for member in tar.getmembers():
+                top, _, rel = member.name.partition("/")
+                if member.isfile() and not rel.startswith("charts/"):
+                    data = tar.extractfile(member)
+                    files[rel] = data.read().decode(errors="replace") if data else ""
+    defaults = yaml.load(files.get("values.yaml", ""), Loader=YAML_LOADER) or {}
+    schema = json.loads(files["values.schema.json"]) if "values.schema.json" in files else {}
+    templates = "\n".join(v for k, v in sorted(files.items()) if k.startswith("templates/"))
+    return defaults, schema, templates
+
+
+def _free_form(schema: dict[str, Any], keys: list[str]) -> bool:
+    """True when values.schema.json declares this path an open map (additionalProperties)."""
+    node = schema
+    for key in keys:
+        node = _get(node, "properties", key)
+        if not isinstance(node, dict):
+            return False
+    return node.get("additionalProperties") is True and not node.get("properties")
+
+
+def unknown_value_keys(
+    ours: dict[str, Any],
+    defaults: dict[str, Any],
+    schema: dict[str, Any],
+    templates: str,
+    free_form: tuple[str, ...] = (),
+    keys: tuple[str, ...] = (),
+) -> list[str]:
+    """Paths in our values that the chart neither defaults, nor declares open, nor reads.
+
+    Helm ignores unknown keys silently, so a typo (`alloy.mount.varlog`) renders a chart that
+    quietly does something else. A key counts as known when values.yaml has it, when the
+    schema or FREE_FORM_VALUES makes its parent an open map, or when a template reads it
+    (`.Values.service.nodePort` is read by Grafana's templates but absent from values.yaml).
+    """
+    found = []
+    for key, value in ours.items():
+        path = (*keys, str(key))
+        if ".".join(path) in free_form:
+            continue
+        if key not in defaults:
+            if keys:
+                read = re.search(rf"\.{re.escape(keys[-1])}\.{re.escape(str(key))}\b", templates)
+            else:
+                read = re.search(
+                    rf'\.Values\.{re.escape(str(key))}\b|"{re.escape(str(key))}"', templates
+                )
+            if not read:
+                found.append(".".join(path))
+            continue
+        default = defaults[key]
+        if (
+            isinstance(value, dict)
+            and isinstance(default, dict)
+            and default
+            and not _free_form(schema, list(path))
+        ):
+            found += unknown_value_keys(value, default, schema, templates, free_form, path)
+    return found
+
+
+def check_values_keys(tree: Tree, chart: str, ref: Path) -> list[Finding]:
+    """Every key of our values means something to the pinned chart (typos render silently)."""
+    rel = tree.values_files()[chart]
+    pins = tree.versions["charts"][chart]
+    defaults, schema, templates = read_chart(ref)
+    unknown = unknown_value_keys(
+        tree.values(chart) or {}, defaults, schema, templates, FREE_FORM_VALUES.get(chart, ())
+    )
+    if not unknown:
+        return [
+            Finding(
+                "values-keys",
+                True,
+                f"every key in {rel} is known to {pins['chart']} {pins['version']}",
+            )
+        ]
+    return [
+        Finding(
+            "values-keys",
+            False,
+            f"{rel}: `{path}` is not a value of chart {pins['chart']} {pins['version']} (not in "
+            "its values.yaml, schema or templates), so helm ignores it silently. Check the "
+            f"spelling against `helm show values {pins['repo_name']}/{pins['chart']} --version "
+            f"{pins['version']}`.",
+            str(rel),
+        )
+        for path in unknown
+    ]
 
 
 def _selectors_without_pods(objs: list[dict[str, Any]]) -> list[str]:

@@ -154,3 +154,80 @@ def test_grafana_without_the_nodeport_fails(tree: Path):
     edit_values(tree, "grafana", lambda v: v["service"].update(type="ClusterIP"))
     text = failed(render(tree))
     assert "Service grafana has nodePorts [None]; expected 30300" in text
+
+
+# --- values keys: typos that helm would ignore silently -----------------------------------------
+
+
+DEFAULTS = {
+    "service": {"type": "ClusterIP", "port": 80},
+    "alloy": {"mounts": {"varlog": False}},
+    "loki": {"limits_config": {"reject_old_samples": True}},
+    "grafana.ini": {"analytics": {"check_for_updates": True}},
+}
+SCHEMA = {
+    "properties": {
+        "loki": {"properties": {"limits_config": {"type": "object", "additionalProperties": True}}}
+    }
+}
+TEMPLATES = 'nodePort: {{ .Values.service.nodePort }}\n{{ index .Values "extraThing" }}'
+
+
+def test_known_keys_are_accepted_from_defaults_schema_templates_and_free_form():
+    ours = {
+        "service": {"type": "NodePort", "nodePort": 30300},  # nodePort: read by a template
+        "loki": {"limits_config": {"retention_period": "24h"}},  # schema: open map
+        "grafana.ini": {"auth.anonymous": {"enabled": True}},  # FREE_FORM_VALUES
+        "extraThing": 1,  # read with index
+    }
+    unknown = manifests.unknown_value_keys(ours, DEFAULTS, SCHEMA, TEMPLATES, ("grafana.ini",))
+    assert unknown == []
+
+
+def test_typos_are_reported_with_their_path():
+    ours = {"alloy": {"mount": {"varlog": True}}, "servce": {"type": "NodePort"}}
+    unknown = manifests.unknown_value_keys(ours, DEFAULTS, SCHEMA, TEMPLATES)
+    assert unknown == ["alloy.mount", "servce"]
+
+
+def test_read_chart_reads_a_packaged_chart_without_its_subcharts(tmp_path: Path):
+    import io
+    import json
+    import tarfile
+
+    files = {
+        "demo/Chart.yaml": "name: demo\nversion: 1.0.0\n",
+        "demo/values.yaml": "a: {b: 1}\n",
+        "demo/values.schema.json": json.dumps({"properties": {}}),
+        "demo/templates/x.yaml": "{{ .Values.a.c }}",
+        "demo/charts/sub/templates/y.yaml": "{{ .Values.hidden.key }}",
+    }
+    tgz = tmp_path / "demo-1.0.0.tgz"
+    with tarfile.open(tgz, "w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    defaults, schema, templates = manifests.read_chart(tgz)
+    assert defaults == {"a": {"b": 1}} and schema == {"properties": {}}
+    assert ".Values.a.c" in templates and "hidden" not in templates
+
+
+@needs_helm
+def test_values_typo_is_reported_against_the_pinned_chart(tree: Path):
+    def typo(v):
+        v["alloy"]["mount"] = v["alloy"].pop("mounts")
+
+    edit_values(tree, "alloy", typo)
+    findings = render(tree)
+    keys = [f.message for f in findings if f.check == "values-keys" and not f.ok]
+    assert len(keys) == 1 and "`alloy.mount` is not a value of chart alloy 1.11.1" in keys[0]
+    # The typo also loses /var/log, which the rendered DaemonSet shows.
+    assert "alloy.mounts.varlog: true" in failed(findings)
+
+
+@needs_helm
+def test_every_key_of_our_values_is_known_to_the_pinned_charts():
+    findings = [f for f in render(REPO_ROOT) if f.check == "values-keys"]
+    assert len(findings) == 3 and all(f.ok for f in findings), findings
