@@ -1166,9 +1166,14 @@ class _Lint:
         )
 
 
+def _alloy_section(values: dict) -> dict:
+    # The chart still reads the grafana-agent era key `agent` when `alloy` is absent.
+    return values.get("alloy") or values.get("agent") or {}
+
+
 def _lint_chart_values(values: dict) -> list[Finding]:
     findings = []
-    alloy = values.get("alloy") or {}
+    alloy = _alloy_section(values)
     mounts = alloy.get("mounts") or {}
     if mounts.get("varlog") is not True:
         findings.append(
@@ -1210,7 +1215,7 @@ def _lint_positions(values: dict) -> list[Finding]:
     The chart default /tmp/alloy is the container's own filesystem: a restarted or rescheduled
     agent re-reads every file from the start (duplicate lines, Loki's old-sample rejects).
     """
-    alloy = values.get("alloy") or {}
+    alloy = _alloy_section(values)
     storage = str(alloy.get("storagePath", "/tmp/alloy"))
     mounts = [m for m in (alloy.get("mounts") or {}).get("extra") or [] if isinstance(m, dict)]
     volumes = {
@@ -1251,7 +1256,7 @@ def lint_values(alloy_values: dict, loki_values: dict | None = None) -> list[Fin
     port 3100, in the namespace versions.toml gives the Loki release.
     """
     findings = _lint_chart_values(alloy_values)
-    config_map = (alloy_values.get("alloy") or {}).get("configMap") or {}
+    config_map = _alloy_section(alloy_values).get("configMap") or {}
     if config_map.get("create", True) is False:
         findings.append(
             Finding(
@@ -1274,6 +1279,17 @@ def lint_values(alloy_values: dict, loki_values: dict | None = None) -> list[Fin
                 "the Alloy pipeline as a string",
                 "put the pipeline in alloy.configMap.content; when it is empty the chart ships "
                 "an example config that sends logs nowhere.",
+            )
+        )
+        return findings
+    if "{{" in content:
+        findings.append(
+            Finding(
+                "config",
+                "alloy.configMap.content",
+                "Helm template expressions ({{ ... }}): the chart renders the content with tpl",
+                "plain Alloy syntax, so that what is reviewed is what Alloy runs",
+                "write the values literally (or lint the ConfigMap that `helm template` renders).",
             )
         )
         return findings
@@ -1314,7 +1330,7 @@ def lint_values(alloy_values: dict, loki_values: dict | None = None) -> list[Fin
 
 def describe_pipeline(alloy_values: dict) -> str:
     """One line naming the chain that was followed (for the clean report)."""
-    content = ((alloy_values.get("alloy") or {}).get("configMap") or {}).get("content", "")
+    content = (_alloy_section(alloy_values).get("configMap") or {}).get("content", "")
     lint = _Lint(parse(content))
     chain = lint.follow_pipeline()
     return " -> ".join(chain[t].title for t in PIPELINE if t in chain)

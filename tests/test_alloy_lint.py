@@ -506,6 +506,18 @@ def test_positions_mount_must_be_writable():
     assert finding.check == "positions" and "readOnly" in finding.found
 
 
+def test_helm_template_expressions_are_not_guessed_at():
+    config = edit('"spec.nodeName=" + sys.env("HOSTNAME")', '"spec.nodeName={{ .Values.node }}"')
+    (finding,) = lint(config)
+    assert finding.check == "config" and "tpl" in finding.found
+
+
+def test_the_deprecated_agent_key_is_read_like_alloy():
+    data = values()
+    data["agent"] = data.pop("alloy")
+    assert al.lint_values(data, LOKI_VALUES) == []
+
+
 def test_empty_content_and_external_configmap():
     (empty,) = lint(config="  \n")
     assert (empty.check, empty.found) == ("config", "empty")
