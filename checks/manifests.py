@@ -136,6 +136,11 @@ def kube_minor(version: str) -> str:
     return f"v{m.group(1)}.{m.group(2)}"
 
 
+def _minor_tuple(version: str) -> tuple[int, int]:
+    major, minor = kube_minor(version).lstrip("v").split(".")
+    return int(major), int(minor)
+
+
 def _get(obj: Any, *path: str | int, default: Any = None) -> Any:
     for key in path:
         if isinstance(obj, dict) and isinstance(key, str):
@@ -242,6 +247,17 @@ def check_schemas(tree: Tree) -> list[Finding]:
     import kubernetes_validate  # imported here: only this check needs it
 
     version = tree.versions["kubernetes"]["version"]
+    supported = kubernetes_validate.latest_version()
+    if _minor_tuple(version) > _minor_tuple(supported):
+        return [
+            Finding(
+                "schema",
+                False,
+                f"the installed kubernetes-validate has schemas up to v{supported} but "
+                f"versions.toml pins Kubernetes {version}: `pip install -U kubernetes-validate` "
+                "(or reinstall the project: pyproject.toml asks for a recent enough one).",
+            )
+        ]
     findings = []
     count = 0
     for rel, obj in _schema_targets(tree):
@@ -250,7 +266,6 @@ def check_schemas(tree: Tree) -> list[Finding]:
         if problem:
             findings.append(Finding("schema", False, f"{rel}: {_name(obj)}: {problem}", str(rel)))
     if not findings:
-        supported = kubernetes_validate.latest_version()
         findings.append(
             Finding(
                 "schema",

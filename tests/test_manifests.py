@@ -438,3 +438,13 @@ def test_cli_human_output_marks_failures(tree: Path, capsys):
     assert main([str(tree), "--no-helm"]) == 1
     out = capsys.readouterr().out
     assert "FAIL [kind]" in out and "1 failed" in out
+
+
+def test_kubernetes_newer_than_the_installed_schemas_is_explained(tree: Path):
+    text = (tree / "versions.toml").read_text()
+    pinned = VERSIONS["kubernetes"]["version"]
+    (tree / "versions.toml").write_text(text.replace(f'"{pinned}"', '"v1.99.0"'))
+    findings = run(tree)
+    (schema,) = failures(findings, "schema")
+    assert "schemas up to" in schema.message and "v1.99.0" in schema.message
+    assert "pip install -U kubernetes-validate" in schema.message
