@@ -22,6 +22,7 @@ APP_SERVICES = ("catalog", "orders")
 APP_PORT = 80  # Service port of catalog and orders (container port 8080 named http)
 LOKI_PORT = 3100
 GRAFANA_PORT = 80
+CLOCK_SKEW_MARGIN_S = 120
 
 
 def _logging_names() -> dict[str, str]:
@@ -133,6 +134,14 @@ class Lab:
         self.pipeline_checked = True
 
     # -- fresh evidence ------------------------------------------------------------------
+    def evidence_start_ns(self) -> int:
+        """Where a query for fresh evidence starts: a little before now.
+
+        Freshness comes from the unique marker or trace id, not from the time range; the margin
+        only absorbs clock skew between this machine and the node that stamped the line.
+        """
+        return self.clock.time_ns() - CLOCK_SKEW_MARGIN_S * 10**9
+
     def send(
         self,
         service: str,

@@ -15,7 +15,7 @@ def check_error_traceable(lab: Lab, ingest_timeout: float = 90) -> Passed:
     lab.confirm_pipeline_ready()
     marker, trace = new_marker(), new_trace()
     book_id = lab.first_book_id(marker)
-    start_ns = lab.clock.time_ns()
+    start_ns = lab.evidence_start_ns()
     response = lab.send(
         "orders", "POST", "/orders", request_id=marker, trace=trace,
         json_body={"book_id": book_id, "qty": 1}, headers={"X-Inject-Fault": "database"},

@@ -19,7 +19,7 @@ SERVICE = "catalog"
 def check_logs_survive_deletion(lab: Lab, ingest_timeout: float = 90) -> Passed:
     lab.confirm_pipeline_ready()
     marker = new_marker()
-    start_ns = lab.clock.time_ns()
+    start_ns = lab.evidence_start_ns()
     response = lab.send(SERVICE, "GET", "/books", request_id=marker)
     if response.status_code >= 500:
         raise CheckFailed(

@@ -14,7 +14,7 @@ MAX_VALUES_PER_LABEL = 200  # a lab cluster has a handful of pods; thousands mea
 def check_low_cardinality_labels(lab: Lab, ingest_timeout: float = 90) -> Passed:
     lab.confirm_pipeline_ready()
     marker, trace = new_marker(), new_trace()
-    start_ns = lab.clock.time_ns()
+    start_ns = lab.evidence_start_ns()
     lab.send("catalog", "GET", "/books", request_id=marker, trace=trace)
     found = lab.wait_in_loki(
         f'{{namespace="{APP_NAMESPACE}"}} |= "{marker}"', lambda es: bool(es),

@@ -28,7 +28,7 @@ def check_no_secrets_in_loki(lab: Lab, ingest_timeout: float = 90) -> Passed:
     marker = new_marker()
     password = f"pw-{new_marker()}"
     card = fresh_card_number()
-    start_ns = lab.clock.time_ns()
+    start_ns = lab.evidence_start_ns()
     lab.send(
         "orders", "POST", "/orders", request_id=marker,
         json_body={"book_id": "1", "qty": 1, "password": password, "card_number": card},

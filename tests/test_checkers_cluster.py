@@ -142,3 +142,16 @@ def test_unready_pods_without_failed_create_point_at_the_pods():
         check_namespace_restricted(lab)
     assert "orders has 1/2 ready" in caught.value.observed
     assert "describe pods -l app=orders" in caught.value.next_step
+
+
+def test_the_dry_run_probe_violates_only_the_host_path_controls():
+    """The probe must be rejected for hostPath alone, or a rejection would prove nothing."""
+    from checks.evidence import violating_pod
+    from checks.pss import evaluate
+
+    probe = violating_pod("probe", "bookstore/catalog:0.1.0")
+    paths = {v.path for v in evaluate([probe], level="restricted")}
+    assert paths and all("volumes[0]" in p for p in paths), paths
+    without = {**probe, "spec": {**probe["spec"], "volumes": []}}
+    without["spec"]["containers"] = [{**probe["spec"]["containers"][0], "volumeMounts": []}]
+    assert evaluate([without], level="restricted") == []
