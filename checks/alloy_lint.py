@@ -334,6 +334,9 @@ class _Parser:
                 index = self.expr()
                 self.expect("]")
                 node = Index(node, index)
+            elif self.tok.value == "(":  # calling the result of an expression
+                self.take()
+                node = Call(render(node), tuple(self.sequence(")")))
             elif self.tok.value == "." and self.tokens[self.pos + 1].kind == "IDENT":
                 self.take()
                 node = Index(node, Lit(self.take().value))
@@ -377,8 +380,19 @@ class _Parser:
                 self.take()
             elif not (self.tok.kind == "OP" and self.tok.value == closing):
                 raise AlloySyntaxError(self.tok.line, f"expected ',' or {closing!r}")
+            else:
+                self.no_newline_before_closing()
         self.take()
         return items
+
+    def no_newline_before_closing(self) -> None:
+        # Like Go, Alloy ends a line after a value: a multi-line list or object needs a
+        # trailing comma before the line that closes it.
+        last = self.tokens[self.pos - 1]
+        if self.tok.line > last.end_line:
+            raise AlloySyntaxError(
+                last.end_line, f"missing ',' after the last item before {self.tok.value!r}"
+            )
 
     def object(self) -> ObjectExpr:
         items: list[tuple[str, Any]] = []
@@ -394,16 +408,15 @@ class _Parser:
                 self.take()
             elif not (self.tok.kind == "OP" and self.tok.value == "}"):
                 raise AlloySyntaxError(self.tok.line, "expected ',' or '}' in an object")
+            else:
+                self.no_newline_before_closing()
         self.take()
         return ObjectExpr(tuple(items))
 
 
 def parse(text: str) -> list[Block]:
     """The top-level blocks of an Alloy config (components and settings blocks)."""
-    attrs, blocks = _Parser(tokenize(text)).body(closing=False)
-    if attrs:
-        name = next(iter(attrs))
-        raise AlloySyntaxError(0, f"attribute {name} outside any block")
+    _, blocks = _Parser(tokenize(text)).body(closing=False)
     return blocks
 
 

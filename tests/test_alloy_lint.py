@@ -547,6 +547,21 @@ def test_syntax_errors_name_the_line(broken, message):
     assert finding.where == f"alloy.configMap.content line {GOOD_CONFIG.count(chr(10)) + 1}"
 
 
+def test_multiline_lists_and_objects_need_a_trailing_comma_like_alloy():
+    with pytest.raises(al.AlloySyntaxError, match="missing ',' after the last item") as e:
+        al.parse('x "y" {\n  l = [\n    "a",\n    "b"\n  ]\n}\n')
+    assert e.value.line == 4
+    with pytest.raises(al.AlloySyntaxError, match="before '}'"):
+        al.parse('x "y" {\n  o = {\n    k = "v"\n  }\n}\n')
+    (block,) = al.parse('x "y" {\n  l = [\n    "a",\n  ]\n  o = { k = "v" }\n}\n')
+    assert al.evaluate(block.attrs["l"], {}) == ["a"]
+
+
+def test_top_level_attributes_and_chained_calls_parse():
+    blocks = al.parse('log_level = "debug"\nv = (a.b)(1, c[2 * d]).e\nb {\n}\n')
+    assert [b.name for b in blocks] == ["b"]
+
+
 def test_tokenizer_keeps_comment_markers_inside_strings():
     tokens = al.tokenize('url = "http://a//b/*c*/" // trailing\nr = `raw\\S`')
     assert [t.value for t in tokens if t.kind == "STRING"] == ["http://a//b/*c*/", "raw\\S"]
