@@ -7,7 +7,11 @@ the dry run really asks for dryRun=All, and the service-proxy client reaches the
 
 from __future__ import annotations
 
+import base64
 import json
+import shutil
+import ssl
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -138,3 +142,51 @@ def test_bad_kubeconfigs_are_clear_errors(tmp_path):
     broken.write_text("apiVersion: v1\nkind: Config\ncontexts: []\n")
     with pytest.raises(KubeError, match="cannot load kubeconfig"):
         Kube(broken)
+
+
+def _openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI to make certs")
+def test_kind_style_client_certificates_work_for_the_api_and_the_service_proxy(tmp_path):
+    """kind's kubeconfig authenticates with embedded CA, client cert and key: both the kubernetes
+    client and the httpx service-proxy client must present them over verified TLS."""
+    d = tmp_path
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=lab-ca",
+             "-keyout", "ca.key", "-out", "ca.crt", cwd=d)  # fmt: skip
+    (d / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    for name, subj in (("server", "/CN=127.0.0.1"), ("client", "/O=kubeadm:cluster-admins/CN=me")):
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subj, "-keyout", f"{name}.key",
+                 "-out", f"{name}.csr", cwd=d)  # fmt: skip
+        extra = ["-extfile", "san.cnf"] if name == "server" else []
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                 "-CAcreateserial", "-days", "1", "-out", f"{name}.crt", *extra, cwd=d)  # fmt: skip
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeApiServer)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(d / "server.crt", d / "server.key")
+    tls.load_verify_locations(d / "ca.crt")
+    tls.verify_mode = ssl.CERT_REQUIRED  # no client certificate, no answer
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        b64 = {n: base64.b64encode((d / n).read_bytes()).decode() for n in
+               ("ca.crt", "client.crt", "client.key")}  # fmt: skip
+        config = {
+            "apiVersion": "v1", "kind": "Config", "current-context": "kind-lab2-logging",
+            "clusters": [{"name": "kind", "cluster": {
+                "server": f"https://127.0.0.1:{server.server_address[1]}",
+                "certificate-authority-data": b64["ca.crt"]}}],
+            "users": [{"name": "kind", "user": {
+                "client-certificate-data": b64["client.crt"],
+                "client-key-data": b64["client.key"]}}],
+            "contexts": [{"name": "kind-lab2-logging",
+                          "context": {"cluster": "kind", "user": "kind"}}],
+        }  # fmt: skip
+        (d / "kubeconfig").write_text(yaml.safe_dump(config))
+        kube = Kube(d / "kubeconfig")
+        assert kube.server_version() == "v1.34.0"
+        proxied = kube.service_client("logging", "loki", 3100).get("/ready")
+        assert proxied.json()["inner"] == "/ready"
+    finally:
+        server.shutdown()
