@@ -317,8 +317,29 @@ def render_checkers(page_src_uri: str) -> str:
             f"Learn it: [{c.docs}]({_relative(c.docs, page_src_uri)})",
             "",
         ]
+    out += _render_offline_checks(page_src_uri)
     out += ["*Generated from `checks/catalogue.py` when this site was built.*", ""]
     return "\n".join(out)
+
+
+def _render_offline_checks(page_src_uri: str) -> list[str]:
+    """The static checks that grade a submission without a cluster (checks.grading)."""
+    from checks.grading import OFFLINE_CHECKERS
+
+    out = [
+        "## Offline checks {#offline-checks}",
+        "",
+        "`nox -s grade -- --offline FOLDER` grades submissions without a cluster, with these "
+        "static checks of a learner's `manifests/` (see the "
+        f"[instructor guide]({_relative('instructor.md#offline-grading', page_src_uri)})):",
+        "",
+    ]
+    rows = [
+        [f"`{c.id}`", c.title.replace("|", "\\|"), str(c.points), c.hint.replace("|", "\\|")]
+        for c in OFFLINE_CHECKERS
+    ]
+    out += [_table(["Id", "Verifies", "Points", "Hint"], rows), ""]
+    return out
 
 
 # -- the lab page ----------------------------------------------------------------------------
@@ -357,6 +378,21 @@ def _action_notes(action: Any) -> list[str]:
     if action.skip_if and action.kind != model.CLUSTER:
         notes.append(f"Skipped when `{shell_line(action.skip_if)}` shows it is already done.")
     return notes
+
+
+def _values_file(argv: tuple[str, ...]) -> list[str]:
+    """For a command with `--values FILE`, that file, collapsed: the values are part of it."""
+    if "--values" not in argv:
+        return []
+    rel = argv[argv.index("--values") + 1]
+    path = REPO_ROOT / rel
+    try:
+        text = path.read_text(encoding="utf-8").rstrip("\n")
+    except OSError as e:
+        raise PluginError(f"the lab installs a chart with {rel}, which cannot be read: {e}") from e
+    lines = [f'    ??? example "{rel}"', ""]
+    lines += ["        " + line if line else "" for line in _fence(text, "yaml").splitlines()]
+    return [*lines, ""]
 
 
 def render_lab2(page_src_uri: str) -> str:
@@ -433,6 +469,7 @@ def render_lab2(page_src_uri: str) -> str:
             out.append("")
             for note in _action_notes(pa.action):
                 out += [f"    {note}", ""]
+            out += _values_file(pa.action.argv)
             if pa.action.fallback:
                 patterns = ", ".join(f"`{p}`" for p in pa.action.fallback_on)
                 out += [f"    If it fails with {patterns} in its output, the lab runs instead:", ""]
