@@ -242,12 +242,22 @@ def _load_versions_for(root: Path) -> tuple[dict[str, Any], list[Finding]]:
 # Checks
 
 
-def check_schemas(tree: Tree) -> list[Finding]:
+def check_schema(tree: Tree) -> list[Finding]:
     """Every Kubernetes object (incl. extraObjects in values) against the pinned schema."""
     import kubernetes_validate  # imported here: only this check needs it
 
     version = tree.versions["kubernetes"]["version"]
     supported = kubernetes_validate.latest_version()
+    oldest = kubernetes_validate.utils.all_versions()[0]
+    if _minor_tuple(version) < _minor_tuple(oldest):
+        return [
+            Finding(
+                "schema",
+                False,
+                f"versions.toml pins Kubernetes {version}, older than the oldest schemas the "
+                f"installed kubernetes-validate ships (v{oldest}): pin a supported release.",
+            )
+        ]
     if _minor_tuple(version) > _minor_tuple(supported):
         return [
             Finding(
@@ -313,7 +323,7 @@ def schema_problem(obj: dict[str, Any], version: str) -> str | None:
     return None
 
 
-def check_pod_security(tree: Tree) -> list[Finding]:
+def check_pss(tree: Tree) -> list[Finding]:
     """Every bookstore pod template (Deployments and the loadgen Job) passes `restricted`."""
     from checks import pss
 
@@ -488,6 +498,36 @@ def check_versions(tree: Tree) -> list[Finding]:
     problems: list[tuple[str, str]] = []
     app_ns = _get(v, "bookstore", "namespace", default="bookstore")
     minor = kube_minor(v["kubernetes"]["version"])
+
+    # The pins agree with each other: node image == Kubernetes version, pinned by digest;
+    # kubectl within one minor of the server (Kubernetes' version skew policy).
+    kube = v["kubernetes"]["version"]
+    image = re.fullmatch(r"kindest/node:(v[\d.]+)@sha256:[0-9a-f]{64}", v["kind"]["node_image"])
+    if not image:
+        problems.append(
+            (
+                "versions.toml",
+                f"[kind].node_image {v['kind']['node_image']!r} is not kindest/node:<tag>@sha256:"
+                "<digest>: pin the image by digest, as kind's release notes list it",
+            )
+        )
+    elif image.group(1) != kube:
+        problems.append(
+            (
+                "versions.toml",
+                f"[kind].node_image runs Kubernetes {image.group(1)} but [kubernetes].version is "
+                f"{kube}: schemas and enforce-version would follow the wrong release",
+            )
+        )
+    kubectl = _get(v, "tools", "kubectl", "version", default="")
+    if kubectl and abs(_minor_tuple(kubectl)[1] - _minor_tuple(kube)[1]) > 1:
+        problems.append(
+            (
+                "versions.toml",
+                f"[tools.kubectl].version {kubectl} is more than one minor away from the "
+                f"server {kube}; kubectl supports only one minor of skew",
+            )
+        )
 
     # Every values file named in versions.toml exists.
     for chart, rel in tree.values_files().items():
@@ -1041,8 +1081,8 @@ RENDER_EXPECTATIONS = {"loki": _expect_loki, "alloy": _expect_alloy, "grafana": 
 # Entry points
 
 CHECKS = (
-    check_schemas,
-    check_pod_security,
+    check_schema,
+    check_pss,
     check_alloy,
     check_kind,
     check_nodeports,

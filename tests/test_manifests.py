@@ -448,3 +448,42 @@ def test_kubernetes_newer_than_the_installed_schemas_is_explained(tree: Path):
     (schema,) = failures(findings, "schema")
     assert "schemas up to" in schema.message and "v1.99.0" in schema.message
     assert "pip install -U kubernetes-validate" in schema.message
+
+
+def _replace_pin(tree: Path, old: str, new: str) -> None:
+    text = (tree / "versions.toml").read_text()
+    assert f'"{old}"' in text
+    (tree / "versions.toml").write_text(text.replace(f'"{old}"', f'"{new}"'))
+
+
+def test_node_image_must_run_the_pinned_kubernetes(tree: Path):
+    image = VERSIONS["kind"]["node_image"]
+    digest = image.split("@", 1)[1]
+    _replace_pin(tree, image, f"kindest/node:v1.35.0@{digest}")
+    msgs = only_failing(run(tree), "versions")
+    assert "runs Kubernetes v1.35.0 but [kubernetes].version is" in msgs[0]
+
+
+def test_node_image_must_be_pinned_by_digest(tree: Path):
+    image = VERSIONS["kind"]["node_image"]
+    _replace_pin(tree, image, image.split("@", 1)[0])
+    msgs = only_failing(run(tree), "versions")
+    assert "pin the image by digest" in msgs[0]
+
+
+def test_kubectl_skew_beyond_one_minor_fails(tree: Path):
+    text = (tree / "versions.toml").read_text()
+    head, _, tail = text.partition("[tools.kubectl]")
+    kubectl = f'version = "{VERSIONS["tools"]["kubectl"]["version"]}"'
+    tail = tail.replace(kubectl, 'version = "v1.20.0"', 1)
+    (tree / "versions.toml").write_text(head + "[tools.kubectl]" + tail)
+    msgs = only_failing(run(tree), "versions")
+    assert "more than one minor away" in msgs[0]
+
+
+def test_kubernetes_older_than_the_installed_schemas_is_explained(tree: Path):
+    text = (tree / "versions.toml").read_text()
+    pinned = VERSIONS["kubernetes"]["version"]
+    (tree / "versions.toml").write_text(text.replace(f'version = "{pinned}"', 'version = "v1.2.0"'))
+    (schema,) = failures(run(tree), "schema")
+    assert "older than the oldest schemas" in schema.message
