@@ -127,6 +127,18 @@ def lab(pytestconfig: pytest.Config):
     the_lab.close()
 
 
+@pytest.fixture(scope="session")
+def kube(lab):
+    """The Kubernetes client of the lab (checks.kube.Kube, or a fake in the offline tests)."""
+    return lab.kube
+
+
+@pytest.fixture(scope="session")
+def loki(lab):
+    """The Loki client, through the API server's service proxy."""
+    return lab.loki
+
+
 @pytest.fixture
 def record_outcome(request: pytest.FixtureRequest):
     """Checkers hand their Passed result here so the reports can show what they saw."""

@@ -131,10 +131,22 @@ class Loki:
             params["time"] = str(time_ns)
         return self._json("/loki/api/v1/query", params)["data"]
 
-    def entries(self, query: str, *, start_ns: int, end_ns: int, limit: int = 1000) -> list[Entry]:
-        """The lines of a log query, oldest first, each with its stream's labels."""
+    def entries(
+        self,
+        query: str,
+        *,
+        start_ns: int,
+        end_ns: int,
+        limit: int = 1000,
+        direction: str = "forward",
+    ) -> list[Entry]:
+        """The lines of a log query, each with its stream's labels, returned oldest first.
+
+        `direction` picks which end of the range `limit` keeps: forward the oldest lines,
+        backward the newest.
+        """
         data = self.query_range(
-            query, start_ns=start_ns, end_ns=end_ns, limit=limit, direction="forward"
+            query, start_ns=start_ns, end_ns=end_ns, limit=limit, direction=direction
         )
         if data.get("resultType") != "streams":
             raise LokiError(

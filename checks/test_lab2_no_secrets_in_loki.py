@@ -52,7 +52,7 @@ def check_no_secrets_in_loki(lab: Lab, ingest_timeout: float = 90) -> Passed:
     window_start = lab.clock.time_ns() - LAB_WINDOW_S * 10**9
     candidates = lab.loki.entries(
         f'{{namespace="{APP_NAMESPACE}"}} |~ "{DIGIT_RUN}"',
-        start_ns=window_start, end_ns=end_ns, limit=5000,
+        start_ns=window_start, end_ns=end_ns, limit=5000, direction="backward",
     )  # fmt: skip
     for entry in candidates:
         numbers = card_numbers(entry.line)

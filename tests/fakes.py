@@ -187,6 +187,19 @@ class FakeLoki:
                 {lb[m.group(1)] for _, lb, _ in self.visible(start, end) if m.group(1) in lb}
             )
             return httpx.Response(200, json={"status": "success", "data": values})
+        if path == "/loki/api/v1/series":
+            matches = parse_qs(request.url.query.decode()).get("match[]", [])
+            try:
+                selectors = [parse_logql(m)[0] for m in matches]
+            except ValueError as e:
+                return httpx.Response(400, text=f"parse error: {e}\n")
+            series = {
+                tuple(sorted(lb.items()))
+                for _, lb, _ in self.visible(start, end)
+                if any(_match_labels(lb, sel) for sel in selectors)
+            }
+            data = [dict(s) for s in sorted(series)]
+            return httpx.Response(200, json={"status": "success", "data": data})
         return httpx.Response(404, text="404 page not found\n")
 
     def query_range(self, params: dict) -> httpx.Response:

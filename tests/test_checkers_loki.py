@@ -23,6 +23,7 @@ def loki_with(lines=()) -> tuple[Loki, FakeLoki]:
     fake = FakeLoki(FakeClock(), ready_after=0, ingest_delay=0)
     for labels, line in lines:
         fake.push(labels, line)
+        fake.clock.sleep(0.001)  # distinct timestamps, in push order
     fake.clock.sleep(1)
     return Loki(httpx.Client(base_url="http://loki/", transport=fake.transport)), fake
 
@@ -89,6 +90,11 @@ def test_logql_subset_json_field_and_line_filters():
     assert hits[0].labels["trace_id"] == "t1"  # like Loki, `| json` adds extracted labels
     assert len(loki.entries('{namespace="bookstore"} |= "t2"', start_ns=0, end_ns=2 * 10**18)) == 1
     assert loki.label_values("app", start_ns=0, end_ns=2 * 10**18) == ["catalog", "orders", "x"]
+    series = loki.series(['{namespace="bookstore"}'], start_ns=0, end_ns=2 * 10**18)
+    assert sorted(s["app"] for s in series) == ["catalog", "orders"]
+    newest = loki.entries('{namespace="bookstore"}', start_ns=0, end_ns=2 * 10**18, limit=1,
+                          direction="backward")  # fmt: skip
+    assert [json.loads(e.line)["msg"] for e in newest] == ["b"]
 
 
 def test_wait_for_polls_until_the_line_is_ingested_and_times_out_with_what_it_saw():
