@@ -718,6 +718,22 @@ class LokiTarget:
         return names
 
 
+def _dict(value: Any) -> dict:
+    """A values section, or {} when it is absent or not a mapping (Helm's schema rejects those)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _port(value: Any, default: int) -> int:
+    try:
+        return int(value) if value is not None else default
+    except (TypeError, ValueError):
+        return default
+
+
 def _versions_chart(name: str) -> dict[str, Any]:
     try:
         from labs.versions import load_versions
@@ -740,13 +756,13 @@ def loki_target(loki_values: dict | None) -> LokiTarget:
         release if name in release else f"{release}-{name}"
     )
     namespace = values.get("namespaceOverride") or namespace
-    domain = (values.get("global") or {}).get("clusterDomain") or "cluster.local"
-    gateway = values.get("gateway") or {}
+    domain = _dict(values.get("global")).get("clusterDomain") or "cluster.local"
+    gateway = _dict(values.get("gateway"))
     if gateway.get("enabled", True):  # the chart's default is a gateway in front of Loki
-        port = int((gateway.get("service") or {}).get("port", 80))
+        port = _port(_dict(gateway.get("service")).get("port"), 80)
         return LokiTarget(f"{fullname}-gateway", namespace, port, domain)
-    server = ((values.get("loki") or {}).get("server")) or {}
-    port = int(server.get("http_listen_port", 3100))
+    server = _dict(_dict(values.get("loki")).get("server"))
+    port = _port(server.get("http_listen_port"), 3100)
     mode = str(values.get("deploymentMode", "Monolithic"))
     if mode.startswith(("SingleBinary", "Monolithic")):
         return LokiTarget(fullname, namespace, port, domain)
@@ -949,6 +965,16 @@ class _Lint:
         env = {"HOSTNAME": SAMPLE_NODE}
         for rule in relabel_block.children("rule"):
             args = {k: evaluate(v, env) for k, v in rule.attrs.items()}
+            sources = args.get("source_labels", [])
+            if not isinstance(sources, list) or not all(isinstance(x, str) for x in sources):
+                self.add(
+                    "path",
+                    f"{relabel_block.title} rule at line {rule.line}",
+                    f"source_labels = {render(rule.attrs['source_labels'])}",
+                    'a list of label names, e.g. ["__meta_kubernetes_namespace"]',
+                    "write source_labels as a list of strings.",
+                )
+                continue
             unknown = [k for k, v in args.items() if v is _UNKNOWN]
             if unknown:
                 self.add(
@@ -1181,13 +1207,13 @@ class _Lint:
 
 def _alloy_section(values: dict) -> dict:
     # The chart still reads the grafana-agent era key `agent` when `alloy` is absent.
-    return values.get("alloy") or values.get("agent") or {}
+    return _dict(values.get("alloy") or values.get("agent"))
 
 
 def _lint_chart_values(values: dict) -> list[Finding]:
     findings = []
     alloy = _alloy_section(values)
-    mounts = alloy.get("mounts") or {}
+    mounts = _dict(alloy.get("mounts"))
     if mounts.get("varlog") is not True:
         findings.append(
             Finding(
@@ -1201,7 +1227,7 @@ def _lint_chart_values(values: dict) -> list[Finding]:
                 "nothing is shipped.",
             )
         )
-    controller_type = (values.get("controller") or {}).get("type", "daemonset")
+    controller_type = _dict(values.get("controller")).get("type", "daemonset")
     if controller_type != "daemonset":
         findings.append(
             Finding(
@@ -1230,10 +1256,10 @@ def _lint_positions(values: dict) -> list[Finding]:
     """
     alloy = _alloy_section(values)
     storage = str(alloy.get("storagePath", "/tmp/alloy"))
-    mounts = [m for m in (alloy.get("mounts") or {}).get("extra") or [] if isinstance(m, dict)]
+    mounts = [m for m in _list(_dict(alloy.get("mounts")).get("extra")) if isinstance(m, dict)]
     volumes = {
         v.get("name"): v
-        for v in ((values.get("controller") or {}).get("volumes") or {}).get("extra") or []
+        for v in _list(_dict(_dict(values.get("controller")).get("volumes")).get("extra"))
         if isinstance(v, dict)
     }
     fix = (
@@ -1269,7 +1295,7 @@ def lint_values(alloy_values: dict, loki_values: dict | None = None) -> list[Fin
     port 3100, in the namespace versions.toml gives the Loki release.
     """
     findings = _lint_chart_values(alloy_values)
-    config_map = _alloy_section(alloy_values).get("configMap") or {}
+    config_map = _dict(_alloy_section(alloy_values).get("configMap"))
     if config_map.get("create", True) is False:
         findings.append(
             Finding(
@@ -1343,7 +1369,7 @@ def lint_values(alloy_values: dict, loki_values: dict | None = None) -> list[Fin
 
 def describe_pipeline(alloy_values: dict) -> str:
     """One line naming the chain that was followed (for the clean report)."""
-    content = (_alloy_section(alloy_values).get("configMap") or {}).get("content", "")
+    content = _dict(_alloy_section(alloy_values).get("configMap")).get("content", "")
     lint = _Lint(parse(content))
     chain = lint.follow_pipeline()
     return " -> ".join(chain[t].title for t in PIPELINE if t in chain)

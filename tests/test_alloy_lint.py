@@ -518,6 +518,21 @@ def test_the_deprecated_agent_key_is_read_like_alloy():
     assert al.lint_values(data, LOKI_VALUES) == []
 
 
+def test_values_of_the_wrong_shape_give_findings_not_crashes():
+    data = values()
+    data["alloy"]["mounts"] = "yes"
+    data["controller"] = ["daemonset"]
+    checks = {f.check for f in al.lint_values(data, {"gateway": True, "loki": "x"})}
+    assert checks == {"varlog", "positions", "push-url"}
+
+
+def test_source_labels_must_be_a_list():
+    config = edit('["__meta_kubernetes_pod_name"]', '"__meta_kubernetes_pod_name"')
+    findings = lint(config)
+    assert 'source_labels = "__meta_kubernetes_pod_name"' in only(findings, "path")[0].found
+    assert "no 'pod' label on the sample pod's lines" in {f.found for f in findings}
+
+
 def test_empty_content_and_external_configmap():
     (empty,) = lint(config="  \n")
     assert (empty.check, empty.found) == ("config", "empty")
