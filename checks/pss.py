@@ -230,6 +230,8 @@ def _name(obj: dict) -> str:
 
 def _flatten(objects: Iterable[dict]) -> Iterator[dict]:
     for obj in objects:
+        if not isinstance(obj, dict):
+            raise InputError(f"expected a Kubernetes object (a mapping), found {obj!r:.60}")
         if obj.get("kind") == "List":
             yield from _flatten(_sequence(obj.get("items"), "List.items"))
         else:

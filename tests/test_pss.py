@@ -455,6 +455,11 @@ def test_a_workload_without_a_pod_template_is_bad_input():
         pss.evaluate([{"kind": "Deployment", "metadata": {"name": "d"}, "spec": {}}])
 
 
+def test_something_that_is_not_an_object_is_bad_input():
+    with pytest.raises(pss.InputError, match="expected a Kubernetes object"):
+        pss.evaluate(["kind: Pod"])
+
+
 def test_a_field_of_the_wrong_type_is_bad_input():
     pod = pod_with(("spec.containers", {"name": "not-a-list"}))
     with pytest.raises(pss.InputError, match=r"spec.containers should be a list"):
