@@ -10,7 +10,7 @@ PYTHON = "3"
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """The project's whole offline suite: services, containers, manifests, engine, checkers, docs."""
+    """The whole offline suite: services, containers, manifests, engine, checkers, docs."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
 
