@@ -275,6 +275,14 @@ class Engine:
         self.state.mark_done(step.number)
 
     def _run_action(self, step: Step, action: Action) -> None:
+        if action.skip_if and action.kind != CLUSTER:
+            probe = self.runner.run(action.skip_if, echo=False, show_output=False, timeout=60)
+            if probe.ok:
+                self.console.print(
+                    f"[dim]Already done (`{escape(format_command(action.skip_if))}` "
+                    "succeeded): skipped.[/]"
+                )
+                return
         if action.kind == DOCTOR:
             self._doctor(step, action)
         elif action.kind == CLUSTER:

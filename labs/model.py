@@ -26,9 +26,9 @@ class Action:
     """One command of a step.
 
     `argv` is the command exactly as a learner would type it (tool names, not resolved paths);
-    `env` holds variables shown in front of it and set when it runs. `timeout` is the base
-    deadline in seconds, multiplied by LAB_TIMEOUT_SCALE at plan time; an argv element that
-    contains "{timeout}" receives the scaled value (e.g. "--timeout={timeout}").
+    `env` holds variables shown in front of it and set when it runs. `timeout` is the deadline
+    in seconds after which the runner stops the command; `labs.lab2.build` has already scaled it
+    (and any `--timeout=` in argv) by LAB_TIMEOUT_SCALE.
     """
 
     argv: tuple[str, ...]
@@ -41,6 +41,8 @@ class Action:
     # POLL: seconds between attempts.
     interval: float = 3.0
     # A command whose success means the work is already done (the action is then skipped).
+    # CLUSTER actions carry `kind get clusters` here for the docs; the reuse itself happens in
+    # labs.cluster (pytest-kind), which also repairs a missing kubeconfig.
     skip_if: tuple[str, ...] = ()
     # Output lines containing one of these mean "try the fallback" (LOAD_IMAGE: the Apple
     # Silicon containerd-store failure of `kind load docker-image`).

@@ -3,6 +3,7 @@ diagnostics, deadlines (a fake clock: nothing sleeps), missing checkers."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -308,3 +309,19 @@ def test_a_blocking_preflight_finding_stops_before_the_cluster(lab_dir, plugin):
     assert make(runner, lab_dir, plugin).run(Options()) == 1
     assert not runner.commands("create")
     assert "Docker is not reachable" in runner.output and "Start Docker Desktop" in runner.output
+
+
+def test_skip_if_probes_skip_work_that_is_already_done(lab_dir, plugin):
+    step = lab2.LAB.step(1)
+    probe = ("kubectl", "--kubeconfig", ".lab/kubeconfig", "get", "ns", "bookstore")
+    guarded = dataclasses.replace(step.actions[0], skip_if=probe)
+    lab = dataclasses.replace(
+        lab2.LAB, steps=(dataclasses.replace(step, actions=(guarded, *step.actions[1:])),)
+    )
+    done = FakeRunner(clusters=[NAME])
+    assert Engine(lab, done, lab_dir=lab_dir, checks_plugin=plugin).run(Options(step=1)) == 0
+    assert "deploy/catalog" not in " ".join(done.commands())
+    assert "Already done" in done.output
+    missing = FakeRunner(clusters=[NAME], responses=[("get ns bookstore", Result(1, "NotFound"))])
+    assert Engine(lab, missing, lab_dir=lab_dir, checks_plugin=plugin).run(Options(step=1)) == 0
+    assert any("deploy/catalog" in c for c in missing.commands())
