@@ -1135,7 +1135,8 @@ def render_human(findings: list[Finding]) -> str:
     lines = []
     for f in findings:
         mark = "SKIP" if f.skipped else ("ok  " if f.ok else "FAIL")
-        lines.append(f"{mark} [{f.check}] {f.message}")
+        message = f.message.removeprefix("SKIP: ").removeprefix("SKIP ") if f.skipped else f.message
+        lines.append(f"{mark} [{f.check}] {message}")
     failed = sum(not f.ok for f in findings)
     skipped = sum(f.skipped for f in findings)
     lines.append(
