@@ -559,6 +559,15 @@ def check_versions(tree: Tree) -> list[Finding]:
                     "minor of versions.toml [kubernetes].version",
                 )
             )
+    kustom = (tree.docs.get(BOOKSTORE_DIR / "kustomization.yaml") or [{}])[0]
+    if isinstance(kustom, dict) and kustom.get("namespace") not in (None, app_ns):
+        problems.append(
+            (
+                str(BOOKSTORE_DIR / "kustomization.yaml"),
+                f"namespace: {kustom.get('namespace')!r} would move every object out of "
+                f"{app_ns!r} (versions.toml [bookstore].namespace)",
+            )
+        )
     for rel, obj in tree.objects(BOOKSTORE_DIR):
         ns = _get(obj, "metadata", "namespace")
         if obj.get("kind") != "Namespace" and ns != app_ns:

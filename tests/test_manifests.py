@@ -487,3 +487,12 @@ def test_kubernetes_older_than_the_installed_schemas_is_explained(tree: Path):
     (tree / "versions.toml").write_text(text.replace(f'version = "{pinned}"', 'version = "v1.2.0"'))
     (schema,) = failures(run(tree), "schema")
     assert "older than the oldest schemas" in schema.message
+
+
+def test_kustomization_namespace_must_be_the_app_namespace(tree: Path):
+    edit_yaml(
+        tree / "manifests/bookstore/kustomization.yaml",
+        lambda docs: docs[0].update(namespace="default"),
+    )
+    msgs = only_failing(run(tree), "versions")
+    assert "namespace: 'default' would move every object out of 'bookstore'" in msgs[0]
