@@ -885,6 +885,17 @@ def check_helm_render(tree: Tree) -> list[Finding]:
             )
             continue
         values = tree.root / pins["values"]
+        if not values.is_file():
+            findings.append(
+                Finding(
+                    "helm-render",
+                    False,
+                    f"{pins['values']} is missing, so chart {pins['chart']} cannot be rendered "
+                    "with the lab's values: restore the file (git checkout it).",
+                    pins["values"],
+                )
+            )
+            continue
         try:
             objs = helm_template(helm, ref, pins, values, kube_version)
         except RuntimeError as e:

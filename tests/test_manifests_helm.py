@@ -231,3 +231,10 @@ def test_values_typo_is_reported_against_the_pinned_chart(tree: Path):
 def test_every_key_of_our_values_is_known_to_the_pinned_charts():
     findings = [f for f in render(REPO_ROOT) if f.check == "values-keys"]
     assert len(findings) == 3 and all(f.ok for f in findings), findings
+
+
+@needs_helm
+def test_missing_values_file_is_named(tree: Path):
+    (tree / CHARTS["grafana"]["values"]).unlink()
+    text = failed(render(tree))
+    assert "manifests/logging/grafana-values.yaml is missing, so chart grafana" in text
