@@ -17,6 +17,7 @@ container runtime sees lines as they happen.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import sys
@@ -27,7 +28,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 import structlog
-from structlog.contextvars import merge_contextvars
 from structlog.typing import EventDict, FilteringBoundLogger
 
 from bookstore import redaction, sampling
@@ -53,6 +53,12 @@ _METHOD_LEVELS = {
 _FIRST_KEYS = ("time", "level", "msg", "service")
 
 _logger: FilteringBoundLogger | None = None
+# The request-scoped fields (trace ids, request id): one dict per request, in a context variable
+# so that concurrent requests on one event loop never see each other's ids. (structlog's own
+# contextvars helpers scan every context variable of the process on every line: slower.)
+_request_fields: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "bookstore_request_fields", default=None
+)
 
 
 def parse_level(value: str | None) -> str:
@@ -64,11 +70,26 @@ def parse_level(value: str | None) -> str:
     return name
 
 
+_second_cache: tuple[int, str] = (-1, "")
+
+
 def rfc3339(epoch: float) -> str:
     """`2026-01-02T03:04:05.123456Z`: RFC 3339 in UTC with a `Z`, microsecond precision."""
+    global _second_cache
     seconds = int(epoch)
-    micros = int((epoch - seconds) * 1_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micros:06d}Z"
+    cached_second, prefix = _second_cache
+    if cached_second != seconds:  # formatting the date is the slow part: once per second
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _second_cache = (seconds, prefix)
+    return f"{prefix}.{int((epoch - seconds) * 1_000_000):06d}Z"
+
+
+def _merge_request_fields(_logger: Any, _method: str, event: EventDict) -> EventDict:
+    fields = _request_fields.get()
+    if fields:
+        for key, value in fields.items():
+            event.setdefault(key, value)
+    return event
 
 
 class LineWriter:
@@ -147,7 +168,7 @@ def configure(
     level = parse_level(level)
     keep = keep_trace or sampling.by_trace_id(sample_rate)
     processors = [
-        merge_contextvars,
+        _merge_request_fields,
         _add_level,
         sampling.processor(keep),
         _exception_fields,
@@ -155,11 +176,12 @@ def configure(
         _renderer(service),
     ]
     writer = LineWriter(stream if stream is not None else sys.stdout)
+    # .bind() resolves structlog's lazy proxy once, instead of on every call.
     _logger = structlog.wrap_logger(
         writer,
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
-    )
+    ).bind()
     _bridge_stdlib(LEVELS[level])
     _bridge_uncaught()
     return _logger
@@ -235,10 +257,11 @@ def _bridge_uncaught() -> None:
     threading.excepthook = thread_excepthook
 
 
-def bind_request(fields: Mapping[str, Any]) -> Mapping[str, Any]:
+def bind_request(fields: Mapping[str, Any]) -> contextvars.Token[dict[str, Any] | None]:
     """Put request-scoped fields (trace ids, request id) on every line of this request."""
-    return structlog.contextvars.bind_contextvars(**fields)
+    return _request_fields.set({**(_request_fields.get() or {}), **fields})
 
 
-def unbind_request(tokens: Mapping[str, Any]) -> None:
-    structlog.contextvars.reset_contextvars(**tokens)
+def unbind_request(token: contextvars.Token[dict[str, Any] | None]) -> None:
+    """Undo `bind_request` (the token it returned), at the end of the request."""
+    _request_fields.reset(token)

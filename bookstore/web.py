@@ -112,7 +112,7 @@ class RequestContext:
         }
         if trace.parent_span_id:
             fields["parent_span_id"] = trace.parent_span_id
-        tokens = logs.bind_request(fields)
+        token = logs.bind_request(fields)
         state = scope.setdefault("state", {})
         state["trace"] = trace
         state["request_id"] = request_id
@@ -170,7 +170,7 @@ class RequestContext:
                 status=status,
                 duration_ms=duration_ms,
             )
-            logs.unbind_request(tokens)
+            logs.unbind_request(token)
 
 
 def error_body(code: str, message: str, request_id: str | None, **extra: Any) -> dict[str, Any]:
