@@ -67,9 +67,10 @@ class OptionsError(ValueError):
 def validate(lab: Lab, options: Options) -> None:
     if options.until is not None and options.step is not None:
         raise OptionsError("use either --until N (stop before step N) or --step N, not both")
-    if options.check and (options.until is not None or options.step is not None or options.fresh):
+    if options.check and (options.until is not None or options.fresh):
         raise OptionsError(
-            "--check only runs the checkers; it cannot be combined with --until, --step or --fresh"
+            "--check only runs the checkers (all of them, or one step's with --step N); "
+            "it cannot be combined with --until or --fresh"
         )
     for n in (options.until, options.step):
         if n is not None:
@@ -104,13 +105,15 @@ def plan(lab: Lab, options: Options | None = None) -> list[PlannedStep]:
     ]
 
 
-def check_action(lab: Lab) -> Action:
-    """One checker run covering every checker the lab refers to (what --check runs)."""
+def check_action(lab: Lab, step: int | None = None) -> Action:
+    """One checker run covering every checker of the lab, or of one step (what --check runs)."""
+    ids = lab.checker_ids if step is None else tuple(c.id for c in lab.step(step).checks)
     argv = ["python", "-m", "pytest", "checks", "--kubeconfig", lab.kubeconfig]
     argv += ["--score-json", SCORE_JSON]
-    for checker_id in lab.checker_ids:
+    for checker_id in ids:
         argv += ["--checker", checker_id]
-    return Action(argv=tuple(argv), title="Run every checker of the lab", kind=CHECK, timeout=900)
+    title = "Run every checker of the lab" if step is None else f"Run the checkers of step {step}"
+    return Action(argv=tuple(argv), title=title, kind=CHECK, timeout=900)
 
 
 def kubeconfig_export(lab: Lab) -> str:
@@ -123,7 +126,7 @@ def render_plan(lab: Lab, options: Options | None = None) -> str:
     options = options or Options()
     out = [f"{lab.title}", f"Plan for cluster `{lab.cluster_name}` (dry run: nothing is run)", ""]
     if options.check:
-        action = check_action(lab)
+        action = check_action(lab, options.step)
         out += [f"# {action.title}", f"$ {format_command(action.argv, action.env)}"]
         return "\n".join(out) + "\n"
     for ps in plan(lab, options):
@@ -145,7 +148,8 @@ def render_plan(lab: Lab, options: Options | None = None) -> str:
     if options.until is not None:
         out.append(
             f"Stops before step {options.until}: do it by hand "
-            f"(docs/{lab.step(options.until).docs}), then run the checkers with --check."
+            f"(docs/{lab.step(options.until).docs}), then check it with "
+            f"`--check --step {options.until}`."
         )
     return "\n".join(out) + "\n"
 
@@ -217,7 +221,7 @@ class Engine:
             (self.lab_dir / sub).mkdir(parents=True, exist_ok=True)
         try:
             if options.check:
-                self._run_checks_only()
+                self._run_checks_only(options.step)
             else:
                 self._prepare_cluster(options)
                 for step in select_steps(self.lab, options):
@@ -410,14 +414,25 @@ class Engine:
             f"  [dim]Command that would verify them: {escape(format_command(action.argv))}[/]"
         )
 
-    def _run_checks_only(self) -> None:
-        action = check_action(self.lab)
-        self.console.rule("[bold]Checkers")
+    def _run_checks_only(self, step: int | None) -> None:
+        """--check: every checker, or one step's (passing ones mark a hand-made step done)."""
+        action = check_action(self.lab, step)
+        ids = list(
+            self.lab.checker_ids if step is None else (c.id for c in self.lab.step(step).checks)
+        )
+        self.console.rule("[bold]Checkers" + ("" if step is None else f" of step {step}"))
+        if not ids:
+            self.console.print(f"Step {step} has no checkers: nothing to check.")
+            return
         if not self.runner.cluster_exists(self.lab.cluster_name):
             result = Result(1, f"no kind cluster named {self.lab.cluster_name}")
             reason = "there is no lab cluster to check: run `nox -s lab-2` first"
             raise StepFailure(CHECKS_ONLY, action, result, reason)
-        self._check(None, action, list(self.lab.checker_ids))
+        if self._check(None, action, ids) and step is not None:
+            self.state.mark_done(step)
+            self.console.print(
+                f"Step {step} is recorded as done; `nox -s lab-2` continues after it."
+            )
 
     # -- failure and summary -----------------------------------------------------------------
 
@@ -503,7 +518,7 @@ class Engine:
             step = self.lab.step(options.until)
             self.console.print(
                 f"[bold]Your turn:[/] do step {step.number} ({step.title}) by hand "
-                f"(docs/{step.docs}), then `nox -s lab-2 -- --check`. "
+                f"(docs/{step.docs}), then `nox -s lab-2 -- --check --step {step.number}`. "
                 f"`nox -s lab-2 -- --step {step.number}` runs the reference solution instead."
             )
         self.console.print(

@@ -325,3 +325,30 @@ def test_skip_if_probes_skip_work_that_is_already_done(lab_dir, plugin):
     missing = FakeRunner(clusters=[NAME], responses=[("get ns bookstore", Result(1, "NotFound"))])
     assert Engine(lab, missing, lab_dir=lab_dir, checks_plugin=plugin).run(Options(step=1)) == 0
     assert any("deploy/catalog" in c for c in missing.commands())
+
+
+def test_a_step_done_by_hand_is_checked_recorded_and_the_lab_continues_after_it(lab_dir, plugin):
+    make(FakeRunner(), lab_dir, plugin).run(Options(until=2))
+    by_hand = FakeRunner(clusters=[NAME])
+    assert make(by_hand, lab_dir, plugin).run(Options(check=True, step=2)) == 0
+    assert by_hand.commands() == [engine.planned(engine.check_action(lab2.LAB, 2)).display]
+    assert (
+        "--checker lab2.agent-daemonset --checker lab2.namespace-restricted"
+        in (by_hand.commands()[0])
+    )
+    assert "Step 2 is recorded as done" in by_hand.output
+    rest = FakeRunner(clusters=[NAME])
+    assert make(rest, lab_dir, plugin).run(Options()) == 0
+    assert executed(rest) == [d for n in range(3, 6) for d in planned_displays(Options(step=n))]
+
+
+def test_checking_a_step_without_checkers_says_so(lab_dir, plugin):
+    runner = FakeRunner(clusters=[NAME])
+    assert make(runner, lab_dir, plugin).run(Options(check=True, step=0)) == 0
+    assert "Step 0 has no checkers" in runner.output and not runner.commands()
+
+
+def test_check_cannot_be_combined_with_until_or_fresh():
+    for options in (Options(check=True, until=2), Options(check=True, fresh=True)):
+        with pytest.raises(engine.OptionsError, match="cannot be combined"):
+            engine.validate(lab2.LAB, options)
