@@ -124,6 +124,7 @@ class CommandRunner:
         self.cwd = cwd
         self.kubeconfig = kubeconfig
         self.clock = clock or SystemClock()
+        self._live = None  # the active rich status, if any
 
     # -- commands --------------------------------------------------------------------------
 
@@ -201,12 +202,23 @@ class CommandRunner:
 
     @contextmanager
     def status(self, text: str) -> Iterator[Callable[[str], None]]:
-        """A spinner naming what we wait for; `update` rewrites it with the elapsed time."""
+        """A spinner naming what we wait for; `update` rewrites it with the elapsed time.
+
+        Re-entrant: a poll's spinner stays up while its probe commands run inside it (rich
+        allows one live display at a time).
+        """
         if not self.console.is_terminal:
             yield lambda _text: None
             return
+        if self._live is not None:
+            yield lambda _text: None  # the outer spinner already says what we wait for
+            return
         with self.console.status(escape(text)) as live:
-            yield lambda new: live.update(escape(new))
+            self._live = live
+            try:
+                yield lambda new: live.update(escape(new))
+            finally:
+                self._live = None
 
     # -- cluster -----------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 from rich.console import Console
 
@@ -98,3 +99,12 @@ def test_a_failure_reads_as_observed_expected_and_next(tmp_path):
     assert "What explains it" in out and "context deadline exceeded" in out
     assert "Diagnostics saved in .lab/artifacts/" in out
     assert "nox -s lab-2 -- --step 0" in out
+
+
+def test_on_a_terminal_progress_spinners_do_not_get_in_the_way(tmp_path):
+    """The TTY path (rich status around commands and polls; one at a time, for rich < 14)."""
+    console = Console(file=io.StringIO(), width=200, force_terminal=True)
+    r = NoCluster(console=console, cwd=tmp_path)
+    assert Engine(tiny_lab(), r, lab_dir=tmp_path / ".lab").run(Options()) == 0
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", console.file.getvalue())
+    assert "ok after" in plain
