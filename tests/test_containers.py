@@ -1,0 +1,409 @@
+"""The service images as the cluster runs them: read-only root, UID 10001, no capabilities.
+
+One module-scoped scenario builds both images (conftest), runs catalog and orders on a
+user-defined network with the restrictions of Pod Security `restricted`, drives a few requests
+(a list, an order, injected faults), stops both with `docker stop`, and keeps what `docker logs`
+returned; each test asserts one promise on that record. A few tests inspect the images instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import time
+import tomllib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from bookstore import logschema
+from labs.versions import REPO_ROOT, load_versions
+
+# The flags a restricted pod gets, spelled the docker way.
+RESTRICTED = [
+    "--read-only",
+    "--tmpfs",
+    "/tmp",
+    "--user",
+    "10001:10001",
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges",
+]
+READY_DEADLINE_S = 60
+STOP_GRACE_S = 30
+DOCKERFILE = REPO_ROOT / "bookstore" / "Dockerfile"
+
+
+def run_docker(client: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [client, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def checked(client: str, *args: str, timeout: float = 120) -> str:
+    result = run_docker(client, *args, timeout=timeout)
+    if result.returncode != 0:
+        pytest.fail(
+            f"`docker {' '.join(args)}` failed (exit {result.returncode}): "
+            f"{result.stderr.strip() or result.stdout.strip()}",
+            pytrace=False,
+        )
+    return result.stdout
+
+
+def inspect(client: str, name: str) -> dict[str, Any]:
+    return json.loads(checked(client, "inspect", name))[0]
+
+
+@dataclass
+class Container:
+    service: str
+    name: str
+    url: str = ""
+    exit_code: int | None = None
+    stdout: list[str] = field(default_factory=list)
+    stderr: str = ""
+
+    def lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.stdout]
+
+
+@dataclass
+class Scenario:
+    catalog: Container
+    orders: Container
+    responses: dict[str, httpx.Response]
+    trace_id: str
+
+
+def start(client: str, image: str, service: str, network: str, *env: str) -> Container:
+    name = f"{network}-{service}"
+    env_args = [arg for kv in env for arg in ("--env", kv)]
+    checked(
+        client,
+        "run",
+        "--detach",
+        "--name",
+        name,
+        "--network",
+        network,
+        "--network-alias",
+        service,
+        *RESTRICTED,
+        # Loopback only, on a free host port: nothing is exposed beyond this machine.
+        "--publish",
+        "127.0.0.1::8080",
+        *env_args,
+        image,
+    )
+    host_port = checked(client, "port", name, "8080/tcp").splitlines()[0].strip()
+    return Container(service=service, name=name, url=f"http://{host_port}")
+
+
+def wait_ready(client: str, container: Container) -> None:
+    """Poll /readyz until 200; fail early, with its logs, if the container exits."""
+    deadline = time.monotonic() + READY_DEADLINE_S
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        state = inspect(client, container.name)["State"]
+        if not state["Running"]:
+            logs = run_docker(client, "logs", container.name)
+            pytest.fail(
+                f"{container.service} exited (code {state['ExitCode']}) before it was ready.\n"
+                f"stdout:\n{logs.stdout}\nstderr:\n{logs.stderr}",
+                pytrace=False,
+            )
+        try:
+            response = httpx.get(f"{container.url}/readyz", timeout=2)
+            if response.status_code == 200:
+                return
+            last = f"{response.status_code} {response.text[:200]}"
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.2)
+    pytest.fail(
+        f"{container.service} was not ready within {READY_DEADLINE_S}s (last: {last})",
+        pytrace=False,
+    )
+
+
+def stop_and_collect(client: str, container: Container) -> None:
+    checked(client, "stop", "--time", str(STOP_GRACE_S), container.name, timeout=STOP_GRACE_S + 30)
+    container.exit_code = inspect(client, container.name)["State"]["ExitCode"]
+    logs = run_docker(client, "logs", container.name)
+    container.stdout = logs.stdout.splitlines()
+    container.stderr = logs.stderr
+
+
+def drive_traffic(catalog: Container, orders: Container) -> tuple[dict[str, httpx.Response], str]:
+    responses: dict[str, httpx.Response] = {}
+    with httpx.Client(timeout=10) as http:
+        responses["list"] = http.get(f"{catalog.url}/books")
+        responses["order"] = http.post(
+            f"{orders.url}/orders",
+            json={"book_id": 1, "qty": 1},
+            headers={"X-Request-ID": "container-test-order"},
+        )
+        order_id = responses["order"].json().get("order_id", "missing")
+        responses["get_order"] = http.get(f"{orders.url}/orders/{order_id}")
+        fault = {"X-Inject-Fault": "database"}
+        responses["catalog_fault"] = http.get(f"{catalog.url}/books", headers=fault)
+        responses["order_fault"] = http.post(
+            f"{orders.url}/orders", json={"book_id": 2, "qty": 1}, headers=fault
+        )
+    return responses, responses["order"].headers.get("X-Trace-ID", "")
+
+
+@pytest.fixture(scope="module")
+def scenario(docker_client: str, bookstore_images: dict[str, str]) -> Iterator[Scenario]:
+    client = docker_client
+    network = f"bookstore-test-{uuid.uuid4().hex[:8]}"
+    started: list[str] = []
+    checked(client, "network", "create", network)
+    try:
+        catalog = start(client, bookstore_images["catalog"], "catalog", network)
+        started.append(catalog.name)
+        orders = start(
+            client,
+            bookstore_images["orders"],
+            "orders",
+            network,
+            # Found by its network alias, as a Service name in the cluster.
+            "CATALOG_URL=http://catalog:8080",
+        )
+        started.append(orders.name)
+        wait_ready(client, catalog)
+        wait_ready(client, orders)
+        responses, trace_id = drive_traffic(catalog, orders)
+        # orders first: it should not see catalog vanish while shutting down.
+        stop_and_collect(client, orders)
+        stop_and_collect(client, catalog)
+        yield Scenario(catalog, orders, responses, trace_id)
+    finally:
+        for name in started:
+            run_docker(client, "rm", "--force", name)
+        run_docker(client, "network", "rm", network)
+
+
+# --- the running services ----------------------------------------------------------------------
+
+
+@pytest.mark.docker
+def test_requests_answered_across_the_network(scenario: Scenario) -> None:
+    r = scenario.responses
+    assert r["list"].status_code == 200, r["list"].text
+    assert r["list"].json()["books"], "catalog listed no books"
+    # 201 proves orders reached catalog by its network alias and reserved the stock there.
+    assert r["order"].status_code == 201, r["order"].text
+    assert r["get_order"].status_code == 200, r["get_order"].text
+    assert r["get_order"].json()["order_id"] == r["order"].json()["order_id"]
+    assert r["catalog_fault"].status_code == 503, r["catalog_fault"].text
+    assert r["order_fault"].status_code in (502, 503), r["order_fault"].text
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("service", ["catalog", "orders"])
+def test_docker_logs_follow_the_schema(scenario: Scenario, service: str) -> None:
+    container: Container = getattr(scenario, service)
+    assert container.stdout, f"{service} wrote nothing to stdout"
+    problems = logschema.invalid_lines(container.stdout)
+    assert not problems, f"{service} lines break bookstore/log-schema.json:\n" + "\n".join(
+        problems[:20]
+    )
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("service", ["catalog", "orders"])
+def test_nothing_goes_to_stderr(scenario: Scenario, service: str) -> None:
+    container: Container = getattr(scenario, service)
+    assert container.stderr == "", f"{service} wrote to stderr:\n{container.stderr[:2000]}"
+
+
+@pytest.mark.docker
+def test_one_order_shares_its_trace_id_across_both_containers(scenario: Scenario) -> None:
+    trace_id = scenario.trace_id
+    assert re.fullmatch(r"[0-9a-f]{32}", trace_id), f"X-Trace-ID was {trace_id!r}"
+    order_id = scenario.responses["order"].json()["order_id"]
+    orders_lines = [x for x in scenario.orders.lines() if x.get("trace_id") == trace_id]
+    catalog_lines = [x for x in scenario.catalog.lines() if x.get("trace_id") == trace_id]
+    placed = [x for x in orders_lines if x["msg"] == "order placed"]
+    assert placed and placed[0]["order_id"] == order_id, orders_lines
+    assert any(x.get("route") == "/books/{book_id}/reserve" for x in catalog_lines), (
+        f"no catalog reserve line with trace_id {trace_id}; catalog saw: {catalog_lines}"
+    )
+
+
+@pytest.mark.docker
+def test_injected_faults_log_database_errors(scenario: Scenario) -> None:
+    errors = [
+        (c.service, x)
+        for c in (scenario.catalog, scenario.orders)
+        for x in c.lines()
+        if x["level"] == "ERROR" and x.get("error_type") == "DatabaseConnectionError"
+    ]
+    # The fault is raised in catalog (the "database" lives there): its line carries the stack.
+    raised = [x for service, x in errors if service == "catalog"]
+    assert raised and all(x.get("stack") for x in raised), errors
+    # orders names the cause of its 503 and shares the trace of the catalog call that failed.
+    forwarded = [x for service, x in errors if service == "orders"]
+    assert forwarded, f"orders logged no ERROR naming DatabaseConnectionError: {errors}"
+    assert forwarded[0]["trace_id"] in {x["trace_id"] for x in raised}
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("service", ["catalog", "orders"])
+def test_docker_stop_ends_with_a_final_line(scenario: Scenario, service: str) -> None:
+    container: Container = getattr(scenario, service)
+    # 137 would mean SIGKILL after the grace period: SIGTERM was not handled by PID 1.
+    assert container.exit_code == 0, f"{service} exited {container.exit_code} on docker stop"
+    last = container.lines()[-1]
+    assert last["msg"] == "shutdown complete" and last["service"] == service, last
+
+
+# --- the images --------------------------------------------------------------------------------
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("service", ["catalog", "orders"])
+def test_image_defaults_are_non_root_and_labelled(
+    docker_client: str, bookstore_images: dict[str, str], service: str
+) -> None:
+    config = inspect(docker_client, bookstore_images[service])["Config"]
+    assert config["User"] == "10001:10001"
+    assert config["Entrypoint"] == ["python", "-m", "bookstore"]
+    assert config["Cmd"] == [service]
+    assert "8080/tcp" in config["ExposedPorts"]
+    env = dict(item.split("=", 1) for item in config["Env"])
+    assert env["PORT"] == "8080" and env["DATA_DIR"].startswith("/tmp/")
+    # The CA secret is pointed at only inside one RUN; nothing of it may reach the config.
+    assert not {"PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"} & env.keys(), env
+    labels = config["Labels"]
+    assert labels["org.opencontainers.image.title"] == f"bookstore-{service}"
+    assert labels["org.opencontainers.image.version"] == pyproject_version()
+    for key in ("description", "source", "licenses"):
+        assert f"org.opencontainers.image.{key}" in labels, labels
+
+
+@pytest.mark.docker
+def test_extra_ca_bundle_is_not_in_the_image(
+    docker_client: str, bookstore_images: dict[str, str], image_build_settings: Any
+) -> None:
+    bundle = image_build_settings.extra_ca
+    if bundle is None:
+        pytest.skip("the images were built without an extra CA bundle; nothing to look for")
+    data = bundle.read_bytes()
+    # Walk the image's filesystem for any file with the bundle's size and hash.
+    finder = (
+        "import hashlib, os, sys\n"
+        "size, digest = int(sys.argv[1]), sys.argv[2]\n"
+        "for top in ('/opt', '/app', '/etc', '/usr', '/root', '/run', '/var', '/home', '/src'):\n"
+        "    for root, dirs, files in os.walk(top):\n"
+        "        for name in files:\n"
+        "            path = os.path.join(root, name)\n"
+        "            try:\n"
+        "                if os.path.getsize(path) == size and not os.path.islink(path):\n"
+        "                    with open(path, 'rb') as f:\n"
+        "                        if hashlib.sha256(f.read()).hexdigest() == digest:\n"
+        "                            print(path)\n"
+        "            except OSError:\n"
+        "                pass\n"
+        "print('secret dir exists' if os.path.exists('/run/secrets/extra_ca') else 'done')\n"
+    )
+    output = checked(
+        docker_client,
+        "run",
+        "--rm",
+        "--user",
+        "0",
+        "--entrypoint",
+        "python",
+        bookstore_images["catalog"],
+        "-c",
+        finder,
+        str(len(data)),
+        hashlib.sha256(data).hexdigest(),
+    )
+    assert output.splitlines() == ["done"], f"the CA bundle {bundle} is in the image: {output}"
+    history = checked(docker_client, "history", "--no-trunc", bookstore_images["catalog"])
+    assert "BEGIN CERTIFICATE" not in history
+
+
+@pytest.mark.docker
+def test_bytecode_is_precompiled_for_a_read_only_root(
+    docker_client: str, bookstore_images: dict[str, str]
+) -> None:
+    # `python -v` names every module it had to compile from source ("code object from x.py").
+    result = run_docker(
+        docker_client,
+        "run",
+        "--rm",
+        *RESTRICTED,
+        "--entrypoint",
+        "python",
+        bookstore_images["orders"],
+        "-v",
+        "-c",
+        "import bookstore.catalog, bookstore.orders, bookstore.server",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    from_source = re.findall(r"code object from '?(/opt/venv/\S+\.py)'?$", result.stderr, re.M)
+    assert not from_source, f"compiled at run time (not in the image): {from_source[:10]}"
+    assert "/opt/venv/" in result.stderr, "python -v output did not show the venv's modules"
+
+
+@pytest.mark.docker
+def test_build_without_service_names_the_fix(
+    docker_client: str, bookstore_images: dict[str, str], image_build_settings: Any
+) -> None:
+    # Every layer is cached by the session build, so this costs only the failing RUN.
+    cmd = ["build", "--file", "bookstore/Dockerfile"]
+    cmd += ["--build-arg", f"BASE_IMAGE={image_build_settings.base_image}"]
+    if image_build_settings.extra_ca:
+        cmd += ["--secret", f"id=extra_ca,src={image_build_settings.extra_ca}"]
+    result = subprocess.run(
+        [docker_client, *cmd, "."],
+        cwd=REPO_ROOT,
+        env={**os.environ, "DOCKER_BUILDKIT": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode != 0
+    assert "--build-arg SERVICE=catalog or --build-arg SERVICE=orders" in (
+        result.stdout + result.stderr
+    )
+
+
+# --- what must agree with versions.toml and pyproject.toml (no Docker needed) -------------------
+
+
+def dockerfile_arg_default(name: str) -> str:
+    match = re.search(rf"^ARG {name}=(\S*)$", DOCKERFILE.read_text(), re.M)
+    assert match, f"bookstore/Dockerfile declares no `ARG {name}=...` default"
+    return match.group(1)
+
+
+def pyproject_version() -> str:
+    with (REPO_ROOT / "pyproject.toml").open("rb") as f:
+        return tomllib.load(f)["project"]["version"]
+
+
+def test_dockerfile_base_image_default_is_the_pinned_one() -> None:
+    # A Dockerfile cannot read TOML, so the default is spelled twice; this keeps them equal.
+    assert dockerfile_arg_default("BASE_IMAGE") == load_versions()["python"]["base_image"]
+
+
+def test_image_version_label_and_tags_follow_the_project_version() -> None:
+    version = pyproject_version()
+    assert dockerfile_arg_default("VERSION") == version
+    for service, image in load_versions()["images"].items():
+        assert image.rsplit(":", 1)[1] == version, f"[images].{service} = {image!r}"
