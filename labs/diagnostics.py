@@ -38,6 +38,12 @@ EXPLAINING = (
     "connection refused",
     "permission denied",
     "content digest",
+    # docker build: no BuildKit client (set LAB_DOCKER), no registry (BOOKSTORE_BASE_IMAGE),
+    # a TLS-intercepting proxy (BOOKSTORE_EXTRA_CA)
+    "buildx component is missing",
+    "failed to resolve source metadata",
+    "pull access denied",
+    "certificate verify failed",
 )
 
 NORMAL_REASONS = {"Scheduled", "Pulled", "Created", "Started", "SuccessfulCreate", "Killing"}

@@ -275,6 +275,8 @@ def build(settings: Settings | None = None) -> Lab:
             "found`, run with LAB_IMAGE_LOAD=archive.",
             "Behind a TLS-intercepting proxy, set BOOKSTORE_EXTRA_CA to your CA bundle; without "
             "a registry, set BOOKSTORE_BASE_IMAGE to a base image you built or mirrored.",
+            "`BuildKit is enabled but the buildx component is missing`: install the buildx "
+            "plugin, or point LAB_DOCKER at a docker client that builds with BuildKit.",
         ),
     )
 

@@ -70,3 +70,15 @@ def test_explaining_lines_ignore_noise_and_deduplicate():
     assert diagnostics.explaining_lines(text) == [
         "Warning FailedScheduling 0/2 nodes: Insufficient memory"
     ]
+
+
+def test_image_build_failures_are_recognised():
+    build = (
+        "#4 [internal] load metadata for docker.io/library/python:3.12-slim-bookworm\n"
+        "ERROR: failed to solve: python:3.12-slim-bookworm: failed to resolve source metadata "
+        "for docker.io/library/python:3.12-slim-bookworm: dial tcp: lookup registry-1.docker.io\n"
+    )
+    lines = diagnostics.explaining_lines(build)
+    assert len(lines) == 1 and lines[0].startswith("ERROR: failed to solve")
+    pip = "  SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate"
+    assert diagnostics.explaining_lines(pip) == [pip.strip()]
