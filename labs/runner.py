@@ -252,6 +252,8 @@ class CommandRunner:
     def delete_cluster(self, name: str) -> Result:
         from labs.cluster import LabCluster
 
+        if not self.cluster_exists(name):  # asks Docker: no kind download just to find nothing
+            return Result(0, f"no kind cluster named {name}: nothing to delete")
         kubeconfig = self.kubeconfig or (self.cwd / ".lab" / "kubeconfig")
         cluster = LabCluster(name=name, kubeconfig=kubeconfig, resolve=self.resolve, cwd=self.cwd)
         self.console.print(f"[bold cyan]$[/] {escape(format_command(cluster.delete_argv()))}")
