@@ -65,6 +65,17 @@ class Finding:
 def diagnose(f: Facts) -> list[Finding]:
     """Every check, passed or not; a blocking finding stops the lab before it starts."""
     out: list[Finding] = []
+    if f.os not in ("linux", "darwin"):
+        out.append(
+            Finding(
+                "os",
+                False,
+                f"{f.os!r} is not supported by the lab's tooling (Linux and macOS are)",
+                "On Windows, run the lab inside WSL2 (e.g. Ubuntu) with Docker Desktop's WSL "
+                "integration turned on.",
+                True,
+            )
+        )
     if f.arch not in ("amd64", "arm64"):
         out.append(
             Finding(

@@ -249,8 +249,11 @@ class Engine:
             self.console.print(f"[bold]--fresh: deleting the kind cluster `{name}`[/]")
             result = self.runner.delete_cluster(name)
             if not result.ok:
-                step = self.lab.steps[0]
-                raise StepFailure(step, step.actions[0], result, "could not delete the cluster")
+                delete = Action(
+                    argv=("kind", "delete", "cluster", f"--name={name}"),
+                    title="Delete the lab cluster (--fresh)",
+                )
+                raise StepFailure(self.lab.steps[0], delete, result, "could not delete the cluster")
             exists = False
         if not exists and self.state.steps:
             self.console.print(

@@ -61,6 +61,7 @@ def test_a_healthy_machine_passes_every_check():
         ({"docker_memory": 5 * GIB}, "memory", False, "enough, but tight", "6 GiB"),
         ({"docker_cpus": 1}, "cpus", False, "1 CPU", "LAB_TIMEOUT_SCALE=2"),
         ({"arch": "riscv64"}, "cpu", True, "riscv64", "amd64 or arm64"),
+        ({"os": "windows"}, "os", True, "'windows' is not supported", "WSL2"),
         (
             {"inotify_watches": 8192, "inotify_instances": 128},
             "inotify",
