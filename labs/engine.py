@@ -154,6 +154,12 @@ def render_plan(lab: Lab, options: Options | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
+def checker_ids(action: Action) -> list[str]:
+    """The ids a check action asks for (the values of its --checker options)."""
+    argv = action.argv
+    return [argv[i + 1] for i, word in enumerate(argv[:-1]) if word == "--checker"]
+
+
 def _read_score(path: Path) -> dict[str, bool]:
     """checker id -> passed, from the checkers' score JSON (empty when absent or unreadable)."""
     try:
@@ -299,7 +305,7 @@ class Engine:
         elif action.kind == POLL:
             self._poll(step, action)
         elif action.kind == CHECK:
-            self._check(step, action, [c.id for c in step.checks])
+            self._check(step, action, checker_ids(action))
         elif action.kind == LOAD_IMAGE:
             self._load_image(step, action)
         else:
@@ -420,9 +426,7 @@ class Engine:
     def _run_checks_only(self, step: int | None) -> None:
         """--check: every checker, or one step's (passing ones mark a hand-made step done)."""
         action = check_action(self.lab, step)
-        ids = list(
-            self.lab.checker_ids if step is None else (c.id for c in self.lab.step(step).checks)
-        )
+        ids = checker_ids(action)
         self.console.rule("[bold]Checkers" + ("" if step is None else f" of step {step}"))
         if not ids:
             self.console.print(f"Step {step} has no checkers: nothing to check.")

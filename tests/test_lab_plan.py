@@ -158,6 +158,8 @@ def test_steps_reference_known_checkers_and_docs_anchors():
         kinds = [a.kind for a in step.actions]
         if step.checks:
             assert kinds[-1] == CHECK
+            # The command runs exactly the checkers the step (and its docs section) lists.
+            assert engine.checker_ids(step.actions[-1]) == [c.id for c in step.checks]
     assert set(lab2.LAB.checker_ids) == {c.id for c in catalogue.CHECKERS}
     assert [a.kind for a in lab2.LAB.step(0).actions[:2]] == [DOCTOR, CLUSTER]
     assert lab2.LAB.step(5).optional
