@@ -496,3 +496,22 @@ def test_kustomization_namespace_must_be_the_app_namespace(tree: Path):
     )
     msgs = only_failing(run(tree), "versions")
     assert "namespace: 'default' would move every object out of 'bookstore'" in msgs[0]
+
+
+def test_loadgen_job_command_is_what_the_bookstore_cli_accepts(monkeypatch):
+    """The Job's argv goes through `python -m bookstore loadgen`'s own parser unchanged."""
+    from bookstore import loadgen
+
+    job = yaml.safe_load((REPO_ROOT / "manifests/bookstore/loadgen.yaml").read_text())
+    argv = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert argv[:4] == ["python", "-m", "bookstore", "loadgen"]
+    seen = {}
+
+    async def fake_run(catalog_url, orders_url, *rest):  # no traffic: only the parsed values
+        seen.update(catalog=catalog_url, orders=orders_url)
+        return 0
+
+    monkeypatch.setattr(loadgen, "run", fake_run)
+    assert loadgen.main(argv[4:]) == 0
+    # Short Service names: the Job runs in the bookstore namespace, Services listen on port 80.
+    assert seen == {"catalog": "http://catalog", "orders": "http://orders"}
