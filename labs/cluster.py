@@ -87,7 +87,9 @@ class LabCluster:
                 kubeconfig=self.kubeconfig,
                 image=self.image,
                 kind_path=Path(self._kind()),
-                kubectl_path=Path(self.resolve("kubectl")),
+                # Never used: the lab runs kubectl itself (KindCluster only touches this path in
+                # .kubectl(), which would download v1.25.3 for amd64 if it were missing).
+                kubectl_path=self.kubeconfig.parent / "unused-kubectl",
             )
 
     def export_kubeconfig(self) -> subprocess.CompletedProcess:

@@ -70,7 +70,7 @@ def make(tmp_path: Path) -> LabCluster:
         "--config",
         "manifests/kind/cluster.yaml",
     )
-    tools = {"kind": str(tmp_path / "bin" / "kind"), "kubectl": "/nonexistent/kubectl"}
+    tools = {"kind": str(tmp_path / "bin" / "kind")}  # kubectl is never asked for
     return LabCluster.from_argv(argv, resolve=tools.__getitem__, cwd=repo)
 
 
