@@ -281,11 +281,14 @@ class Engine:
         optional = " (optional)" if step.optional else ""
         self.console.rule(f"[bold]Step {step.number}: {escape(step.title)}{optional}")
         self.console.print(f"[dim]{escape(step.summary)}  Docs: docs/{step.docs}[/]")
+        start = self.clock.now()
         for action in step.actions:
             self.console.print(f"\n[bold]{escape(action.title)}[/]")
             self._run_action(step, action)
         self.report.ran.append(step.number)
         self.state.mark_done(step.number)
+        took = int(self.clock.now() - start)
+        self.console.print(f"[green]Step {step.number} done[/] in {took // 60}m{took % 60:02d}s.")
 
     def _run_action(self, step: Step, action: Action) -> None:
         if action.skip_if and action.kind != CLUSTER:

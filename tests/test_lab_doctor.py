@@ -115,3 +115,16 @@ def test_gather_facts_reads_this_machine_without_changing_it():
     assert set(facts.tools) == {"kind", "kubectl", "helm"}
     assert all(p in doctor.HOST_PORTS for p in facts.busy_ports)
     doctor.diagnose(facts)  # any machine's facts can be diagnosed
+
+
+def test_the_doctor_command_exits_non_zero_with_the_fixes(monkeypatch, capsys):
+    from labs.__main__ import main
+
+    monkeypatch.setattr(doctor, "gather_facts", lambda: healthy(docker_reachable=False))
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "✗ docker: Docker is not reachable" in out and "sudo systemctl start docker" in out
+    assert "Fix the items marked ✗" in out
+    monkeypatch.setattr(doctor, "gather_facts", healthy)
+    assert main(["doctor"]) == 0
+    assert "Ready for `nox -s lab-2`" in capsys.readouterr().out
