@@ -27,7 +27,8 @@ def result_row(spec: Checker, *, passed: bool = False, diagnosis: str = "", seco
 
 def learner_report(data: dict) -> list[str]:
     """One line per checker, diagnosis and hint under each failure, then the total."""
-    lines = [f"Lab 2 checkers on {data.get('cluster') or data['kubeconfig']}"]
+    where = data.get("cluster") or data.get("submission") or data.get("kubeconfig") or "?"
+    lines = [f"Lab 2 checkers on {where}"]
     for cid, row in data["checkers"].items():
         mark = "PASS" if row["passed"] else "FAIL"
         lines.append(
