@@ -123,15 +123,14 @@ def render_versions(page_src_uri: str) -> str:
                 f"`{c.get('repo_name', '')}/{c.get('chart', name)}`",
                 _cell(c.get("version", "")),
                 _cell(c.get("app_version", "")),
-                _cell(c.get("repo_url", "")),
-                _cell(c.get("release", "")),
-                _cell(c.get("namespace", "")),
+                f"`{c.get('release', '')}` in `{c.get('namespace', '')}`",
                 _cell(c.get("values", "")),
             ]
             for name, c in charts.items()
         ]
-        header = ["Chart", "Version", "App version", "Repository", "Release", "Namespace", "Values"]
-        out += [_table(header, rows), ""]
+        out += [_table(["Chart", "Version", "App version", "Release", "Values"], rows), ""]
+        repos = {c["repo_name"]: c["repo_url"] for c in charts.values() if "repo_name" in c}
+        out += [_table(["Repository", "URL"], ([_cell(n), _cell(u)] for n, u in repos.items())), ""]
     images = data.get("images", {})
     if images:
         out += ["## Images {#images}", ""]
@@ -145,7 +144,11 @@ def render_versions(page_src_uri: str) -> str:
     if python:
         out += ["## Python {#python}", ""]
         out += [_table(["Setting", "Value"], ([k, _cell(v)] for k, v in python.items())), ""]
-    known = {"kind", "kubernetes", "tools", "charts", "images", "python"}
+    bookstore = data.get("bookstore", {})
+    if bookstore:
+        out += ["## Bookstore {#bookstore}", ""]
+        out += [_table(["Setting", "Value"], ([k, _cell(v)] for k, v in bookstore.items())), ""]
+    known = {"kind", "kubernetes", "tools", "charts", "images", "python", "bookstore"}
     for section, values in data.items():
         if section in known:
             continue
