@@ -81,8 +81,7 @@ def screenshot(chromium: str, url: str, png: Path, size: str, timeout: float) ->
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0 or not png.is_file() or png.stat().st_size == 0:
         raise SystemExit(
-            f"Chromium could not capture {url} (exit {result.returncode}):\n"
-            f"{result.stderr[-2000:]}"
+            f"Chromium could not capture {url} (exit {result.returncode}):\n{result.stderr[-2000:]}"
         )
 
 
