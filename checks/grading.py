@@ -303,6 +303,8 @@ def write_gradebook(graded: list[Graded], out: Path, *, mode: str) -> dict[str, 
     env = Environment(
         loader=FileSystemLoader(CHECKS_DIR / "templates"),
         autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
     html = env.get_template("gradebook.html.j2").render(book=book)
     paths["html"].write_text(html)
