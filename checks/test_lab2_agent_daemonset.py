@@ -47,6 +47,15 @@ def check_agent_daemonset(lab: Lab) -> Passed:
             f"DaemonSet {release} in {ns}",
             install,
         )
+    in_app = [ds for ds in lab.kube.list_daemonsets(APP_NAMESPACE) if looks_like_log_agent(ds)]
+    if in_app:
+        raise CheckFailed(
+            f"besides {ns}/{name_of(agents[0])}, a log agent DaemonSet {name_of(in_app[0])} runs "
+            f"in {APP_NAMESPACE}",
+            f"one agent, in {ns} only: {APP_NAMESPACE} stays restricted and app-only",
+            f"kubectl -n {APP_NAMESPACE} delete daemonset {name_of(in_app[0])} (or helm "
+            f"uninstall the release that made it)",
+        )
     ds = next((d for d in agents if name_of(d) == release), agents[0])
     mounts = varlog_mounts(ds["spec"]["template"]["spec"])
     if not mounts:

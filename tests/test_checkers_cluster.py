@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from checks.evidence import CheckFailed
@@ -73,6 +75,17 @@ def test_agent_in_the_app_namespace_is_explained():
     err = failure(check_agent_daemonset, agent_namespace="bookstore")
     assert "runs in namespace bookstore" in err.observed
     assert "logging" in err.expected
+
+
+def test_a_second_agent_in_the_app_namespace_fails_even_when_logging_has_one():
+    lab, cluster = fake_lab()
+    extra = copy.deepcopy(cluster.daemonsets[0])
+    extra["metadata"].update(name="fluent-bit", namespace="bookstore")
+    cluster.daemonsets.append(extra)
+    with pytest.raises(CheckFailed) as caught:
+        check_agent_daemonset(lab)
+    assert "fluent-bit runs in bookstore" in caught.value.observed
+    assert "delete daemonset fluent-bit" in caught.value.next_step
 
 
 def test_agent_without_hostpath_is_explained():
