@@ -225,3 +225,20 @@ def test_grafana_datasource_passes_and_fails_when_loki_is_not_default(tmp_path):
     lab, _ = fake_lab(grafana_default_loki=False)
     with pytest.raises(CheckFailed, match="not the default"):
         check_grafana_datasource(lab, tmp_path / "missing.yaml")  # falls back to the Secret
+
+
+def test_metric_queries_return_their_data_and_are_not_taken_for_lines():
+    def handler(request: httpx.Request) -> httpx.Response:
+        kind = "matrix" if request.url.path.endswith("query_range") else "vector"
+        result = [{"metric": {"app": "orders"}, "value": ["1790000000", "3"]}]
+        return httpx.Response(200, json={"status": "success",
+                                         "data": {"resultType": kind, "result": result}})  # fmt: skip
+
+    loki = Loki(httpx.Client(base_url="http://x/", transport=httpx.MockTransport(handler)))
+    query = 'sum by (app) (count_over_time({namespace="bookstore"} | json | level="ERROR" [5m]))'
+    assert loki.query(query)["resultType"] == "vector"
+    assert loki.query_range(query, start_ns=1, end_ns=2, step="60s")["resultType"] == "matrix"
+    with pytest.raises(LokiError, match="metric query"):
+        loki.entries(query, start_ns=1, end_ns=2)
+    with pytest.raises(ValueError, match="before end"):
+        loki.query_range(query, start_ns=2, end_ns=2)
