@@ -231,8 +231,8 @@ def test_metric_queries_return_their_data_and_are_not_taken_for_lines():
     def handler(request: httpx.Request) -> httpx.Response:
         kind = "matrix" if request.url.path.endswith("query_range") else "vector"
         result = [{"metric": {"app": "orders"}, "value": ["1790000000", "3"]}]
-        return httpx.Response(200, json={"status": "success",
-                                         "data": {"resultType": kind, "result": result}})  # fmt: skip
+        data = {"resultType": kind, "result": result}
+        return httpx.Response(200, json={"status": "success", "data": data})
 
     loki = Loki(httpx.Client(base_url="http://x/", transport=httpx.MockTransport(handler)))
     query = 'sum by (app) (count_over_time({namespace="bookstore"} | json | level="ERROR" [5m]))'
