@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -93,3 +94,35 @@ def test_unreachable_cluster_fails_every_checker_with_one_clear_diagnosis(tmp_pa
 def test_missing_kubeconfig_says_how_to_get_one(tmp_path):
     proc, score, _ = run_checks(tmp_path, tmp_path / "absent")
     assert "does not exist" in score["error"] and "nox -s lab-2" in score["error"]
+
+
+def test_learner_report_puts_diagnosis_hint_and_docs_under_every_failure_only():
+    from checks.report import learner_report, result_row
+
+    rows = {
+        c.id: result_row(c, passed=i % 2 == 0, diagnosis=f"observed: thing {i}")
+        for i, c in enumerate(catalogue.CHECKERS)
+    }
+    total = sum(r["points"] for r in rows.values())
+    data = {"cluster": "https://x", "total": total, "max": 115, "checkers": rows}
+    text = "\n".join(learner_report(data))
+    for i, c in enumerate(catalogue.CHECKERS):
+        block = re.split(r"\n  (?:PASS|FAIL)|\nTotal", text.split(c.id, 1)[1])[0]
+        if i % 2:
+            assert f"observed: thing {i}" in block and c.hint in block and c.docs in block
+        else:
+            assert c.hint not in block
+    assert text.splitlines()[-1] == f"Total: {total}/115 points (5 of 9 checkers passed)"
+
+
+def test_timeout_scale_is_validated(monkeypatch):
+    import pytest
+
+    from checks.polling import timeout_scale
+
+    monkeypatch.setenv("LAB_TIMEOUT_SCALE", "2.5")
+    assert timeout_scale() == 2.5
+    for bad in ("fast", "0", "-1"):
+        monkeypatch.setenv("LAB_TIMEOUT_SCALE", bad)
+        with pytest.raises(ValueError, match="LAB_TIMEOUT_SCALE"):
+            timeout_scale()
