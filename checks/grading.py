@@ -99,6 +99,14 @@ def kubeconfigs(folder: Path) -> list[Path]:
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     if not files:
         raise SystemExit(f"{folder} holds no kubeconfig files: put one file per learner there")
+    seen: dict[str, Path] = {}
+    for f in files:
+        if learner_id(f) in seen:
+            raise SystemExit(
+                f"{seen[learner_id(f)].name} and {f.name} are both learner "
+                f"{learner_id(f)!r}: keep one kubeconfig per learner"
+            )
+        seen[learner_id(f)] = f
     return files
 
 
@@ -180,7 +188,9 @@ def grade_cluster(kubeconfig: Path, out: Path, timeout: float, checkers: list[st
 def grade_live(
     folder: Path, out: Path, *, jobs: int, timeout: float, checkers: list[str]
 ) -> list[Graded]:
-    files = kubeconfigs(folder)
+    # Absolute paths: the children run in the repository, not in the caller's directory.
+    files = [f.resolve() for f in kubeconfigs(folder)]
+    out = out.resolve()
     (out / "results").mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(grade_cluster, f, out, timeout, checkers) for f in files]

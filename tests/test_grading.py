@@ -63,6 +63,21 @@ def test_live_gradebook_in_every_format(class_folder, tmp_path, capsys):
     assert f"Total: {MAX - 45}/{MAX} points" in report
 
 
+def test_relative_paths_work_from_any_directory(class_folder, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (class_folder / "cyd").unlink()  # keep this one quick: two fake clusters
+    assert main([class_folder.name, "--out", "book", "--checker", "lab2.agent-daemonset"]) == 0
+    book = json.loads((tmp_path / "book" / "gradebook.json").read_text())
+    assert {r["learner"]: r["total"] for r in book["learners"]} == {"ada": 20, "bob": 20}
+
+
+def test_two_files_for_one_learner_is_an_error(tmp_path):
+    write_fake_kubeconfig(tmp_path / "ada.yaml", "passing")
+    write_fake_kubeconfig(tmp_path / "ada.kubeconfig", "passing")
+    with pytest.raises(SystemExit, match="both learner 'ada'"):
+        main([str(tmp_path)])
+
+
 def test_timeout_keeps_a_row_and_never_blocks_the_class(class_folder, tmp_path):
     out = tmp_path / "out"
     main([str(class_folder), "--out", str(out), "--timeout", "0.01", "--jobs", "2"])
