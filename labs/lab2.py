@@ -254,7 +254,7 @@ def build(settings: Settings | None = None) -> Lab:
                     "--all",
                     f"--timeout={settings.seconds(180)}s",
                 ),
-                title="Wait for the node to be Ready",
+                title="Wait for every node (control plane and worker) to be Ready",
                 timeout=settings.seconds(180) + 30,
             ),
             *_images(settings, v, cluster),
