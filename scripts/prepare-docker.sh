@@ -121,10 +121,16 @@ else
     as_root setsid nohup "$DOCKERD" >>"$DOCKERD_LOG" 2>&1 </dev/null &
   fi
   deadline=$((SECONDS + DOCKERD_DEADLINE_S))
-  until "$DOCKER" info >/dev/null 2>&1; do
+  until info_error="$("$DOCKER" info 2>&1 >/dev/null)"; do
+    if [[ $info_error == *"permission denied"* ]]; then
+      die "the Docker engine runs, but this user may not use its socket: $info_error" \
+        "Add yourself to the docker group (sudo usermod -aG docker \"\$USER\", then log in" \
+        "again) or run this script and the tests as root."
+    fi
     if ((SECONDS >= deadline)); then
       tail -n 20 "$DOCKERD_LOG" >&2 2>/dev/null || true
       die "the Docker engine did not answer 'docker info' within ${DOCKERD_DEADLINE_S}s." \
+        "Last answer of docker info: ${info_error:-(nothing)}" \
         "Expected dockerd to start; its log is $DOCKERD_LOG (last lines above)." \
         "Fix what the log says, or start Docker yourself, then run this script again."
     fi
