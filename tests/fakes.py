@@ -150,11 +150,12 @@ class FakeLoki:
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
 
-    def push(self, labels: dict, line: str) -> None:
+    def push(self, labels: dict, line: str, ts_ns: int | None = None) -> None:
+        """Store a line as the agent would push it (timestamp: now, or the CRI one given)."""
         labels = dict(labels)
         if "app" in labels:
             labels.setdefault("service_name", labels["app"])  # Loki's discovered service_name
-        self.lines.append((self.clock.time_ns(), labels, line))
+        self.lines.append((self.clock.time_ns() if ts_ns is None else ts_ns, labels, line))
 
     def visible(self, start: int, end: int):
         horizon = self.clock.time_ns() - int(self.ingest_delay * 1e9)
