@@ -531,10 +531,13 @@ class Engine:
                 f"(docs/{step.docs}), then `nox -s lab-2 -- --check --step {step.number}`. "
                 f"`nox -s lab-2 -- --step {step.number}` runs the reference solution instead."
             )
-        self.console.print(
-            "\n[bold]Next:[/]\n"
-            f"  {kubeconfig_export(self.lab)}    # use the lab cluster in this shell\n"
-            f"  Grafana: {self.lab.grafana_url} ({escape(self.lab.grafana_login)})\n"
-            f"  Try in Explore → Loki: {escape(self.lab.try_query)}\n"
-            "  `nox -s lab-down` deletes the lab cluster when you are finished."
-        )
+        lines = [f"  {kubeconfig_export(self.lab)}    # use the lab cluster in this shell"]
+        grafana = self.lab.grafana_after
+        if self.lab.grafana_url and (grafana is None or self.state.is_done(grafana)):
+            lines.append(f"  Grafana: {self.lab.grafana_url} ({escape(self.lab.grafana_login)})")
+        query = self.lab.query_after
+        if self.lab.try_query and (query is None or self.state.is_done(query)):
+            where = "Explore → Loki" if grafana is None or self.state.is_done(grafana) else "LogQL"
+            lines.append(f"  Try in {where}: {escape(self.lab.try_query)}")
+        lines.append("  `nox -s lab-down` deletes the lab cluster when you are finished.")
+        self.console.print("\n[bold]Next:[/]\n" + "\n".join(lines))

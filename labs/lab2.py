@@ -526,6 +526,8 @@ def build(settings: Settings | None = None) -> Lab:
         grafana_url=GRAFANA_URL,
         grafana_login=f"no login needed for Explore; admin password: `{secret_cmd}`",
         try_query=QUERY_ERRORS,
+        grafana_after=step5.number,
+        query_after=step3.number,
     )
 
 

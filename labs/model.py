@@ -102,6 +102,10 @@ class Lab:
     grafana_url: str = ""
     grafana_login: str = ""
     try_query: str = ""
+    # The steps after which Grafana is reachable and Loki holds logs to query: the summary only
+    # points the learner at what exists.
+    grafana_after: int | None = None
+    query_after: int | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def step(self, number: int) -> Step:

@@ -88,6 +88,8 @@ def test_until_stops_before_the_step_and_says_what_to_do(lab_dir, plugin):
     assert executed(runner) == planned_displays(Options(until=2))
     assert not any("helm" in cmd for cmd in executed(runner))
     assert "Your turn" in runner.output and "lab-2.md#step-2" in runner.output
+    # Grafana and LogQL are not offered before the steps that install them.
+    assert "localhost:30300" not in runner.output and "level=" not in runner.output
     state = json.loads((lab_dir / "state.json").read_text())
     assert sorted(state["steps"]) == ["0", "1"]
     # The rest of the lab resumes where the learner left off.
