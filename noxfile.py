@@ -33,7 +33,8 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(name="lab-2", python=PYTHON)
 def lab_2(session: nox.Session) -> None:
-    """Run lab 2 step by step (`-- --dry-run`, `--until N`, `--step N`, `--check`, `--fresh`)."""
+    """Run lab 2 step by step (`-- --dry-run`, `--until N`, `--step N`, `--check [--step N]`,
+    `--fresh`)."""
     session.install("-e", ".[lab]")
     session.run("python", "-m", "labs", "run", "lab2", *session.posargs)
 
