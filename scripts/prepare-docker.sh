@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Make this machine able to build and run the bookstore images, then say how to build them.
 #
-#   eval "$(scripts/prepare-docker.sh)"      # a developer: prepare, and export the settings
-#   scripts/prepare-docker.sh --env-file F    # .ci/run: also write KEY=VALUE lines to F
+#   eval "$(scripts/prepare-docker.sh)"      # prepare, and export the settings (.ci/run too)
+#   scripts/prepare-docker.sh --env-file F    # also write them as KEY=VALUE lines to F
 #
 # Steps, each skipped when already done (the script is safe to run again):
 #   1. a Docker client and engine: Debian's docker.io (apt) when there is none;

@@ -383,6 +383,53 @@ def test_build_without_service_names_the_fix(
     )
 
 
+# --- scripts/prepare-docker.sh ------------------------------------------------------------------
+
+PREPARE = REPO_ROOT / "scripts" / "prepare-docker.sh"
+
+
+@pytest.mark.docker
+def test_prepare_docker_is_idempotent_and_safe_to_eval(docker_client: str, tmp_path: Any) -> None:
+    if not os.environ.get("BOOKSTORE_BASE_IMAGE"):
+        # Unprepared, the script may install packages or debootstrap a base: not for a test.
+        pytest.skip('run after `eval "$(scripts/prepare-docker.sh)"` (as .ci/run does)')
+    env_file = tmp_path / "docker.env"
+    runs = [
+        subprocess.run(
+            [str(PREPARE), "--env-file", str(env_file)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        for _ in range(2)
+    ]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+        assert all(re.fullmatch(r"export [A-Z_]+=\S+", x) for x in run.stdout.splitlines()), (
+            f"stdout must hold only `export` lines (it is eval'd):\n{run.stdout}"
+        )
+    assert runs[0].stdout == runs[1].stdout
+    exported = dict(x.removeprefix("export ").split("=", 1) for x in runs[1].stdout.splitlines())
+    assert exported["BOOKSTORE_BASE_IMAGE"] == os.environ["BOOKSTORE_BASE_IMAGE"]
+    assert exported["DOCKER_BUILDKIT"] == "1"
+    assert env_file.read_text().splitlines() == [f"{k}={v}" for k, v in exported.items()]
+    # Already prepared: nothing was installed, started or built the second time.
+    assert not re.search(r"installing|starting dockerd|debootstrap", runs[1].stderr), runs[1].stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [(["--bogus"], "unknown argument: --bogus"), (["--env-file"], "--env-file needs a path")],
+)
+def test_prepare_docker_rejects_bad_arguments_with_usage(args: list[str], says: str) -> None:
+    run = subprocess.run(
+        [str(PREPARE), *args], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert run.returncode == 1 and run.stdout == ""
+    assert says in run.stderr and "prepare-docker.sh" in run.stderr
+
+
 # --- what must agree with versions.toml and pyproject.toml (no Docker needed) -------------------
 
 
