@@ -273,3 +273,49 @@ def test_relative_links_from_nested_pages():
     hook = load_hook()
     assert hook._relative("lab-2.md#step-1", "reference/checkers.md") == "../lab-2.md#step-1"
     assert hook._relative("chapter.md", "lab-2.md") == "chapter.md"
+
+
+def _prose(html: str) -> str:
+    """The page's text outside code blocks and scripts, where Markdown syntax must not survive."""
+    import re
+
+    html = re.sub(r"<(pre|script|style|code)\b.*?</\1>", " ", html, flags=re.S | re.I)
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def test_no_raw_markdown_reaches_the_pages(site):
+    """Admonitions, fences and attribute lists are all converted: none shows up as text."""
+    leftovers = []
+    for html in sorted(site.rglob("*.html")):
+        text = _prose(html.read_text(encoding="utf-8"))
+        for token in ("```", "!!! ", "??? ", "{#", "<!-- generated"):
+            if token in text:
+                leftovers.append(f"{html.relative_to(site)}: {token!r}")
+    assert not leftovers, "raw Markdown in the built site:\n" + "\n".join(leftovers)
+
+
+def test_screenshots_of_home_and_lab_show_a_styled_page(site, tmp_path):
+    """Headless Chromium renders the home and lab pages with the theme: not blank, not unstyled."""
+    spec = importlib.util.spec_from_file_location(
+        "screenshot", REPO_ROOT / "scripts" / "screenshot.py"
+    )
+    screenshot = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(screenshot)
+    try:
+        screenshot.find_chromium()
+    except SystemExit as e:
+        pytest.skip(f"no Chromium on this machine: {e}")
+    from PIL import Image
+
+    assert screenshot.main(["--site", str(site), "--out", str(tmp_path), "", "lab-2/"]) == 0
+    for name in ("home", "lab-2"):
+        image = Image.open(tmp_path / f"{name}.png").convert("RGB")
+        width, height = image.size
+        # The theme's indigo header bar: an unstyled page would be white at the top.
+        r, g, b = image.getpixel((width // 2, 10))
+        assert b > r + 40 and b > 120, f"{name}: header is {(r, g, b)}, the theme CSS did not load"
+        # Text on the page: many distinct shades, and not one colour covering everything.
+        body = image.crop((0, 120, width, height)).convert("L")
+        histogram = body.histogram()
+        assert max(histogram) < 0.97 * sum(histogram), f"{name}: the page body is blank"
+        assert sum(1 for n in histogram if n) > 40, f"{name}: too few shades for rendered text"
