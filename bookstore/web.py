@@ -27,7 +27,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bookstore import faults, logs, redaction, tracecontext
@@ -85,8 +85,19 @@ def request_id_from(header: str | None) -> tuple[str, str | None]:
 
 
 def route_template(scope: Scope) -> str:
-    """`/books/{book_id}`, not `/books/7`: a bounded value that groups requests by endpoint."""
+    """`/books/{book_id}`, not `/books/7`: a bounded value that groups requests by endpoint.
+
+    Recent Starlette records the matched route in `scope["route"]`; without it (older
+    releases) the app's routes are matched again here.
+    """
     route = scope.get("route")
+    if route is None and scope.get("app") is not None:
+        for candidate in getattr(scope["app"], "routes", ()):
+            match, _ = candidate.matches(scope)
+            if match != Match.NONE:
+                route = candidate
+                if match == Match.FULL:
+                    break
     path = getattr(route, "path", None)
     return path if isinstance(path, str) and path.startswith("/") else "unmatched"
 

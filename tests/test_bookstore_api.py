@@ -303,3 +303,14 @@ def test_an_unexpected_bug_is_a_json_500_and_one_error_line(tmp_path, log_lines)
     assert response.json()["error"] == "internal_error"
     [line] = log_lines.find(msg="unhandled error while serving the request")
     assert line["error_type"] == "ZeroDivisionError"
+
+
+def test_route_template_without_starlettes_route_key(tmp_path):
+    """Older Starlette releases do not record scope["route"]: the template is found anyway."""
+    from bookstore.web import route_template
+
+    app = catalog.create_app(Settings(data_dir=tmp_path))
+    scope = {"type": "http", "method": "POST", "path": "/books/12/reserve", "app": app.router}
+    assert route_template(scope) == "/books/{book_id}/reserve"
+    assert route_template({**scope, "path": "/nowhere"}) == "unmatched"
+    assert route_template({**scope, "method": "DELETE", "path": "/books"}) == "/books"

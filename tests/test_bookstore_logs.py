@@ -341,3 +341,49 @@ def test_invalid_lines_numbers_the_offenders():
     assert logschema.invalid_lines([good, "oops", good]) == [
         "line 2: not JSON (Expecting value at column 1): 'oops'"
     ]
+
+
+# --- what a client can smuggle into a line -----------------------------------------------
+
+
+def test_hostile_values_still_give_one_valid_json_line(capture):
+    lines = capture()
+    body = json.loads(
+        '{"id": "\\ud800", "\\udc00": "a\\u2028b\\u0085c\\u2029", "n": 1' + "0" * 30 + "}"
+    )
+    logs.get_logger().warning("request rejected", body=body, reason="line\u2028break")
+    text = capture.stream.getvalue()
+    assert len(text.splitlines()) == 1, "U+2028/U+0085 would split the line for some readers"
+    assert logschema.validate_line(text) == []
+    [line] = lines()
+    assert line["body"]["n"] == "1" + "0" * 30  # beyond 64 bits: written as text, not lost
+    assert line["body"]["id"] == "\\ud800"  # a lone surrogate, kept visible
+
+
+class Hostile:
+    def __str__(self):
+        raise RuntimeError("no text for you")
+
+
+def test_a_field_that_cannot_be_read_is_replaced_and_the_line_kept(capture):
+    lines = capture()
+    logs.get_logger().info("stock reserved", thing=Hostile(), book_id=1)
+    [line] = lines()
+    assert (line["msg"], line["thing"], line["book_id"]) == (
+        "stock reserved",
+        "[UNREADABLE: RuntimeError]",
+        1,
+    )
+
+
+def test_a_line_that_cannot_be_rendered_becomes_an_error_line():
+    render = logs._renderer("catalog")
+    text = render(None, "info", {"event": "order placed", "level": "INFO", "thing": Hostile()})
+    line = json.loads(text)
+    assert (line["level"], line["msg"], line["lost_msg"], line["error_type"]) == (
+        "ERROR",
+        "a log line could not be rendered",
+        "order placed",
+        "TypeError",  # orjson reports the failing default=str as a TypeError
+    )
+    assert logschema.validate_line(text) == []
