@@ -39,6 +39,9 @@ RESTRICTED = [
     "no-new-privileges",
 ]
 READY_DEADLINE_S = 60
+LOADGEN_REQUESTS = 40
+# Sent inside a rejected order: none of it may reach a log line.
+SECRETS = ("4111 1111 1111 1111", "4111111111111111", "correct horse battery staple")
 STOP_GRACE_S = 30
 DOCKERFILE = REPO_ROOT / "bookstore" / "Dockerfile"
 
@@ -83,6 +86,7 @@ class Scenario:
     orders: Container
     responses: dict[str, httpx.Response]
     trace_id: str
+    loadgen: subprocess.CompletedProcess
 
 
 def start(client: str, image: str, service: str, network: str, *env: str) -> Container:
@@ -160,6 +164,15 @@ def drive_traffic(catalog: Container, orders: Container) -> tuple[dict[str, http
         responses["order_fault"] = http.post(
             f"{orders.url}/orders", json={"book_id": 2, "qty": 1}, headers=fault
         )
+        responses["secret_body"] = http.post(
+            f"{orders.url}/orders",
+            json={
+                "book_id": 1,
+                "qty": "two",
+                "payment": {"card_number": SECRETS[0]},
+                "customer": {"password": SECRETS[2]},
+            },
+        )
     return responses, responses["order"].headers.get("X-Trace-ID", "")
 
 
@@ -184,10 +197,26 @@ def scenario(docker_client: str, bookstore_images: dict[str, str]) -> Iterator[S
         wait_ready(client, catalog)
         wait_ready(client, orders)
         responses, trace_id = drive_traffic(catalog, orders)
+        # The lab's traffic Job, as manifests/bookstore/loadgen.yaml runs it (orders image).
+        loadgen = run_docker(
+            client,
+            "run",
+            "--rm",
+            "--network",
+            network,
+            *RESTRICTED,
+            "--entrypoint",
+            "python",
+            bookstore_images["orders"],
+            *("-m", "bookstore", "loadgen", "--catalog-url", "http://catalog:8080"),
+            *("--orders-url", "http://orders:8080", "--requests", str(LOADGEN_REQUESTS)),
+            *("--wait", "30", "--seed", "7"),
+            timeout=180,
+        )
         # orders first: it should not see catalog vanish while shutting down.
         stop_and_collect(client, orders)
         stop_and_collect(client, catalog)
-        yield Scenario(catalog, orders, responses, trace_id)
+        yield Scenario(catalog, orders, responses, trace_id, loadgen)
     finally:
         for name in started:
             run_docker(client, "rm", "--force", name)
@@ -208,6 +237,7 @@ def test_requests_answered_across_the_network(scenario: Scenario) -> None:
     assert r["get_order"].json()["order_id"] == r["order"].json()["order_id"]
     assert r["catalog_fault"].status_code == 503, r["catalog_fault"].text
     assert r["order_fault"].status_code in (502, 503), r["order_fault"].text
+    assert 400 <= r["secret_body"].status_code < 500, r["secret_body"].text
 
 
 @pytest.mark.docker
@@ -226,6 +256,28 @@ def test_docker_logs_follow_the_schema(scenario: Scenario, service: str) -> None
 def test_nothing_goes_to_stderr(scenario: Scenario, service: str) -> None:
     container: Container = getattr(scenario, service)
     assert container.stderr == "", f"{service} wrote to stderr:\n{container.stderr[:2000]}"
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("service", ["catalog", "orders"])
+def test_no_secret_reaches_docker_logs(scenario: Scenario, service: str) -> None:
+    output = "\n".join(getattr(scenario, service).stdout)
+    leaked = [secret for secret in SECRETS if secret in output]
+    assert not leaked, f"{service} logged {leaked} (redaction must happen before writing)"
+
+
+@pytest.mark.docker
+def test_loadgen_job_runs_restricted_in_the_orders_image(scenario: Scenario) -> None:
+    run = scenario.loadgen
+    assert run.returncode == 0, f"loadgen exited {run.returncode}:\n{run.stdout}\n{run.stderr}"
+    lines = run.stdout.splitlines()
+    assert not logschema.invalid_lines(lines), logschema.invalid_lines(lines)[:10]
+    summary = json.loads(lines[-1])
+    assert summary["msg"] == "loadgen finished" and summary["requests"] == LOADGEN_REQUESTS
+    assert summary["succeeded"] > 0 and summary["unexpected_5xx"] == 0, summary
+    # Every one of its requests reached a service over the network and left a request line.
+    served = [x for c in (scenario.catalog, scenario.orders) for x in c.lines() if "status" in x]
+    assert len(served) >= LOADGEN_REQUESTS + len(scenario.responses), len(served)
 
 
 @pytest.mark.docker
