@@ -161,6 +161,13 @@ def test_lab_page_has_an_anchor_per_step(site):
     assert {f"step-{n}" for n in range(6)} <= ids
 
 
+def test_every_lab_step_links_the_chapter(site):
+    hook = load_hook()
+    missing = [s.id for s in LAB.steps if s.id not in hook.CHAPTER_SECTIONS]
+    assert not missing, f"steps without a chapter section in CHAPTER_SECTIONS: {missing}"
+    assert "chapter/#labels-are-the-index" in (site / "lab-2" / "index.html").read_text("utf-8")
+
+
 def test_reference_pages_show_their_sources(site):
     versions = (site / "reference" / "versions" / "index.html").read_text(encoding="utf-8")
     v = load_versions()

@@ -353,6 +353,25 @@ FALLBACK_CLASS = "lab-fallback"
 CHECK_ALL_CLASS = "lab-check-all"
 
 
+# Where the chapter teaches what each step shows, by step id. This is the docs' own cross-linking
+# (the lab definition links each step to its section on this page); tests/test_docs.py checks
+# that every step of the lab has an entry, so a renamed step is noticed.
+CHAPTER_SECTIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "prerequisites": (("Follow one log line", "chapter.md#one-log-line"),),
+    "json-on-stdout": (
+        ("Structured JSON: the log contract", "chapter.md#log-contract"),
+        ("What kubectl logs can and cannot do", "chapter.md#kubectl-logs"),
+    ),
+    "loki-and-alloy": (("Three ways to ship logs", "chapter.md#shipping-patterns"),),
+    "query-one-request": (
+        ("Correlation: one request, many services", "chapter.md#correlation"),
+        ("Labels are the index", "chapter.md#labels-are-the-index"),
+    ),
+    "logs-survive-deletion": (("What kubectl logs can and cannot do", "chapter.md#kubectl-logs"),),
+    "grafana": (("Alerting and metrics from logs", "chapter.md#alerting"),),
+}
+
+
 def _command_block(command: str, css_class: str, indent: str = "") -> list[str]:
     fence = _fence(command, f"{{ .bash .{css_class} }}").splitlines()
     return [indent + line for line in fence]
@@ -454,8 +473,12 @@ def render_lab2(page_src_uri: str) -> str:
                 "",
             ]
         out += [step.summary, ""]
+        reading = list(CHAPTER_SECTIONS.get(step.id, ()))
         if not step.docs.startswith(f"lab-2.md#{step.anchor}"):
-            out += [f"Read first: [{step.docs}]({_relative(step.docs, page_src_uri)}).", ""]
+            reading.insert(0, (step.docs, step.docs))
+        if reading:
+            links = ", ".join(f"[{t}]({_relative(link, page_src_uri)})" for t, link in reading)
+            out += [f"In the chapter: {links}.", ""]
         if step.number > 0:
             out += [
                 '??? tip "Do this step by hand"',
