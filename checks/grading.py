@@ -165,7 +165,7 @@ def grade_cluster(kubeconfig: Path, out: Path, timeout: float, checkers: list[st
         # Checkers that never ran (interrupted) still appear, with why.
         for cid in ids:
             if cid not in score["checkers"]:
-                why = f"not run: grading stopped at the {timeout:.0f} s limit"
+                why = f"not finished: grading stopped at the {timeout:.0f} s limit"
                 score["checkers"][cid] = result_row(catalogue.get(cid), diagnosis=why)
         score["max"] = sum(r["max_points"] for r in score["checkers"].values())
     else:

@@ -78,6 +78,24 @@ def test_two_files_for_one_learner_is_an_error(tmp_path):
         main([str(tmp_path)])
 
 
+def test_at_the_deadline_the_finished_checkers_still_count(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTEST_PLUGINS", "tests.fake_lab_plugin")
+    folder = tmp_path / "k"
+    folder.mkdir()
+    write_fake_kubeconfig(folder / "dee.yaml", "stalled")
+    out = tmp_path / "out"
+    main([str(folder), "--out", str(out), "--timeout", "6"])
+    [row] = json.loads((out / "gradebook.json").read_text())["learners"]
+    assert row["status"] == "timeout"
+    rows = row["checkers"]
+    # exercises 1-3 need no Loki and finished; 4 was waiting for its marker when interrupted
+    assert [rows[c]["passed"] for c in ("lab2.json-stdout", "lab2.agent-daemonset",
+                                        "lab2.namespace-restricted")] == [True] * 3  # fmt: skip
+    assert row["total"] == 60 and row["max"] == MAX
+    unfinished = rows["lab2.error-traceable"]["diagnosis"]
+    assert unfinished == "not finished: grading stopped at the 6 s limit"
+
+
 def test_timeout_keeps_a_row_and_never_blocks_the_class(class_folder, tmp_path):
     out = tmp_path / "out"
     main([str(class_folder), "--out", str(out), "--timeout", "0.01", "--jobs", "2"])
