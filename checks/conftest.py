@@ -20,6 +20,8 @@ import pytest
 
 from checks import catalogue
 from checks.evidence import CheckFailed, Passed
+from checks.kube import KubeError
+from checks.loki import LokiError
 from checks.report import learner_report, result_row
 
 KUBECONFIG_ENV = "LAB_KUBECONFIG"
@@ -108,7 +110,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def lab(pytestconfig: pytest.Config):
     """The connection to the lab cluster, checked once; an unreachable cluster fails every
     checker with the same diagnosis instead of hanging each one."""
-    from checks.kube import Kube, KubeError
+    from checks.kube import Kube
     from checks.lab import Lab
     from checks.polling import timeout_scale
 
@@ -169,6 +171,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     row["seconds"] = round(row["seconds"] + report.duration, 2)
     if call.excinfo is not None and report.failed:
         error = call.excinfo.value
+        if isinstance(error, KubeError | LokiError):
+            # The cluster refused or failed a call (RBAC, a dead API server, Loki down):
+            # a diagnosis like any other, not a traceback.
+            error = CheckFailed(
+                str(error),
+                "the checker's calls to the cluster and Loki succeed",
+                f"kubectl --kubeconfig {kubeconfig_path(item.config)} auth can-i --list "
+                "-n bookstore; kubectl get pods -A",
+            )
         if isinstance(error, CheckFailed):
             row["diagnosis"] = error.diagnosis
             report.longrepr = f"{cid}: {spec.title}\n{error.diagnosis}"

@@ -22,6 +22,8 @@ PRESETS = {
     # The agent ships nothing and the checkers wait on the real clock: the Loki checkers hang
     # until their deadlines (90 s), so a grader's shorter timeout interrupts them.
     "stalled": Scenario(ships=False),
+    # A user without RBAC permission to list DaemonSets.
+    "forbidden": Scenario(daemonsets_forbidden=True),
 }
 
 

@@ -256,6 +256,7 @@ class Scenario:
     redacts: bool = True
     grafana_default_loki: bool = True
     unreachable: bool = False
+    daemonsets_forbidden: bool = False  # RBAC: the checker's user may not list DaemonSets
 
 
 FAILED_CREATE = (
@@ -505,6 +506,13 @@ class FakeCluster:
         return self.namespaces.get(name)
 
     def list_daemonsets(self, namespace=None):
+        if self.s.daemonsets_forbidden:
+            from checks.kube import KubeError
+
+            raise KubeError(
+                f"LIST daemonsets -n {namespace}: HTTP 403: daemonsets.apps is forbidden: User "
+                f'"learner" cannot list resource "daemonsets" in API group "apps"'
+            )
         return [d for d in self.daemonsets if namespace in (None, d["metadata"]["namespace"])]
 
     def list_deployments(self, namespace):

@@ -91,6 +91,15 @@ def test_unreachable_cluster_fails_every_checker_with_one_clear_diagnosis(tmp_pa
     assert all("no API server answered" in r["diagnosis"] for r in score["checkers"].values())
 
 
+def test_api_errors_become_diagnoses_not_tracebacks(tmp_path):
+    kubeconfig = write_fake_kubeconfig(tmp_path / "k", "forbidden")
+    proc, score, _ = run_checks(tmp_path, kubeconfig, "--checker", "lab2.agent-daemonset")
+    row = score["checkers"]["lab2.agent-daemonset"]
+    assert not row["passed"] and "HTTP 403" in row["diagnosis"]
+    assert "auth can-i --list" in row["diagnosis"]
+    assert "Traceback" not in proc.stdout and "raise KubeError" not in proc.stdout
+
+
 def test_missing_kubeconfig_says_how_to_get_one(tmp_path):
     proc, score, _ = run_checks(tmp_path, tmp_path / "absent")
     assert "does not exist" in score["error"] and "nox -s lab-2" in score["error"]
