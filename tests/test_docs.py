@@ -326,3 +326,29 @@ def test_screenshots_of_home_and_lab_show_a_styled_page(site, tmp_path):
         histogram = body.histogram()
         assert max(histogram) < 0.97 * sum(histogram), f"{name}: the page body is blank"
         assert sum(1 for n in histogram if n) > 40, f"{name}: too few shades for rendered text"
+
+
+def test_commands_named_in_the_docs_exist(site):
+    """Every `nox -s SESSION` in the pages is a session, every `-- --option` of lab-2 an option."""
+    import re
+
+    noxfile = (REPO_ROOT / "noxfile.py").read_text(encoding="utf-8")
+    sessions = set(re.findall(r'name="([a-z0-9-]+)"', noxfile))
+    sessions |= set(re.findall(r"@nox\.session\(python=PYTHON\)\ndef ([a-z_]+)\(", noxfile))
+    assert {"tests", "lab-2", "docs", "notebooks", "grade"} <= sessions, sessions
+    usage = subprocess.run(
+        [sys.executable, "-m", "labs", "run", "lab2", "--help"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    named, options = set(), set()
+    for html in site.rglob("*.html"):
+        text = _prose(html.read_text(encoding="utf-8")) + html.read_text(encoding="utf-8")
+        named |= set(re.findall(r"nox -s ([a-z0-9_-]+)", text))
+        options |= set(re.findall(r"nox -s lab-2 -- (--[a-z-]+)", text))
+    assert named and options
+    assert named <= sessions, f"the docs name nox sessions that do not exist: {named - sessions}"
+    unknown = {o for o in options if o not in usage}
+    assert not unknown, f"the docs show lab-2 options the engine does not have: {unknown}"
