@@ -49,6 +49,7 @@ class Lab:
     _clients: dict[tuple, httpx.Client] = field(default_factory=dict, repr=False)
     _loki: Loki | None = field(default=None, repr=False)
     pipeline_checked: bool = False
+    pipeline_failure: CheckFailed | None = None
 
     @property
     def logging_ns(self) -> str:
@@ -86,20 +87,38 @@ class Lab:
         Evidence sent before the agent runs is never shipped, so a checker that skipped this
         would blame the learner's query for a pipeline that was still starting.
         """
+        if self.pipeline_failure is not None:
+            raise self.pipeline_failure  # already waited once in this run: do not wait again
         if self.pipeline_checked:
             return
         try:
-            poll(
-                self.loki.ready, lambda r: r[0], what="Loki /ready",
+            self._confirm_pipeline_ready(timeout)
+        except CheckFailed as failure:
+            self.pipeline_failure = failure
+            raise
+        self.pipeline_checked = True
+
+    def _confirm_pipeline_ready(self, timeout: float) -> None:
+        logs = f"kubectl -n {self.logging_ns} logs statefulset/{self.names['loki']} --tail=20"
+        try:
+            # A 404 means no such Service (the proxy says so at once): no point in waiting.
+            waited = poll(
+                self.loki.ready, lambda r: r[0] or r[1].startswith("404"), what="Loki /ready",
                 timeout=self.timeout(timeout), clock=self.clock, interval=2,
             )  # fmt: skip
         except DeadlineExceeded as e:
             raise CheckFailed(
                 f"Loki /ready still answers {e.last[1]!r} after {e.timeout:.0f} s",
                 "200 ready (Loki says 503 for about 15 s after it starts, then ready)",
-                f"kubectl -n {self.logging_ns} get pods; "
-                f"kubectl -n {self.logging_ns} logs statefulset/{self.names['loki']} --tail=20",
+                f"kubectl -n {self.logging_ns} get pods; {logs}",
             ) from None
+        if not waited.value[0]:
+            raise CheckFailed(
+                f"Loki /ready through the service proxy answers {waited.value[1]!r}",
+                f"Service {self.logging_ns}/{self.names['loki']} with port {LOKI_PORT}",
+                f"kubectl -n {self.logging_ns} get svc; helm -n {self.logging_ns} status "
+                f"{self.names['loki']}",
+            )
 
         def agent_status():
             for ds in self.kube.list_daemonsets(self.logging_ns):
@@ -114,10 +133,14 @@ class Lab:
             return wanted > 0 and status.get("numberReady", 0) >= wanted
 
         try:
-            poll(
-                agent_status, all_ready, what="the agent DaemonSet to be ready",
+            # A missing DaemonSet will not appear by waiting: fail at once.
+            waited = poll(
+                agent_status, lambda st: st is None or all_ready(st),
+                what="the agent DaemonSet to be ready",
                 timeout=self.timeout(timeout), clock=self.clock, interval=2,
             )  # fmt: skip
+            if waited.value is None:
+                raise DeadlineExceeded("the agent DaemonSet", 0, None, waited.attempts)
         except DeadlineExceeded as e:
             seen = (
                 f"DaemonSet {self.logging_ns}/{self.names['alloy']} does not exist"
@@ -131,7 +154,6 @@ class Lab:
                 f"kubectl -n {self.logging_ns} get ds,pods -o wide; "
                 f"kubectl -n {self.logging_ns} describe ds {self.names['alloy']}",
             ) from None
-        self.pipeline_checked = True
 
     # -- fresh evidence ------------------------------------------------------------------
     def evidence_start_ns(self) -> int:

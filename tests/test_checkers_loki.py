@@ -242,3 +242,31 @@ def test_metric_queries_return_their_data_and_are_not_taken_for_lines():
         loki.entries(query, start_ns=1, end_ns=2)
     with pytest.raises(ValueError, match="before end"):
         loki.query_range(query, start_ns=2, end_ns=2)
+
+
+def test_a_missing_loki_service_fails_at_once_and_the_verdict_is_reused():
+    lab, cluster = fake_lab()
+    lab.names["loki"] = "no-such-loki"  # the proxy answers 404: services "..." not found
+    with pytest.raises(CheckFailed, match="404") as first:
+        check_single_request_query(lab)
+    assert lab.clock.monotonic() < 1  # no waiting for something that cannot appear
+    assert "kubectl -n logging get svc" in first.value.next_step
+    with pytest.raises(CheckFailed) as second:
+        check_logs_survive_deletion(lab)
+    assert second.value is first.value and cluster.calls == []
+
+
+def test_a_missing_agent_daemonset_fails_without_waiting():
+    lab, cluster = fake_lab()
+    cluster.daemonsets.clear()
+    with pytest.raises(CheckFailed, match="DaemonSet logging/alloy does not exist"):
+        check_single_request_query(lab)
+    assert lab.clock.monotonic() <= cluster.loki.ready_after + 2  # only Loki's own start-up
+
+
+def test_a_not_ready_agent_is_waited_for_then_explained():
+    lab, cluster = fake_lab()
+    cluster.daemonsets[0]["status"]["numberReady"] = 1
+    with pytest.raises(CheckFailed, match="has 1/2 pods ready"):
+        check_single_request_query(lab)
+    assert lab.clock.monotonic() >= 90
