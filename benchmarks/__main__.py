@@ -25,8 +25,8 @@ def _verdict(ok: bool) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--seconds", type=float, default=3.0, help="per throughput round")
-    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds (best counts)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="per throughput measurement")
+    parser.add_argument("--rounds", type=int, default=5, help="on/off pairs (the median counts)")
     args = parser.parse_args(argv)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     cpus = os.cpu_count()
@@ -39,18 +39,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:<16} {micros:7.2f} µs   target <= {MAX_US_PER_LINE:.0f} µs  {_verdict(ok)}")
 
     rates = throughput.measure(seconds=args.seconds, rounds=args.rounds)
-    wall, per_cpu = rates["wall"], rates["per_cpu_second"]
-    judged = per_cpu if len(per_cpu) == 2 else wall
-    cost = 1 - judged["on"] / judged["off"] if judged["off"] else 1.0
+    wall, per_cpu, cost = rates["wall"], rates["per_cpu_second"], rates["cost"]
     print("catalog GET /books/1 on loopback (1 uvicorn worker, 8 keep-alive connections):")
-    print(f"  wall clock        on {wall['on']:7.0f} req/s   off {wall['off']:7.0f} req/s")
-    if len(per_cpu) == 2:
-        print(
-            f"  per server CPU-s  on {per_cpu['on']:7.0f} req     off {per_cpu['off']:7.0f} req"
-            "   (judged)"
-        )
+    print(f"  wall clock (best)        on {wall['on']:7.0f} req/s   off {wall['off']:7.0f} req/s")
+    if per_cpu:
+        on, off = per_cpu["on"], per_cpu["off"]
+        print(f"  per server CPU-s (best)  on {on:7.0f} req     off {off:7.0f} req")
+    pairs = ", ".join(f"{c:.1%}" for c in rates["costs"])
+    basis = "server CPU" if per_cpu else "wall clock"
     cost_ok = cost <= MAX_THROUGHPUT_COST
-    print(f"  logging cost {cost:6.1%}   target <= {MAX_THROUGHPUT_COST:.0%}  {_verdict(cost_ok)}")
+    print(f"  logging cost per pair ({basis}): {pairs}")
+    print(
+        f"  logging cost (median) {cost:6.1%}   target <= {MAX_THROUGHPUT_COST:.0%}  "
+        f"{_verdict(cost_ok)}"
+    )
 
     met = all(v <= MAX_US_PER_LINE for v in per_line.values()) and cost_ok
     # The last line is machine-readable, for CI or a notebook to keep.
@@ -59,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         "requests_per_s": {k: round(v) for k, v in wall.items()},
         "requests_per_cpu_s": {k: round(v) for k, v in per_cpu.items()},
         "logging_cost": round(cost, 4),
+        "logging_cost_pairs": [round(c, 4) for c in rates["costs"]],
         "targets": {"us_per_line": MAX_US_PER_LINE, "logging_cost": MAX_THROUGHPUT_COST},
         "targets_met": met,
         "load_average": load,

@@ -274,11 +274,12 @@ def _bridge_stdlib(level: int) -> None:
     root.addHandler(_StdlibBridge())
     root.setLevel(level)
     # uvicorn's loggers would otherwise keep their own levels; let them propagate to the bridge.
+    # (Their level is set too: uvicorn tests `logger.level` itself before its TRACE messages.)
     for name in ("uvicorn", "uvicorn.error"):
         named = logging.getLogger(name)
         named.handlers.clear()
         named.propagate = True
-        named.setLevel(logging.NOTSET)
+        named.setLevel(level)
     # The access log is replaced by our own request line (route template, trace ids, duration).
     access = logging.getLogger("uvicorn.access")
     access.handlers.clear()
