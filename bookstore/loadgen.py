@@ -226,7 +226,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None, help="repeatable mix (and ids drawn)")
     parser.add_argument("--wait", type=float, default=60.0, help="seconds to wait for /readyz")
     args = parser.parse_args(argv)
-    logs.configure("loadgen", level=os.environ.get("LOG_LEVEL", "INFO"))
+    try:
+        logs.configure("loadgen", level=os.environ.get("LOG_LEVEL", "INFO"))
+    except ValueError as exc:
+        logs.configure("loadgen")
+        logs.get_logger().error("loadgen cannot start: invalid configuration", error=str(exc))
+        return 2
     if args.requests < 1:
         parser.error("--requests must be at least 1")
     return asyncio.run(

@@ -321,6 +321,25 @@ def test_sigterm_lets_an_in_flight_request_finish(tmp_path):
     assert messages[-1] == "shutdown complete"
 
 
+def test_catalog_down_is_a_503_with_an_error_line_naming_the_cause(tmp_path):
+    nothing_there = f"http://127.0.0.1:{free_port()}"
+    orders = start("orders", tmp_path, CATALOG_URL=nothing_there)
+    with httpx.Client(timeout=10) as client:
+        response = client.post(f"{orders.url}/orders", json={"book_id": 1, "qty": 1})
+        ready = client.get(f"{orders.url}/readyz")
+    assert orders.stop() == 0
+    assert response.status_code == 503
+    assert response.json()["error"] == "catalog_unavailable"
+    assert ready.status_code == 200, "orders stays in its Service while catalog is down"
+    [error] = [line for line in orders.lines() if line["msg"] == "catalog call failed"]
+    assert (error["level"], error["error_type"], error["catalog_url"]) == (
+        "ERROR",
+        "ConnectError",
+        nothing_there,
+    )
+    assert logschema.invalid_lines(orders.raw_lines()) == []
+
+
 def test_sample_rate_zero_keeps_only_unsuccessful_request_lines(tmp_path):
     catalog = start("catalog", tmp_path, LOG_SAMPLE_RATE="0")
     with httpx.Client(timeout=10) as client:
