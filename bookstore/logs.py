@@ -183,6 +183,10 @@ def _renderer(service: str) -> Callable[[Any, str, EventDict], str]:
             "service": service,
         }
         event.pop("service", None)
+        # A field named like a contract key must not overwrite it: keep it under another name.
+        for key in ("time", "msg"):
+            if key in event:
+                event[f"field_{key}"] = event.pop(key)
         line.update(event)
         try:
             return dumps(line)

@@ -16,6 +16,7 @@ the stack, so a bug never produces a bare traceback on stderr.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -156,6 +157,12 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_ids)
+        except asyncio.CancelledError:
+            # Cancelled mid-request (shutdown timeout): nginx's 499 "client closed request" is
+            # the nearest status; the line still says which request never finished.
+            if not response_started:
+                status = 499
+            raise
         except Exception:
             log.exception("unhandled error while serving the request")
             status = 500
@@ -176,7 +183,7 @@ class RequestContext:
                 line = log.debug
             line(
                 "request completed",
-                method=scope["method"],
+                method=scope["method"][:32],  # any token is a method; keep the field bounded
                 route=route,
                 status=status,
                 duration_ms=duration_ms,

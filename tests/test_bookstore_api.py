@@ -314,3 +314,10 @@ def test_route_template_without_starlettes_route_key(tmp_path):
     assert route_template(scope) == "/books/{book_id}/reserve"
     assert route_template({**scope, "path": "/nowhere"}) == "unmatched"
     assert route_template({**scope, "method": "DELETE", "path": "/books"}) == "/books"
+
+
+def test_an_absurd_method_is_405_and_its_line_stays_within_the_schema(tmp_path, log_lines):
+    with services(tmp_path) as (cat, _):
+        assert cat.request("PROPFIND" * 6, "/books").status_code == 405
+    [line] = log_lines.find(msg="request completed")
+    assert line["method"] == ("PROPFIND" * 6)[:32]

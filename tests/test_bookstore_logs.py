@@ -58,6 +58,18 @@ def test_a_line_has_slog_keys_first_and_validates(capture):
     assert logschema.validate_line(line) == []
 
 
+def test_fields_named_like_contract_keys_do_not_overwrite_them(capture):
+    lines = capture(service="orders")
+    logs.get_logger().info("real message", msg="imposter", time="yesterday", service="fake")
+    [line] = lines()
+    assert (line["msg"], line["field_msg"], line["field_time"]) == (
+        "real message",
+        "imposter",
+        "yesterday",
+    )
+    assert line["service"] == "orders" and logschema.validate_line(line) == []
+
+
 def test_each_line_is_flushed_as_it_is_written(capture):
     capture()
     for n in range(3):
