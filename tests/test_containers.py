@@ -413,6 +413,24 @@ def test_bytecode_is_precompiled_for_a_read_only_root(
 
 
 @pytest.mark.docker
+def test_without_a_writable_tmp_the_failure_is_logged_as_json(
+    docker_client: str, bookstore_images: dict[str, str]
+) -> None:
+    # What a learner sees when a Deployment forgets the /tmp emptyDir: an exit, not a hang, and
+    # ERROR lines (still one JSON object each) that name the path that could not be written.
+    restricted_without_tmpfs = [f for f in RESTRICTED if f not in ("--tmpfs", "/tmp")]
+    result = run_docker(
+        docker_client, "run", "--rm", *restricted_without_tmpfs, bookstore_images["catalog"]
+    )
+    assert result.returncode != 0, result.stdout[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines and not logschema.invalid_lines(lines), logschema.invalid_lines(lines)[:10]
+    assert result.stderr == ""
+    errors = [line for line in lines if json.loads(line)["level"] == "ERROR"]
+    assert any("/tmp/bookstore" in x and "Read-only file system" in x for x in errors), errors
+
+
+@pytest.mark.docker
 def test_build_without_service_names_the_fix(
     docker_client: str, bookstore_images: dict[str, str], image_build_settings: Any
 ) -> None:
