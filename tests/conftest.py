@@ -4,9 +4,10 @@ Docker (tests marked `docker`): `docker_client` finds a working engine, `booksto
 both service images once per session. Without an engine the container tests are skipped with
 the reason, except under CI=true, where they must run and a missing engine is a failure.
 Settings come from the same variables the lab and `scripts/prepare-docker.sh` use:
-BOOKSTORE_BASE_IMAGE (default versions.toml [python].base_image), BOOKSTORE_EXTRA_CA (a CA bundle
-handed to pip as the BuildKit secret `extra_ca`; default the host's system bundle, empty to
-disable) and BOOKSTORE_DOCKER (the client to call).
+BOOKSTORE_BASE_IMAGE (default versions.toml [python].base_image, or, when that is not on this
+machine, the local base the script builds if it exists), BOOKSTORE_EXTRA_CA (a CA bundle handed
+to pip as the BuildKit secret `extra_ca`; default the host's system bundle, empty to disable) and
+BOOKSTORE_DOCKER (the client to call).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ SERVICES = ("catalog", "orders")
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 PREPARE_HINT = 'run `eval "$(scripts/prepare-docker.sh)"` (Linux; starts dockerd, builds a base)'
 BUILD_TIMEOUT_S = 900
+# The base scripts/prepare-docker.sh builds when the default one cannot be pulled.
+LOCAL_BASE_IMAGE = os.environ.get("BOOKSTORE_LOCAL_BASE_IMAGE", "local/python-base:bookworm")
 
 
 def in_ci() -> bool:
@@ -88,9 +91,16 @@ class BuildSettings:
     extra_ca: Path | None
 
 
-def build_settings() -> BuildSettings:
+def build_settings(docker: str) -> BuildSettings:
     """Base image and CA bundle for the image builds, from the environment (see module doc)."""
     base = os.environ.get("BOOKSTORE_BASE_IMAGE") or load_versions()["python"]["base_image"]
+    # Prepared once on this machine (no registry): reuse that base rather than fail the pull.
+    if (
+        "BOOKSTORE_BASE_IMAGE" not in os.environ
+        and not _image_present(docker, base)
+        and _image_present(docker, LOCAL_BASE_IMAGE)
+    ):
+        base = LOCAL_BASE_IMAGE
     ca_env = os.environ.get("BOOKSTORE_EXTRA_CA")
     if ca_env is None:
         extra_ca = SYSTEM_CA_BUNDLE if SYSTEM_CA_BUNDLE.is_file() else None
@@ -107,9 +117,13 @@ def build_settings() -> BuildSettings:
     return BuildSettings(base_image=base, extra_ca=extra_ca)
 
 
+def _image_present(docker: str, image: str) -> bool:
+    return _succeeds([docker, "image", "inspect", image])
+
+
 @pytest.fixture(scope="session")
-def image_build_settings() -> BuildSettings:
-    return build_settings()
+def image_build_settings(docker_client: str) -> BuildSettings:
+    return build_settings(docker_client)
 
 
 @pytest.fixture(scope="session")
