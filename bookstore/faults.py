@@ -1,15 +1,19 @@
 """Injected database failures: the TechFlow incident ("Database connection failed"), on demand.
 
 The services keep their data in memory or in a file, so there is no real database to break.
-`SimulatedDatabase` stands in for the connection layer: each call first "connects", and a
-connection fails with `DatabaseConnectionError`
+`SimulatedDatabase` stands in for the connection layer: each call first "connects", and
+connections fail with `DatabaseConnectionError` for
 
-- at random with probability `FaultSwitch.rate` (env `FAULT_RATE`, changed at runtime through
-  `PUT /admin/faults`): the intermittent errors of the story, some of them hidden by retries;
-- on every attempt when the request says `X-Inject-Fault: database`: one guaranteed failure a
-  checker or a learner can trigger and then look for.
+- a share `FaultSwitch.rate` of requests (env `FAULT_RATE`, changed at runtime through
+  `PUT /admin/faults`): every attempt fails and the request is answered 503. FAULT_RATE=0.1
+  means one request in ten fails, which is what a learner expects to see;
+- as many other requests again, only the first attempt fails and the retry succeeds: a WARN
+  and no error. That is the incident's signature: more warnings than errors, and users who
+  see only some of the failures;
+- every request that says `X-Inject-Fault: database`: one guaranteed failure a checker or a
+  learner can trigger and then look for.
 
-A failed connection is retried (`ATTEMPTS` in all, WARN per failed attempt with
+A failed connection is retried (`ATTEMPTS` in all, a WARN per failed attempt with
 `retry_attempt`); when the last one fails the caller gets `DatabaseUnavailable` and answers 503
 with an ERROR line carrying `error_type`, `retry_attempt` and the stack trace.
 """
@@ -66,8 +70,16 @@ class FaultSwitch:
         self.rate = rate
         self._rng = rng or random.Random()
 
-    def should_fail(self, forced: bool) -> bool:
-        return forced or (self.rate > 0.0 and self._rng.random() < self.rate)
+    def failing_attempts(self, forced: bool) -> int:
+        """How many connection attempts of this request fail: all, one (transient), or none."""
+        if forced:
+            return ATTEMPTS
+        if self.rate <= 0.0:
+            return 0
+        draw = self._rng.random()
+        if draw < self.rate:
+            return ATTEMPTS
+        return 1 if draw < 2 * self.rate else 0
 
 
 def requested_fault(header_value: str | None) -> str | None:
@@ -89,8 +101,8 @@ class SimulatedDatabase:
         self.name = name
         self.switch = switch
 
-    def _connect(self, forced: bool) -> None:
-        if self.switch.should_fail(forced):
+    def _connect(self, attempt: int, failing_attempts: int) -> None:
+        if attempt <= failing_attempts:
             raise DatabaseConnectionError(
                 f"could not connect to database {self.name!r}: connection refused (simulated fault)"
             )
@@ -98,9 +110,10 @@ class SimulatedDatabase:
     async def run(self, operation: Callable[[], T | Awaitable[T]], *, forced: bool = False) -> T:
         """`operation()` after a successful connect, retrying failed connects with backoff."""
         log = get_logger()
+        failing_attempts = self.switch.failing_attempts(forced)
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                self._connect(forced)
+                self._connect(attempt, failing_attempts)
             except DatabaseConnectionError as exc:
                 if attempt == ATTEMPTS:
                     raise DatabaseUnavailable(attempt, exc) from exc
