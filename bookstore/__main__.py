@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from bookstore import logs
-from bookstore.settings import Settings, SettingsError
+from bookstore.settings import Settings, SettingsError, prepare_data_dir
 
 SERVICES = ("catalog", "orders")
 
@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.command} takes no arguments (configure it with env vars): {rest}")
     try:
         settings = Settings.from_env()
+        prepare_data_dir(settings.data_dir)
     except SettingsError as exc:
         logs.configure(args.command)
         logs.get_logger().error(

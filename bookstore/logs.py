@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import sys
 import threading
 import time
@@ -258,6 +259,8 @@ class _StdlibBridge(logging.Handler):
             if record.exc_info and record.exc_info[0] is not None:
                 fields["exc_info"] = record.exc_info
             message = record.getMessage().rstrip()
+            if message.startswith(_TRACEBACK_HEADER):
+                message = _traceback_as_fields(message, fields)
             log = get_logger()
             if record.levelno >= logging.ERROR:
                 log.error(message, **fields)
@@ -269,6 +272,22 @@ class _StdlibBridge(logging.Handler):
                 log.debug(message, **fields)
         except Exception:  # never let logging take the service down
             self.handleError(record)
+
+
+_TRACEBACK_HEADER = "Traceback (most recent call last):"
+_EXCEPTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
+
+def _traceback_as_fields(text: str, fields: dict[str, Any]) -> str:
+    """A traceback passed as the message (uvicorn does this when startup fails): the trace goes
+    to `stack`, its last line ("FileNotFoundError: ...") becomes the message and `error`."""
+    last = text.splitlines()[-1].strip()
+    name = last.split(":", 1)[0]
+    fields["stack"] = text
+    fields["error"] = last
+    if _EXCEPTION_NAME.fullmatch(name):
+        fields["error_type"] = name.rsplit(".", 1)[-1]
+    return last
 
 
 def _bridge_stdlib(level: int) -> None:

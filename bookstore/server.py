@@ -74,11 +74,12 @@ def serve(app: ASGIApp, service: str, settings: Settings) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if not server.started:
+    if not server.started and not received:
         log.error(
             f"{service} did not start",
             addr=f"{settings.host}:{settings.port}",
-            hint="see the previous ERROR line (port in use? PORT and HOST set as intended?)",
+            hint="see the ERROR line before this one: port in use? DATA_DIR writable? "
+            "PORT, HOST and DATA_DIR set as intended?",
         )
         return 1
     log.info("shutdown complete", signal=received[-1] if received else None)

@@ -7,6 +7,7 @@ the variable, the value and what is accepted, instead of a surprise later.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,23 @@ class Settings:
             )
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
+
+
+def prepare_data_dir(path: Path) -> None:
+    """Create DATA_DIR if needed and prove it is writable, or raise SettingsError saying so.
+
+    In the cluster the root filesystem is read-only: DATA_DIR must be on the emptyDir/tmpfs
+    mounted at /tmp. Checked before the server starts, so the failure is one clear line.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-probe-"):
+            pass
+    except OSError as exc:
+        raise SettingsError(
+            f"DATA_DIR={str(path)!r} is not a writable directory ({exc.strerror or exc}); "
+            "point it at a writable volume such as /tmp/bookstore"
+        ) from None
 
 
 def _port(value: str | None) -> int:

@@ -106,6 +106,20 @@ def test_stdlib_records_are_bridged_with_slog_levels(capture, stdlib_level, leve
     assert line["logger"] == "uvicorn.error"
 
 
+def test_a_traceback_sent_as_a_message_becomes_stack_and_error_fields(capture):
+    # uvicorn logs a failed startup this way: the whole traceback as the message.
+    lines = capture()
+    trace = 'Traceback (most recent call last):\n  File "x.py", line 1\nPermissionError: denied'
+    logging.getLogger("uvicorn.error").error(trace)
+    [line] = lines()
+    assert (line["msg"], line["error_type"], line["stack"]) == (
+        "PermissionError: denied",
+        "PermissionError",
+        trace,
+    )
+    assert logschema.validate_line(line) == []
+
+
 def test_log_level_filters_both_structlog_and_stdlib(capture):
     lines = capture(level="WARN")
     logs.get_logger().info("dropped")

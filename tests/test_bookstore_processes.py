@@ -362,6 +362,7 @@ def test_sample_rate_zero_keeps_only_unsuccessful_request_lines(tmp_path):
         ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL='verbose' is not one of"),
         ({"FAULT_RATE": "5"}, "FAULT_RATE must be between 0 and 1"),
         ({"CATALOG_URL": "catalog:8080"}, "CATALOG_URL='catalog:8080' must start with http://"),
+        ({"DATA_DIR": "/proc/not-here"}, "DATA_DIR='/proc/not-here' is not a writable directory"),
     ],
 )
 def test_bad_configuration_stops_with_one_json_error(tmp_path, env, error):
