@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bookstore import logschema
+from bookstore import logschema, sampling, tracecontext
 
 pytestmark = pytest.mark.timeout(120)
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -353,6 +353,31 @@ def test_sample_rate_zero_keeps_only_unsuccessful_request_lines(tmp_path):
         (404, "WARN"),
         (422, "WARN"),
     ]
+
+
+def test_sampling_by_trace_id_keeps_or_drops_a_request_in_both_services(tmp_path):
+    catalog = start("catalog", tmp_path, LOG_SAMPLE_RATE="0.5")
+    orders = start("orders", tmp_path, CATALOG_URL=catalog.url, LOG_SAMPLE_RATE="0.5")
+    traces = [tracecontext.new_trace() for _ in range(40)]
+    with httpx.Client(timeout=10) as client:
+        for trace in traces:
+            response = client.post(
+                f"{orders.url}/orders",
+                json={"book_id": 3, "qty": 1},
+                headers={"traceparent": trace.to_header()},
+            )
+            assert response.status_code == 201
+    assert (orders.stop(), catalog.stop()) == (0, 0)
+
+    def sampled(service: Service) -> set[str]:
+        return {line["trace_id"] for line in service.lines() if line["msg"] == "request completed"}
+
+    expected = {t.trace_id for t in traces if sampling.by_trace_id(0.5)(t.trace_id)}
+    assert 0 < len(expected) < len(traces)
+    assert sampled(orders) == sampled(catalog) == expected
+    # Business events are never sampled: every order is still on record.
+    placed = [line for line in orders.lines() if line["msg"] == "order placed"]
+    assert len(placed) == len(traces)
 
 
 @pytest.mark.parametrize(
