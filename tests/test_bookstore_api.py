@@ -322,3 +322,19 @@ def test_an_absurd_method_is_405_and_its_line_stays_within_the_schema(tmp_path, 
         assert cat.request("PROPFIND" * 6, "/books").status_code == 405
     [line] = log_lines.find(msg="request completed")
     assert line["method"] == ("PROPFIND" * 6)[:32]
+
+
+def test_an_oversized_chunked_body_is_cut_off_at_the_limit(tmp_path, log_lines):
+    """No Content-Length to trust: the body is counted while it streams in."""
+
+    def chunks():
+        yield b'{"book_id": 1, "qty": 1, "pad": "'
+        for _ in range(40):
+            yield b"x" * 1024
+        yield b'"}'
+
+    with services(tmp_path) as (_, orders_client):
+        response = orders_client.post("/orders", content=chunks())
+    assert response.status_code == 413
+    assert "over the limit of 16384 bytes" in response.json()["message"]
+    assert log_lines.find(msg="request rejected")[0]["level"] == "WARN"
