@@ -145,10 +145,16 @@ def create_app(settings: Settings, switch: faults.FaultSwitch | None = None) -> 
         book_id = _book_id(request)
         body = await web.read_json_object(request)
         qty = web.require_int(body, "qty", minimum=1, maximum=MAX_QTY)
-        book = await database.run(lambda: inventory.get(book_id), forced=forced)
-        if book is None:
+
+        def reserve_stock() -> tuple[bool, int] | None:
+            if book_id not in inventory.books:
+                return None
+            return inventory.reserve(book_id, qty)
+
+        outcome = await database.run(reserve_stock, forced=forced)
+        if outcome is None:
             raise web.ApiError(404, f"no book with id {book_id}", log_msg="unknown book")
-        reserved, left = inventory.reserve(book_id, qty)
+        reserved, left = outcome
         if not reserved:
             raise web.ApiError(
                 409,
