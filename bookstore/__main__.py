@@ -15,14 +15,32 @@ from bookstore.settings import Settings, SettingsError, prepare_data_dir
 SERVICES = ("catalog", "orders")
 
 
+ENVIRONMENT = """environment (services):
+  PORT             listen port (default 8080); HOST listen address (default 0.0.0.0)
+  LOG_LEVEL        DEBUG | INFO | WARN | ERROR (default INFO)
+  LOG_SAMPLE_RATE  0..1, share of successful request lines kept (default 1.0)
+  FAULT_RATE       0..1, share of requests whose database calls fail (default 0)
+  DATA_DIR         writable directory for the services' files (default /tmp/bookstore)
+  CATALOG_URL      orders only: where catalog answers (default http://catalog)
+  CATALOG_TIMEOUT  orders only: seconds to wait for catalog (default 2)
+
+`python -m bookstore loadgen --help` describes the traffic generator."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bookstore", description=__doc__)
-    parser.add_argument("command", choices=(*SERVICES, "loadgen"), help="what to run")
-    args, rest = parser.parse_known_args(argv)
-    if args.command == "loadgen":
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["loadgen"]:
         from bookstore import loadgen
 
-        return loadgen.main(rest)
+        return loadgen.main(argv[1:])
+    parser = argparse.ArgumentParser(
+        prog="python -m bookstore",
+        description=__doc__,
+        epilog=ENVIRONMENT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("command", choices=(*SERVICES, "loadgen"), help="what to run")
+    args, rest = parser.parse_known_args(argv)
     if rest:
         parser.error(f"{args.command} takes no arguments (configure it with env vars): {rest}")
     try:

@@ -218,11 +218,28 @@ async def run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bookstore loadgen", description=__doc__)
-    parser.add_argument("--catalog-url", default=os.environ.get("CATALOG_URL", "http://catalog"))
-    parser.add_argument("--orders-url", default=os.environ.get("ORDERS_URL", "http://orders"))
-    parser.add_argument("--requests", type=int, default=int(os.environ.get("REQUESTS", "200")))
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser = argparse.ArgumentParser(
+        prog="python -m bookstore loadgen",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--catalog-url",
+        default=os.environ.get("CATALOG_URL", "http://catalog"),
+        help="catalog's base URL (env CATALOG_URL, default http://catalog)",
+    )
+    parser.add_argument(
+        "--orders-url",
+        default=os.environ.get("ORDERS_URL", "http://orders"),
+        help="orders' base URL (env ORDERS_URL, default http://orders)",
+    )
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=int(os.environ.get("REQUESTS", "200")),
+        help="how many requests in all (env REQUESTS, default 200)",
+    )
+    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
     parser.add_argument("--seed", type=int, default=None, help="repeatable mix (and ids drawn)")
     parser.add_argument("--wait", type=float, default=60.0, help="seconds to wait for /readyz")
     args = parser.parse_args(argv)
