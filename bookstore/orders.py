@@ -3,8 +3,11 @@
 Routes: `POST /orders {"book_id": n, "qty": n}` -> 201 `{"order_id": ...}`, `GET /orders/{id}`,
 plus `/healthz`, `/readyz` and `/admin/faults` from `web`.
 
-The call to catalog carries a child `traceparent` (same trace id, a new span id) and the
-request id, so one order's lines in both services share `trace_id`; `X-Inject-Fault` is
+The call to catalog carries a `traceparent` naming this request's span as the parent, and the
+request id, so one order's lines in both services share `trace_id`, and catalog's
+`parent_span_id` is orders' `span_id` (catalog's span is the new child). A tracing SDK would
+put a client span in between; without a tracing backend to record it, that span would be an
+id no log line shows, so the server span is the parent the logs can join on. `X-Inject-Fault` is
 forwarded so a forced database failure happens where the database is, in catalog. Catalog's
 answers map to ours: 404 -> 404, 409 -> 409, 503 -> 503 (its `error_type` and
 `retry_attempt` are carried over to our ERROR line), anything else -> 502; catalog down or
@@ -88,10 +91,10 @@ def _catalog_failed(reason: str, status: int, **fields: Any) -> web.ApiError:
 async def reserve_in_catalog(
     client: httpx.AsyncClient, request: Request, book_id: int, qty: int, forced: bool
 ) -> dict[str, Any]:
-    """Reserve `qty` of `book_id` in catalog as a child span of this request."""
+    """Reserve `qty` of `book_id` in catalog; catalog's span becomes a child of this request's."""
     trace: tracecontext.TraceContext = request.state.trace
     headers = {
-        tracecontext.HEADER: trace.child().to_header(),
+        tracecontext.HEADER: trace.to_header(),
         web.REQUEST_ID_HEADER: request.state.request_id,
     }
     if forced:

@@ -86,6 +86,10 @@ def test_reservations_survive_a_restart(tmp_path, log_lines):
     assert log_lines.find(msg="catalog data loaded")[-1]["reservations_replayed"] == 1
 
 
+def placed_span(log_lines):
+    return log_lines.find(msg="order placed")[0]["span_id"]
+
+
 def test_an_order_is_placed_recorded_and_readable(tmp_path, log_lines):
     with services(tmp_path) as (cat, orders_client):
         response = orders_client.post(
@@ -105,6 +109,8 @@ def test_an_order_is_placed_recorded_and_readable(tmp_path, log_lines):
     trace_lines = log_lines.find(trace_id="4bf92f3577b34da6a3ce929d0e0e4736")
     spans = {line["span_id"] for line in trace_lines}
     assert len(spans) == 2, "orders' span and catalog's child span, in one trace"
+    [reserved] = log_lines.find(msg="stock reserved")
+    assert reserved["parent_span_id"] == placed_span(log_lines)
     assert {line["request_id"] for line in trace_lines} == {"checkout-42"}
     persisted = json.loads((tmp_path / "orders.jsonl").read_text())
     assert persisted["order_id"] == order["order_id"]
@@ -245,7 +251,7 @@ def test_a_catalog_answering_nonsense_gives_502(tmp_path, log_lines):
     assert (line["error_type"], line["upstream_status"]) == ("BadUpstreamResponse", 500)
 
 
-def test_outbound_call_carries_a_child_traceparent_and_the_request_id(tmp_path, log_lines):
+def test_outbound_call_names_our_span_as_parent_and_carries_the_request_id(tmp_path, log_lines):
     seen = {}
 
     def fake_catalog(request):
@@ -261,8 +267,8 @@ def test_outbound_call_carries_a_child_traceparent_and_the_request_id(tmp_path, 
     version, trace_id, parent, flags = seen["traceparent"].split("-")
     assert (version, trace_id, flags) == ("00", "4bf92f3577b34da6a3ce929d0e0e4736", "01")
     [placed] = log_lines.find(msg="order placed")
-    # The call is a client span of its own: a new span id, neither ours nor our caller's.
-    assert parent not in (placed["span_id"], "00f067aa0ba902b7")
+    # Orders' own (server) span is the parent catalog sees: the join shows in the logs.
+    assert parent == placed["span_id"] != "00f067aa0ba902b7"
     assert seen["x-request-id"] == "r-7"
     assert "x-inject-fault" not in seen
 

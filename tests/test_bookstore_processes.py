@@ -199,7 +199,8 @@ def test_a_given_traceparent_is_honoured_and_shared_by_both_services(run):
     assert placed["order_id"] == run.traced_order.json()["order_id"]
     assert placed["parent_span_id"] == "b7ad6b7169203331"
     assert {line["msg"] for line in catalog_lines} == {"stock reserved", "request completed"}
-    # The catalog span is a grandchild: caller -> orders (server) -> orders' call (client).
+    # caller's span -> orders' span -> catalog's span: each service names its parent.
+    assert {line["parent_span_id"] for line in catalog_lines} == {placed["span_id"]}
     assert catalog_lines[0]["span_id"] != placed["span_id"]
     assert {line["request_id"] for line in orders_lines + catalog_lines} == {placed["request_id"]}
 
