@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,6 +55,9 @@ def test_offline_notebook_runs_against_the_real_services():
     assert "exit codes: {'orders': 0, 'catalog': 0}" in text
     assert " 0 breaking the schema" in text
     assert "lines in ['catalog', 'orders']" in text, "the failing trace was not followed"
+    assert re.search(r"parent_span_id (\w{16}) is orders' span_id \1: True", text), (
+        "catalog's lines do not name orders' span as their parent"
+    )
     assert "have their WARN/ERROR line" in text
     assert "processes still running: none" in text
     assert len(images) == 1, "the volume and error-rate figure is missing"
