@@ -119,7 +119,10 @@ def test_plan_is_the_expected_command_sequence():
     assert got == expected_plan()
 
 
-def test_dry_run_prints_every_planned_command_in_order(capsys):
+def test_dry_run_prints_every_planned_command_in_order(capsys, monkeypatch):
+    # The plan on a learner's machine: no machine-specific overrides (CI exports some).
+    for name in ("BOOKSTORE_BASE_IMAGE", "BOOKSTORE_EXTRA_CA", "LAB_IMAGE_LOAD", "LAB_KUBECONFIG"):
+        monkeypatch.delenv(name, raising=False)
     assert main(["run", "lab2", "--dry-run"]) == 0
     out = capsys.readouterr().out
     shown = [line[2:] for line in out.splitlines() if line.startswith("$ ")]
