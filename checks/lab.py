@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from checks.evidence import CheckFailed, Trace, services_of
+from checks.evidence import CheckFailed, Trace, new_marker, services_of
 from checks.loki import Loki, LokiError
 from checks.polling import Clock, DeadlineExceeded, SystemClock, poll
 
@@ -201,6 +201,22 @@ class Lab:
             if isinstance(books, list) and books and isinstance(books[0], dict):
                 return books[0].get("id", 1)
         return 1
+
+    def place_fresh_order(
+        self, trace: Trace, headers: dict[str, str] | None = None
+    ) -> tuple[httpx.Response, int]:
+        """POST /orders for a book that exists, under a new marker and the given trace.
+
+        Returns the response and the `start_ns` a query for the order's lines starts from.
+        """
+        marker = new_marker()
+        book_id = self.first_book_id(marker)
+        start_ns = self.evidence_start_ns()
+        response = self.send(
+            "orders", "POST", "/orders", request_id=marker, trace=trace,
+            json_body={"book_id": book_id, "qty": 1}, headers=headers,
+        )  # fmt: skip
+        return response, start_ns
 
     def wait_in_loki(
         self,

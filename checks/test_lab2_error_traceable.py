@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from checks.evidence import CheckFailed, Passed, json_field, new_marker, new_trace, services_of
+from checks.evidence import CheckFailed, Passed, json_field, new_trace, services_of
 from checks.lab import APP_NAMESPACE, APP_SERVICES, Lab
 from checks.test_lab2_single_request_query import trace_query
 
@@ -13,13 +13,8 @@ ERRORS = f'{{namespace="{APP_NAMESPACE}"}} | json | level="ERROR"'
 
 def check_error_traceable(lab: Lab, ingest_timeout: float = 90) -> Passed:
     lab.confirm_pipeline_ready()
-    marker, trace = new_marker(), new_trace()
-    book_id = lab.first_book_id(marker)
-    start_ns = lab.evidence_start_ns()
-    response = lab.send(
-        "orders", "POST", "/orders", request_id=marker, trace=trace,
-        json_body={"book_id": book_id, "qty": 1}, headers={"X-Inject-Fault": "database"},
-    )  # fmt: skip
+    trace = new_trace()
+    response, start_ns = lab.place_fresh_order(trace, headers={"X-Inject-Fault": "database"})
     if response.status_code < 500:
         raise CheckFailed(
             f"POST /orders with X-Inject-Fault: database answered {response.status_code}",

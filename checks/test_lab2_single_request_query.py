@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from checks.evidence import CheckFailed, Passed, new_marker, new_trace, services_of
+from checks.evidence import CheckFailed, Passed, new_trace, services_of
 from checks.lab import APP_NAMESPACE, APP_SERVICES, Lab
 
 
@@ -14,13 +14,8 @@ def trace_query(trace_id: str) -> str:
 
 def check_single_request_query(lab: Lab, ingest_timeout: float = 90) -> Passed:
     lab.confirm_pipeline_ready()
-    marker, trace = new_marker(), new_trace()
-    book_id = lab.first_book_id(marker)
-    start_ns = lab.evidence_start_ns()
-    response = lab.send(
-        "orders", "POST", "/orders", request_id=marker, trace=trace,
-        json_body={"book_id": book_id, "qty": 1},
-    )  # fmt: skip
+    trace = new_trace()
+    response, start_ns = lab.place_fresh_order(trace)
     if response.status_code >= 500:
         raise CheckFailed(
             f"POST /orders answered {response.status_code}: {response.text[:200]}",
