@@ -67,6 +67,11 @@ def loki_path(namespace: str, service: str, path: str, **params: str) -> str:
     return f"/api/v1/namespaces/{namespace}/services/{service}:{LOKI_PORT}/proxy{path}{query}"
 
 
+def _loki_get(settings: Settings, namespace: str, path: str, **params: str) -> tuple[str, ...]:
+    """`kubectl get --raw` of a Loki API path (Service `loki`) through the service proxy."""
+    return kubectl(settings, "get", "--raw", loki_path(namespace, "loki", path, **params))
+
+
 def _helm_install(settings: Settings, chart: dict[str, Any], timeout: float) -> Action:
     seconds = settings.seconds(timeout)
     return Action(
@@ -330,7 +335,7 @@ def build(settings: Settings | None = None) -> Lab:
             _helm_install(settings, loki, 600),
             _helm_status(settings, loki),
             Action(
-                argv=kubectl(settings, "get", "--raw", loki_path(log_ns, "loki", "/ready")),
+                argv=_loki_get(settings, log_ns, "/ready"),
                 title="Wait until Loki answers `ready` (it waits ~15 s after start on purpose)",
                 kind=POLL,
                 expect="ready",
@@ -398,13 +403,8 @@ def build(settings: Settings | None = None) -> Lab:
                 namespaces=(app_ns,),
             ),
             Action(
-                argv=kubectl(
-                    settings,
-                    "get",
-                    "--raw",
-                    loki_path(
-                        log_ns, "loki", "/loki/api/v1/query_range", query=QUERY_ALL, limit="5"
-                    ),
+                argv=_loki_get(
+                    settings, log_ns, "/loki/api/v1/query_range", query=QUERY_ALL, limit="5"
                 ),
                 title="Wait until the agent has shipped bookstore lines to Loki",
                 kind=POLL,
@@ -416,13 +416,8 @@ def build(settings: Settings | None = None) -> Lab:
                 show_output=False,
             ),
             Action(
-                argv=kubectl(
-                    settings,
-                    "get",
-                    "--raw",
-                    loki_path(
-                        log_ns, "loki", "/loki/api/v1/query_range", query=QUERY_ERRORS, limit="3"
-                    ),
+                argv=_loki_get(
+                    settings, log_ns, "/loki/api/v1/query_range", query=QUERY_ERRORS, limit="3"
                 ),
                 title=f"Query the errors with LogQL: {QUERY_ERRORS}",
                 timeout=60,
@@ -469,13 +464,8 @@ def build(settings: Settings | None = None) -> Lab:
             ),
             _rollout(settings, app_ns, "deployment/catalog", 180),
             Action(
-                argv=kubectl(
-                    settings,
-                    "get",
-                    "--raw",
-                    loki_path(
-                        log_ns, "loki", "/loki/api/v1/query_range", query=QUERY_BY_POD, step="60"
-                    ),
+                argv=_loki_get(
+                    settings, log_ns, "/loki/api/v1/query_range", query=QUERY_BY_POD, step="60"
                 ),
                 title=f"Lines per pod in Loki, deleted pods included: {QUERY_BY_POD}",
                 timeout=60,
