@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -173,11 +172,5 @@ def create_app(settings: Settings, switch: faults.FaultSwitch | None = None) -> 
         Route("/books", list_books, methods=["GET"]),
         Route("/books/{book_id}", get_book, methods=["GET"]),
         Route("/books/{book_id}/reserve", reserve, methods=["POST"]),
-        *web.common_routes(switch, is_ready),
     ]
-    return Starlette(
-        routes=routes,
-        middleware=[Middleware(web.RequestContext)],
-        exception_handlers=web.EXCEPTION_HANDLERS,
-        lifespan=lifespan,
-    )
+    return web.service_app(routes, switch, is_ready, lifespan)

@@ -33,7 +33,6 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -233,11 +232,5 @@ def create_app(
     routes = [
         Route("/orders", place_order, methods=["POST"]),
         Route("/orders/{order_id}", get_order, methods=["GET"]),
-        *web.common_routes(switch, is_ready),
     ]
-    return Starlette(
-        routes=routes,
-        middleware=[Middleware(web.RequestContext)],
-        exception_handlers=web.EXCEPTION_HANDLERS,
-        lifespan=lifespan,
-    )
+    return web.service_app(routes, switch, is_ready, lifespan)

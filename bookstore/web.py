@@ -22,10 +22,13 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
@@ -361,3 +364,19 @@ def common_routes(
         Route("/admin/faults", get_faults, methods=["GET"]),
         Route("/admin/faults", put_faults, methods=["PUT"]),
     ]
+
+
+def service_app(
+    routes: list[Route],
+    switch: faults.FaultSwitch,
+    is_ready: Callable[[], tuple[bool, str]],
+    lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]],
+) -> Starlette:
+    """A service's Starlette app: its own routes plus the common ones, the request context and
+    the JSON error handlers, assembled the same way for both services."""
+    return Starlette(
+        routes=[*routes, *common_routes(switch, is_ready)],
+        middleware=[Middleware(RequestContext)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
