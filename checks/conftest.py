@@ -23,9 +23,9 @@ from checks.evidence import CheckFailed, Passed
 from checks.kube import KubeError
 from checks.loki import LokiError
 from checks.report import learner_report, result_row
+from labs.settings import DEFAULT_KUBECONFIG, KUBECONFIG_ENV
+from labs.versions import REPO_ROOT
 
-KUBECONFIG_ENV = "LAB_KUBECONFIG"
-DEFAULT_KUBECONFIG = Path(__file__).resolve().parents[1] / ".lab" / "kubeconfig"
 RESULTS = pytest.StashKey[dict]()  # checker id -> result row, on the config
 CONNECTION = pytest.StashKey[dict]()  # what the session knows about the cluster
 
@@ -49,7 +49,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(
             "--kubeconfig",
             default=None,
-            help=f"kubeconfig of the lab cluster (env {KUBECONFIG_ENV}; default .lab/kubeconfig)",
+            help=f"kubeconfig of the lab cluster (env {KUBECONFIG_ENV}; "
+            f"default {DEFAULT_KUBECONFIG})",
         )
     group.addoption(
         "--checker",
@@ -77,7 +78,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def kubeconfig_path(config: pytest.Config) -> Path:
     """--kubeconfig, else LAB_KUBECONFIG, else the lab's own .lab/kubeconfig (never ~/.kube)."""
     given = config.getoption("kubeconfig") or os.environ.get(KUBECONFIG_ENV)
-    return Path(given) if given else DEFAULT_KUBECONFIG
+    return Path(given) if given else REPO_ROOT / DEFAULT_KUBECONFIG
 
 
 def checker_id(item: pytest.Item) -> str | None:

@@ -26,6 +26,7 @@ from typing import Protocol
 from rich.console import Console
 from rich.markup import escape
 
+from labs.settings import DEFAULT_KUBECONFIG
 from labs.versions import REPO_ROOT
 
 # The label kind puts on every node container (kind: pkg/cluster/internal/providers/docker).
@@ -254,7 +255,7 @@ class CommandRunner:
 
         if not self.cluster_exists(name):  # asks Docker: no kind download just to find nothing
             return Result(0, f"no kind cluster named {name}: nothing to delete")
-        kubeconfig = self.kubeconfig or (self.cwd / ".lab" / "kubeconfig")
+        kubeconfig = self.kubeconfig or (self.cwd / DEFAULT_KUBECONFIG)
         cluster = LabCluster(name=name, kubeconfig=kubeconfig, resolve=self.resolve, cwd=self.cwd)
         self.console.print(f"[bold cyan]$[/] {escape(format_command(cluster.delete_argv()))}")
         return cluster.delete()

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from labs.versions import REPO_ROOT
 
-DEFAULT_KUBECONFIG = ".lab/kubeconfig"
+KUBECONFIG_ENV = "LAB_KUBECONFIG"
+DEFAULT_KUBECONFIG = ".lab/kubeconfig"  # relative to the repository root
 LOAD_DOCKER_IMAGE = "docker-image"
 LOAD_ARCHIVE = "archive"
 
@@ -60,7 +61,7 @@ class Settings:
                 "(e.g. /etc/ssl/certs/ca-certificates.crt) or unset it."
             )
         return cls(
-            kubeconfig=env.get("LAB_KUBECONFIG", DEFAULT_KUBECONFIG),
+            kubeconfig=env.get(KUBECONFIG_ENV, DEFAULT_KUBECONFIG),
             timeout_scale=scale,
             base_image=env.get("BOOKSTORE_BASE_IMAGE", ""),
             extra_ca=extra_ca,
