@@ -22,7 +22,7 @@ from checks import catalogue
 from checks.evidence import CheckFailed, Passed
 from checks.kube import KubeError
 from checks.loki import LokiError
-from checks.report import learner_report, result_row
+from checks.report import learner_report, result_row, score_json
 from labs.settings import DEFAULT_KUBECONFIG, KUBECONFIG_ENV
 from labs.versions import REPO_ROOT
 
@@ -201,17 +201,15 @@ def score(config: pytest.Config) -> dict:
     """The machine report: totals and one row per checker that ran."""
     results = config.stash[RESULTS]
     info = config.stash[CONNECTION]
-    return {
-        "kubeconfig": info["kubeconfig"],
-        "cluster": info.get("cluster"),
-        "server_version": info.get("server_version"),
-        "reachable": info.get("error") is None,
-        "error": info.get("error"),
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "total": sum(r["points"] for r in results.values()),
-        "max": sum(r["max_points"] for r in results.values()),
-        "checkers": results,
-    }
+    return score_json(
+        results,
+        kubeconfig=info["kubeconfig"],
+        cluster=info.get("cluster"),
+        server_version=info.get("server_version"),
+        reachable=info.get("error") is None,
+        error=info.get("error"),
+        finished=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

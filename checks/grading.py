@@ -37,7 +37,7 @@ from pathlib import Path
 
 from checks import catalogue
 from checks.catalogue import Checker
-from checks.report import learner_report, result_row
+from checks.report import learner_report, result_row, score_json
 
 CHECKS_DIR = Path(__file__).resolve().parent
 INTERRUPT_GRACE_S = 15  # after SIGINT, pytest writes the score of the checkers that finished
@@ -119,14 +119,7 @@ def learner_id(path: Path) -> str:
 
 def empty_score(source: str, ids: Iterable[str], error: str, specs=catalogue.BY_ID) -> dict:
     rows = {cid: result_row(specs[cid], diagnosis=error) for cid in ids}
-    return {
-        "kubeconfig": source,
-        "reachable": False,
-        "error": error,
-        "total": 0,
-        "max": sum(r["max_points"] for r in rows.values()),
-        "checkers": rows,
-    }
+    return score_json(rows, kubeconfig=source, reachable=False, error=error)
 
 
 def grade_cluster(kubeconfig: Path, out: Path, timeout: float, checkers: list[str]) -> Graded:
@@ -236,16 +229,14 @@ def grade_submission(sub: Path) -> Graded:
         else:
             text, passed = "; ".join(f.message for f in found if f.ok)[:500], True
         rows[cid] = result_row(specs[cid], passed=passed, diagnosis=text, seconds=seconds)
-    score = {
-        "kubeconfig": None,
-        "submission": str(sub),
-        "reachable": True,
-        "error": None,
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "total": sum(r["points"] for r in rows.values()),
-        "max": sum(r["max_points"] for r in rows.values()),
-        "checkers": rows,
-    }
+    score = score_json(
+        rows,
+        kubeconfig=None,
+        submission=str(sub),
+        reachable=True,
+        error=None,
+        finished=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
     return Graded(sub.name, str(sub), "graded", score)
 
 

@@ -25,6 +25,16 @@ def result_row(spec: Checker, *, passed: bool = False, diagnosis: str = "", seco
     }
 
 
+def score_json(rows: dict[str, dict], **about) -> dict:
+    """A score JSON: what was checked (`about`), then the totals of its rows, then the rows."""
+    return {
+        **about,
+        "total": sum(r["points"] for r in rows.values()),
+        "max": sum(r["max_points"] for r in rows.values()),
+        "checkers": rows,
+    }
+
+
 def learner_report(data: dict) -> list[str]:
     """One line per checker, diagnosis and hint under each failure, then the total."""
     where = data.get("cluster") or data.get("submission") or data.get("kubeconfig") or "?"
