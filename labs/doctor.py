@@ -291,22 +291,17 @@ def _busy(port: int) -> bool:
 
 
 def _cluster_exists(name: str) -> bool:
-    kind = shutil.which("kind")
-    candidates = [kind] if kind else []
-    spec = tools.spec_for("kind")
-    cached = tools.cached_path(spec)
-    if cached.exists():
-        candidates.append(str(cached))
-    for binary in candidates:
-        try:
-            out = subprocess.run(
-                [binary, "get", "clusters"], capture_output=True, text=True, timeout=30
-            ).stdout
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if name in out.split():
-            return True
-    return False
+    """Whether kind's node containers for `name` exist: the Docker label `kind get clusters`
+    reads, asked the way the runner asks it (no kind binary needed)."""
+    from labs.runner import _default_resolver, kind_containers_argv
+
+    docker, *args = kind_containers_argv(name)
+    argv = [_default_resolver(docker), *args]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0 and bool(proc.stdout.split())
 
 
 def gather_facts() -> Facts:
@@ -318,13 +313,10 @@ def gather_facts() -> Facts:
     for name in tools.TOOLS:
         spec = tools.spec_for(name, versions)
         found = shutil.which(name)
-        marker = tools.cached_path(spec).parent / "SHA256"
         tool_facts[name] = ToolFact(
             version_wanted=spec.version,
             path_version=tools.installed_version(name, found) if found else None,
-            cached=bool(spec.sha256)
-            and marker.exists()
-            and marker.read_text().split()[:1] == [spec.sha256],
+            cached=tools.verified_cache(spec),
             checksum_pinned=bool(spec.sha256),
         )
     disk_path = Path(info.get("DockerRootDir", "")) if info.get("DockerRootDir") else REPO_ROOT

@@ -100,6 +100,12 @@ class Runner(Protocol):
 ToolResolver = Callable[[str], str]
 
 
+def kind_containers_argv(name: str) -> tuple[str, ...]:
+    """`docker ps` of the node containers of kind cluster `name` (kind's own cluster label)."""
+    label = f"label={KIND_CLUSTER_LABEL}={name}"
+    return ("docker", "ps", "--all", "--filter", label, "--format", "{{.Names}}")
+
+
 def _default_resolver(name: str) -> str:
     if name == "python":
         return sys.executable
@@ -226,19 +232,7 @@ class CommandRunner:
     def cluster_exists(self, name: str) -> bool:
         """Whether kind's node containers for `name` exist. Asks Docker for kind's cluster label
         (what `kind get clusters` reads), so no kind binary has to be fetched just to know."""
-        result = self.run(
-            (
-                "docker",
-                "ps",
-                "--all",
-                "--filter",
-                f"label={KIND_CLUSTER_LABEL}={name}",
-                "--format",
-                "{{.Names}}",
-            ),
-            echo=False,
-            show_output=False,
-        )
+        result = self.run(kind_containers_argv(name), echo=False, show_output=False)
         return result.ok and bool(result.output.split())
 
     def create_cluster(self, argv: Sequence[str], timeout: float | None) -> Result:

@@ -195,12 +195,12 @@ def ensure(
     spec = spec_for(name, versions, host, url_template)
     if use_path and (found := on_path(spec)):
         return found
-    if _verified_cache(spec, root):
+    if verified_cache(spec, root):
         return cached_path(spec, root)
     return download(spec, root)
 
 
-def _verified_cache(spec: ToolSpec, root: Path | None = None) -> bool:
+def verified_cache(spec: ToolSpec, root: Path | None = None) -> bool:
     """A cached copy that was verified against the sum pinned now."""
     cached = cached_path(spec, root)
     marker = cached.parent / "SHA256"
@@ -232,7 +232,7 @@ class ToolResolver:
         if name not in self.paths:
             spec = spec_for(name)
             found = on_path(spec)
-            if found is None and not _verified_cache(spec):
+            if found is None and not verified_cache(spec):
                 self.notify(
                     f"{name} {spec.version} is not on PATH: downloading {spec.url} into "
                     f"{cached_path(spec).parent} and checking its SHA-256"
