@@ -17,7 +17,17 @@ from pathlib import Path
 from rich.markup import escape
 
 from labs import diagnostics
-from labs.model import CHECK, CLUSTER, DOCTOR, LOAD_IMAGE, POLL, Action, Lab, Step
+from labs.model import (
+    CHECK,
+    CLUSTER,
+    DOCTOR,
+    LOAD_IMAGE,
+    POLL,
+    Action,
+    Lab,
+    Step,
+    checker_argv,
+)
 from labs.runner import Clock, Result, Runner, SystemClock, format_command
 from labs.state import LabState
 from labs.versions import REPO_ROOT
@@ -25,8 +35,6 @@ from labs.versions import REPO_ROOT
 # pytest's exit codes that mean "the checkers could not run", not "a checker failed".
 PYTEST_USAGE_ERROR = 4
 PYTEST_NO_TESTS = 5
-# Where check actions ask the checkers to write per-checker results (relative to the repo root).
-SCORE_JSON = ".lab/score.json"
 
 
 @dataclass(frozen=True)
@@ -108,12 +116,8 @@ def plan(lab: Lab, options: Options | None = None) -> list[PlannedStep]:
 def check_action(lab: Lab, step: int | None = None) -> Action:
     """One checker run covering every checker of the lab, or of one step (what --check runs)."""
     ids = lab.checker_ids if step is None else tuple(c.id for c in lab.step(step).checks)
-    argv = ["python", "-m", "pytest", "checks", "--kubeconfig", lab.kubeconfig]
-    argv += ["--score-json", SCORE_JSON]
-    for checker_id in ids:
-        argv += ["--checker", checker_id]
     title = "Run every checker of the lab" if step is None else f"Run the checkers of step {step}"
-    return Action(argv=tuple(argv), title=title, kind=CHECK, timeout=900)
+    return Action(argv=checker_argv(lab.kubeconfig, ids), title=title, kind=CHECK, timeout=900)
 
 
 def kubeconfig_export(lab: Lab) -> str:

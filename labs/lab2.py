@@ -25,6 +25,7 @@ from labs.model import (
     CheckRef,
     Lab,
     Step,
+    checker_argv,
 )
 from labs.settings import LOAD_ARCHIVE, Settings
 from labs.versions import load_versions
@@ -35,7 +36,6 @@ LOADGEN = "manifests/bookstore/loadgen.yaml"
 LOGGING_NAMESPACE_FILE = "manifests/logging/namespace.yaml"
 DOCKERFILE = "bookstore/Dockerfile"
 IMAGE_ARCHIVES = ".lab/images"
-SCORE_JSON = ".lab/score.json"  # per-checker results, read back into .lab/state.json
 GRAFANA_URL = "http://localhost:30300"
 LOKI_PORT = 3100
 
@@ -135,12 +135,8 @@ def _rollout(settings: Settings, namespace: str, workload: str, timeout: float) 
 
 
 def _checks(settings: Settings, namespaces: tuple[str, ...], *ids: str) -> Action:
-    argv = ["python", "-m", "pytest", "checks", "--kubeconfig", settings.kubeconfig]
-    argv += ["--score-json", SCORE_JSON]
-    for checker_id in ids:
-        argv += ["--checker", checker_id]
     return Action(
-        argv=tuple(argv),
+        argv=checker_argv(settings.kubeconfig, ids),
         title="Run the checkers of this step",
         kind=CHECK,
         timeout=settings.seconds(300),

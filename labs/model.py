@@ -20,6 +20,18 @@ CHECK = "check"  # run checkers (`python -m pytest checks ...`)
 
 KINDS = (RUN, POLL, DOCTOR, CLUSTER, LOAD_IMAGE, CHECK)
 
+# Where check actions ask the checkers to write per-checker results (relative to the repo root).
+SCORE_JSON = ".lab/score.json"
+
+
+def checker_argv(kubeconfig: str, ids: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The command of a CHECK action: the checkers `ids`, results written to SCORE_JSON."""
+    argv = ["python", "-m", "pytest", "checks", "--kubeconfig", kubeconfig]
+    argv += ["--score-json", SCORE_JSON]
+    for checker_id in ids:
+        argv += ["--checker", checker_id]
+    return tuple(argv)
+
 
 @dataclass(frozen=True)
 class Action:
