@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-import shlex
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -380,6 +379,7 @@ def _command_block(command: str, css_class: str, indent: str = "") -> list[str]:
 def _action_notes(action: Any) -> list[str]:
     """What the engine does around a command beyond running it once, in a sentence or two."""
     from labs import model
+    from labs.runner import format_command
 
     notes = []
     if action.kind == model.POLL:
@@ -398,7 +398,7 @@ def _action_notes(action: Any) -> list[str]:
     elif action.kind == model.CHECK:
         notes.append("The checkers of this step; each failure prints what it saw and a hint.")
     if action.skip_if and action.kind != model.CLUSTER:
-        notes.append(f"Skipped when `{shell_line(action.skip_if)}` shows it is already done.")
+        notes.append(f"Skipped when `{format_command(action.skip_if)}` shows it is already done.")
     return notes
 
 
@@ -603,9 +603,3 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
             ) from e
 
     return MARKER.sub(replace, markdown)
-
-
-def shell_line(argv: Iterable[str], env: Iterable[tuple[str, str]] = ()) -> str:
-    """A command as a learner types it in a POSIX shell: `VAR=value tool arg 'quoted arg'`."""
-    prefix = [f"{k}={shlex.quote(v)}" for k, v in env]
-    return " ".join([*prefix, shlex.join(list(argv))])
