@@ -16,6 +16,8 @@ from pathlib import Path
 
 import httpx
 
+from labs.settings import DEFAULT_KUBECONFIG, KUBECONFIG_ENV
+
 DEFAULT_TIMEOUT = (5, 30)  # connect, read (seconds): an unreachable cluster fails fast
 
 
@@ -46,8 +48,8 @@ class Kube:
         if not self.kubeconfig.is_file():
             raise KubeError(
                 f"kubeconfig {self.kubeconfig} does not exist. The lab writes its own at "
-                ".lab/kubeconfig when it creates the cluster (`nox -s lab-2`); pass another "
-                "with --kubeconfig PATH or LAB_KUBECONFIG."
+                f"{DEFAULT_KUBECONFIG} when it creates the cluster (`nox -s lab-2`); pass another "
+                f"with --kubeconfig PATH or {KUBECONFIG_ENV}."
             )
         cfg = client.Configuration()
         try:
