@@ -48,7 +48,7 @@ def check_no_secrets_in_loki(lab: Lab, ingest_timeout: float = 90) -> Passed:
             f"the password the checker sent is in Loki: {shorten(leaked[0].line)!r} "
             f"(pod {leaked[0].labels.get('pod', '?')})",
             "secrets masked before the line is written",
-            "redact sensitive keys in bookstore/logs.py (password, token, authorization, ...)",
+            "redact sensitive keys in bookstore/redaction.py (password, token, authorization, ...)",
         )
     window_start = lab.clock.time_ns() - LAB_WINDOW_S * 10**9
     candidates = lab.loki.entries(
@@ -63,7 +63,7 @@ def check_no_secrets_in_loki(lab: Lab, ingest_timeout: float = 90) -> Passed:
                 f"a card number ({masked}) is in Loki, pod {entry.labels.get('pod', '?')}: "
                 f"{shorten(entry.line.replace(numbers[0], masked))!r}",
                 "Luhn-valid 13-19 digit numbers masked before the line is written",
-                "mask card numbers in the bookstore's redaction step (bookstore/logs.py)",
+                "mask card numbers in the bookstore's redaction step (bookstore/redaction.py)",
             )
     return Passed(
         f"the request with a password and card number was logged without either; "
