@@ -15,9 +15,6 @@ from typing import Protocol, TypeVar
 
 T = TypeVar("T")
 
-# One knob for slow laptops, read once: every checker deadline is multiplied by it.
-TIMEOUT_SCALE_ENV = "LAB_TIMEOUT_SCALE"
-
 
 class Clock(Protocol):
     def monotonic(self) -> float: ...
@@ -39,16 +36,11 @@ class SystemClock:
 
 
 def timeout_scale() -> float:
-    """The deadline multiplier from LAB_TIMEOUT_SCALE; a bad value is an error that says so."""
-    raw = os.environ.get(TIMEOUT_SCALE_ENV, "1")
-    try:
-        scale = float(raw)
-    except ValueError:
-        msg = f"{TIMEOUT_SCALE_ENV}={raw!r} is not a number (try 2 on a slow laptop)"
-        raise ValueError(msg) from None
-    if scale <= 0:
-        raise ValueError(f"{TIMEOUT_SCALE_ENV}={raw!r} must be greater than 0")
-    return scale
+    """The deadline multiplier from LAB_TIMEOUT_SCALE (one knob for slow laptops, read once:
+    every checker deadline is multiplied by it), parsed as the lab engine parses it."""
+    from labs.settings import TIMEOUT_SCALE_ENV, parse_timeout_scale
+
+    return parse_timeout_scale(os.environ.get(TIMEOUT_SCALE_ENV, "1"))
 
 
 class DeadlineExceeded(TimeoutError):

@@ -7,6 +7,7 @@ a corporate TLS-intercepting proxy, an Apple Silicon Docker that cannot `kind lo
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,8 +16,26 @@ from labs.versions import REPO_ROOT
 
 KUBECONFIG_ENV = "LAB_KUBECONFIG"
 DEFAULT_KUBECONFIG = ".lab/kubeconfig"  # relative to the repository root
+TIMEOUT_SCALE_ENV = "LAB_TIMEOUT_SCALE"
 LOAD_DOCKER_IMAGE = "docker-image"
 LOAD_ARCHIVE = "archive"
+
+
+def parse_timeout_scale(text: str) -> float:
+    """LAB_TIMEOUT_SCALE as a number; the engine and the checkers both read it through here.
+
+    NaN and infinity are refused too: with them a deadline never passes (or cannot be rounded).
+    """
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = -1.0
+    if not (scale > 0 and math.isfinite(scale)):
+        raise ValueError(
+            f"{TIMEOUT_SCALE_ENV}={text!r} is not a positive number; "
+            f"use e.g. {TIMEOUT_SCALE_ENV}=2 to double every deadline."
+        )
+    return scale
 
 
 @dataclass(frozen=True)
@@ -38,16 +57,10 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read the LAB_* and BOOKSTORE_* variables; bad values are errors that say what to set."""
         env = os.environ if env is None else env
-        scale_text = env.get("LAB_TIMEOUT_SCALE", "1")
         try:
-            scale = float(scale_text)
-        except ValueError:
-            scale = -1.0
-        if not scale > 0:
-            raise SystemExit(
-                f"LAB_TIMEOUT_SCALE={scale_text!r} is not a positive number; "
-                "use e.g. LAB_TIMEOUT_SCALE=2 to double every deadline."
-            )
+            scale = parse_timeout_scale(env.get(TIMEOUT_SCALE_ENV, "1"))
+        except ValueError as e:
+            raise SystemExit(str(e)) from None
         load = env.get("LAB_IMAGE_LOAD", LOAD_DOCKER_IMAGE)
         if load not in (LOAD_DOCKER_IMAGE, LOAD_ARCHIVE):
             raise SystemExit(
