@@ -82,10 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         result = runner.delete_cluster(name)
         console.print(result.output)
         if result.ok:
-            from labs.state import LabState
+            from labs.settings import LAB_DIR
+            from labs.state import STATE_FILE, LabState
             from labs.versions import REPO_ROOT
 
-            LabState.load(REPO_ROOT / ".lab" / "state.json", "lab2", name).reset()
+            LabState.load(REPO_ROOT / LAB_DIR / STATE_FILE, "lab2", name).reset()
         return 0 if result.ok else 1
 
     lab = _lab(args.lab, settings)

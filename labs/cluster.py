@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labs.runner import Result
+from labs.settings import LAB_DIR
 from labs.versions import REPO_ROOT
 
 
@@ -78,7 +79,7 @@ class LabCluster:
     def _pytest_kind(self):
         from pytest_kind import KindCluster
 
-        lab_dir = self.cwd / ".lab"
+        lab_dir = self.cwd / LAB_DIR
         lab_dir.mkdir(parents=True, exist_ok=True)
         # KindCluster.__init__ creates `.pytest-kind/<name>` relative to the cwd: keep it in .lab.
         with contextlib.chdir(lab_dir):

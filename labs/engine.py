@@ -29,7 +29,8 @@ from labs.model import (
     checker_argv,
 )
 from labs.runner import Clock, Result, Runner, SystemClock, format_command
-from labs.state import LabState
+from labs.settings import LAB_DIR
+from labs.state import STATE_FILE, LabState
 from labs.versions import REPO_ROOT
 
 # pytest's exit codes that mean "the checkers could not run", not "a checker failed".
@@ -209,7 +210,7 @@ class Engine:
         lab: Lab,
         runner: Runner,
         *,
-        lab_dir: Path = REPO_ROOT / ".lab",
+        lab_dir: Path = REPO_ROOT / LAB_DIR,
         clock: Clock | None = None,
         checks_plugin: Path = REPO_ROOT / "checks" / "conftest.py",
     ) -> None:
@@ -219,7 +220,7 @@ class Engine:
         self.lab_dir = lab_dir
         self.clock = clock or SystemClock()
         self.checks_plugin = checks_plugin
-        self.state = LabState.load(lab_dir / "state.json", lab.id, lab.cluster_name)
+        self.state = LabState.load(lab_dir / STATE_FILE, lab.id, lab.cluster_name)
         self.report = RunReport()
 
     # -- entry point -------------------------------------------------------------------------

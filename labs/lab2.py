@@ -27,7 +27,7 @@ from labs.model import (
     Step,
     checker_argv,
 )
-from labs.settings import LOAD_ARCHIVE, Settings
+from labs.settings import LAB_DIR, LOAD_ARCHIVE, Settings
 from labs.versions import load_versions
 
 KIND_CONFIG = "manifests/kind/cluster.yaml"
@@ -35,7 +35,7 @@ BOOKSTORE_KUSTOMIZATION = "manifests/bookstore"
 LOADGEN = "manifests/bookstore/loadgen.yaml"
 LOGGING_NAMESPACE_FILE = "manifests/logging/namespace.yaml"
 DOCKERFILE = "bookstore/Dockerfile"
-IMAGE_ARCHIVES = ".lab/images"
+IMAGE_ARCHIVES = f"{LAB_DIR}/images"
 GRAFANA_URL = "http://localhost:30300"
 LOKI_PORT = 3100
 

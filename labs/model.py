@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from labs.settings import LAB_DIR
+
 # What the engine does with an action. Every kind still has `argv`: the command a learner types.
 RUN = "run"  # run argv once; a non-zero exit fails the step
 POLL = "poll"  # run argv until it succeeds (and prints `expect`), or the deadline passes
@@ -21,7 +23,7 @@ CHECK = "check"  # run checkers (`python -m pytest checks ...`)
 KINDS = (RUN, POLL, DOCTOR, CLUSTER, LOAD_IMAGE, CHECK)
 
 # Where check actions ask the checkers to write per-checker results (relative to the repo root).
-SCORE_JSON = ".lab/score.json"
+SCORE_JSON = f"{LAB_DIR}/score.json"
 
 
 def checker_argv(kubeconfig: str, ids: tuple[str, ...] | list[str]) -> tuple[str, ...]:

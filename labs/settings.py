@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from labs.versions import REPO_ROOT
 
 KUBECONFIG_ENV = "LAB_KUBECONFIG"
-DEFAULT_KUBECONFIG = ".lab/kubeconfig"  # relative to the repository root
+LAB_DIR = ".lab"  # the lab's own files (kubeconfig, state, artifacts), under the repository root
+DEFAULT_KUBECONFIG = f"{LAB_DIR}/kubeconfig"
 TIMEOUT_SCALE_ENV = "LAB_TIMEOUT_SCALE"
 LOAD_DOCKER_IMAGE = "docker-image"
 LOAD_ARCHIVE = "archive"
