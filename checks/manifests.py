@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from labs.versions import REPO_ROOT, load_versions
+from labs.versions import load_versions
 
 MANIFESTS = Path("manifests")
 KIND_CONFIG = MANIFESTS / "kind" / "cluster.yaml"
@@ -233,9 +233,9 @@ def _load_versions_for(root: Path) -> tuple[dict[str, Any], list[Finding]]:
         try:
             return load_versions(own.resolve()), []
         except SystemExit as e:  # load_versions explains a broken file with SystemExit
-            fallback = load_versions(REPO_ROOT / "versions.toml")
+            fallback = load_versions()
             return fallback, [Finding("versions", False, str(e), "versions.toml")]
-    return load_versions(REPO_ROOT / "versions.toml"), []
+    return load_versions(), []
 
 
 # --------------------------------------------------------------------------------------------
