@@ -8,6 +8,7 @@ from checks.evidence import (
     ENFORCE_LABEL,
     CheckFailed,
     Passed,
+    enforce_level,
     fix_for_pod_security,
     is_pod_security_rejection,
     new_marker,
@@ -28,7 +29,7 @@ def check_namespace_restricted(lab: Lab, rollout_timeout: float = 120) -> Passed
             f"namespace {APP_NAMESPACE} labelled {ENFORCE_LABEL}=restricted",
             "kubectl apply -k manifests/bookstore",
         )
-    level = (ns.get("metadata", {}).get("labels") or {}).get(ENFORCE_LABEL)
+    level = enforce_level(ns)
     if level != "restricted":
         raise CheckFailed(
             f"namespace {APP_NAMESPACE} has {ENFORCE_LABEL}={level or '(unset)'}",
