@@ -67,14 +67,18 @@ def explaining_lines(text: str, limit: int = 12) -> list[str]:
     return list(seen)[:limit]
 
 
-def _events_lines(events_json: str) -> list[str]:
-    """Warning events and FailedCreate events as one readable line each."""
+def _items(list_json: str) -> list[dict]:
+    """The `items` of a `kubectl get -o json` list; none when the output is not such a list."""
     try:
-        items = json.loads(events_json).get("items", [])
+        return json.loads(list_json).get("items") or []
     except (ValueError, AttributeError):
         return []
+
+
+def _events_lines(events_json: str) -> list[str]:
+    """Warning events and FailedCreate events as one readable line each."""
     lines = []
-    for ev in items:
+    for ev in _items(events_json):
         reason = ev.get("reason", "")
         if ev.get("type") == "Normal" and reason in NORMAL_REASONS:
             continue
@@ -87,12 +91,8 @@ def _events_lines(events_json: str) -> list[str]:
 
 def _replicaset_lines(rs_json: str) -> list[str]:
     """ReplicaFailure conditions: where Pod Security rejections surface for a Deployment."""
-    try:
-        items = json.loads(rs_json).get("items", [])
-    except (ValueError, AttributeError):
-        return []
     lines = []
-    for rs in items:
+    for rs in _items(rs_json):
         name = rs.get("metadata", {}).get("name", "?")
         for cond in rs.get("status", {}).get("conditions", []) or []:
             if cond.get("type") == "ReplicaFailure" and cond.get("status") == "True":
@@ -102,12 +102,8 @@ def _replicaset_lines(rs_json: str) -> list[str]:
 
 
 def _unready_pods(pods_json: str) -> list[str]:
-    try:
-        items = json.loads(pods_json).get("items", [])
-    except (ValueError, AttributeError):
-        return []
     names = []
-    for pod in items:
+    for pod in _items(pods_json):
         statuses = pod.get("status", {}).get("containerStatuses", []) or []
         if not statuses or not all(s.get("ready") for s in statuses):
             names.append(pod.get("metadata", {}).get("name", ""))
