@@ -47,9 +47,9 @@ def check_logs_survive_deletion(lab: Lab, ingest_timeout: float = 90) -> Passed:
             lambda: lab.kube.get_pod(APP_NAMESPACE, pod), lambda p: p is None,
             what=f"pod {pod} to be gone", timeout=lab.timeout(120), clock=lab.clock, interval=2,
         )  # fmt: skip
-    except DeadlineExceeded:
+    except DeadlineExceeded as e:
         raise CheckFailed(
-            f"pod {pod} still exists 120 s after it was deleted",
+            f"pod {pod} still exists {e.timeout:.0f} s after it was deleted",
             "the pod gone (its grace period is short)",
             f"kubectl -n {APP_NAMESPACE} get pod {pod} -o yaml | grep -A3 finalizers",
         ) from None
@@ -63,7 +63,9 @@ def check_logs_survive_deletion(lab: Lab, ingest_timeout: float = 90) -> Passed:
     try:
         entries = lab.loki.entries(again, start_ns=start_ns, end_ns=lab.clock.time_ns() + 1)
     except Exception as e:
-        raise CheckFailed(str(e), "Loki answers query_range", "kubectl -n logging get pods") from e
+        raise CheckFailed(
+            str(e), "Loki answers query_range", f"kubectl -n {lab.logging_ns} get pods"
+        ) from e
     if not entries:
         raise CheckFailed(
             f"before deleting pod {pod} Loki had the marker line; after, {again} returns nothing",
