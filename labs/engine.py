@@ -23,6 +23,7 @@ from labs.model import (
     DOCTOR,
     LOAD_IMAGE,
     POLL,
+    SCORE_JSON,
     Action,
     Lab,
     Step,
@@ -401,7 +402,7 @@ class Engine:
                 action,
             )
             return False
-        score = self.lab_dir / "score.json"
+        score = self.lab_dir / Path(SCORE_JSON).name  # where the check action writes it
         score.unlink(missing_ok=True)  # never read a previous run's results
         result = self._run(action)
         if result.returncode in (PYTEST_USAGE_ERROR, PYTEST_NO_TESTS):
