@@ -101,12 +101,13 @@ def kubeconfigs(folder: Path) -> list[Path]:
         raise SystemExit(f"{folder} holds no kubeconfig files: put one file per learner there")
     seen: dict[str, Path] = {}
     for f in files:
-        if learner_id(f) in seen:
+        who = learner_id(f)
+        if who in seen:
             raise SystemExit(
-                f"{seen[learner_id(f)].name} and {f.name} are both learner "
-                f"{learner_id(f)!r}: keep one kubeconfig per learner"
+                f"{seen[who].name} and {f.name} are both learner {who!r}: "
+                "keep one kubeconfig per learner"
             )
-        seen[learner_id(f)] = f
+        seen[who] = f
     return files
 
 
