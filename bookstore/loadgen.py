@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from bookstore import logs, tracecontext
+from bookstore.settings import DEFAULT_CATALOG_URL
 
 # (kind, weight): the share of each kind of request in the mix.
 MIX = (
@@ -225,8 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--catalog-url",
-        default=os.environ.get("CATALOG_URL", "http://catalog"),
-        help="catalog's base URL (env CATALOG_URL, default http://catalog)",
+        default=os.environ.get("CATALOG_URL", DEFAULT_CATALOG_URL),
+        help=f"catalog's base URL (env CATALOG_URL, default {DEFAULT_CATALOG_URL})",
     )
     parser.add_argument(
         "--orders-url",
@@ -236,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--requests",
         type=int,
-        default=int(os.environ.get("REQUESTS", "200")),
+        # A string default goes through `type` like a typed value: a bad REQUESTS is a usage
+        # error that names the option, not a traceback.
+        default=os.environ.get("REQUESTS", "200"),
         help="how many requests in all (env REQUESTS, default 200)",
     )
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
@@ -250,7 +253,9 @@ def main(argv: list[str] | None = None) -> int:
         logs.get_logger().error("loadgen cannot start: invalid configuration", error=str(exc))
         return 2
     if args.requests < 1:
-        parser.error("--requests must be at least 1")
+        parser.error("--requests (env REQUESTS) must be at least 1")
+    if args.concurrency < 1:
+        parser.error("--concurrency must be at least 1")
     return asyncio.run(
         run(
             args.catalog_url.rstrip("/"),

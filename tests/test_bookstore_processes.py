@@ -441,3 +441,25 @@ def test_loadgen_fails_clearly_when_nothing_answers():
     assert result.returncode == 1
     line = json.loads(result.stdout.splitlines()[-1])
     assert (line["level"], line["msg"]) == ("ERROR", "services not ready")
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "expected"),
+    [
+        ({"REQUESTS": "many"}, [], "argument --requests: invalid int value: 'many'"),
+        ({}, ["--requests=0"], "--requests (env REQUESTS) must be at least 1"),
+        ({}, ["--concurrency=0"], "--concurrency must be at least 1"),
+    ],
+)
+def test_loadgen_bad_settings_are_usage_errors_not_tracebacks(env, args, expected):
+    result = subprocess.run(
+        [sys.executable, "-m", "bookstore", "loadgen", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, **env},
+    )
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
