@@ -12,6 +12,7 @@ default build that the docs page renders.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -134,15 +135,23 @@ def _rollout(settings: Settings, namespace: str, workload: str, timeout: float) 
     )
 
 
-def _checks(settings: Settings, namespaces: tuple[str, ...], *ids: str) -> Action:
-    return Action(
-        argv=checker_argv(settings.kubeconfig, ids),
+def _with_checks(settings: Settings, namespaces: tuple[str, ...], step: Step) -> Step:
+    """The step with its checkers' command as its last action.
+
+    The ids are spelled once, in `step.checks`; the command is derived from them, so the step's
+    declared checkers and the checkers it runs cannot disagree.
+    """
+    if not step.checks:
+        return step
+    action = Action(
+        argv=checker_argv(settings.kubeconfig, tuple(c.id for c in step.checks)),
         title="Run the checkers of this step",
         kind=CHECK,
         timeout=settings.seconds(300),
         # A failing checker is explained by the state of both namespaces.
         namespaces=namespaces,
     )
+    return replace(step, actions=(*step.actions, action))
 
 
 def _images(settings: Settings, versions: dict[str, Any], cluster: str) -> list[Action]:
@@ -302,7 +311,6 @@ def build(settings: Settings | None = None) -> Lab:
                 title="The last five lines of orders",
                 timeout=60,
             ),
-            _checks(settings, watched, "lab2.json-stdout"),
         ),
         checks=(CheckRef("lab2.json-stdout"),),
         hints=(
@@ -349,7 +357,6 @@ def build(settings: Settings | None = None) -> Lab:
                 title="One agent pod per node: the DaemonSet",
                 timeout=60,
             ),
-            _checks(settings, watched, "lab2.agent-daemonset", "lab2.namespace-restricted"),
         ),
         checks=(CheckRef("lab2.agent-daemonset"), CheckRef("lab2.namespace-restricted")),
         hints=(
@@ -418,14 +425,6 @@ def build(settings: Settings | None = None) -> Lab:
                 title=f"Query the errors with LogQL: {QUERY_ERRORS}",
                 timeout=60,
             ),
-            _checks(
-                settings,
-                watched,
-                "lab2.single-request-query",
-                "lab2.error-traceable",
-                "lab2.low-cardinality-labels",
-                "lab2.no-secrets-in-loki",
-            ),
         ),
         checks=(
             CheckRef("lab2.single-request-query"),
@@ -466,7 +465,6 @@ def build(settings: Settings | None = None) -> Lab:
                 title=f"Lines per pod in Loki, deleted pods included: {QUERY_BY_POD}",
                 timeout=60,
             ),
-            _checks(settings, watched, "lab2.logs-survive-deletion"),
         ),
         checks=(CheckRef("lab2.logs-survive-deletion"),),
         hints=(
@@ -489,7 +487,6 @@ def build(settings: Settings | None = None) -> Lab:
             *_repo_adds([grafana]),
             _helm_install(settings, grafana, 300),
             _helm_status(settings, grafana),
-            _checks(settings, watched, "lab2.grafana-datasource"),
         ),
         checks=(CheckRef("lab2.grafana-datasource"),),
         hints=("Explore → datasource Loki → paste a query from step 3.",),
@@ -508,7 +505,10 @@ def build(settings: Settings | None = None) -> Lab:
         title="Lab 2: ship the bookstore's JSON logs to Loki and follow one request",
         cluster_name=cluster,
         kubeconfig=settings.kubeconfig,
-        steps=(step0, step1, step2, step3, step4, step5),
+        steps=tuple(
+            _with_checks(settings, watched, step)
+            for step in (step0, step1, step2, step3, step4, step5)
+        ),
         grafana_url=GRAFANA_URL,
         grafana_login=f"no login needed for Explore; admin password: `{secret_cmd}`",
         try_query=QUERY_ERRORS,
