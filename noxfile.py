@@ -21,7 +21,7 @@ def lint(session: nox.Session) -> None:
     session.install("-e", ".[lab]", "ruff")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    session.run("python", "-m", "checks.manifests", *session.posargs)
+    session.run("python", "-m", "validators.manifests", *session.posargs)
 
 
 @nox.session(python=PYTHON)

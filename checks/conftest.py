@@ -23,8 +23,8 @@ from checks.evidence import CheckFailed, Passed
 from checks.kube import KubeError
 from checks.loki import LokiError
 from checks.report import learner_report, result_row, score_json
-from labs.settings import DEFAULT_KUBECONFIG, KUBECONFIG_ENV
-from labs.versions import REPO_ROOT
+from labconfig.settings import DEFAULT_KUBECONFIG, KUBECONFIG_ENV
+from labconfig.versions import REPO_ROOT
 
 RESULTS = pytest.StashKey[dict]()  # checker id -> result row, on the config
 CONNECTION = pytest.StashKey[dict]()  # what the session knows about the cluster

@@ -11,7 +11,7 @@ in time: at the deadline it is interrupted (so the checkers that finished still 
 killed. An unreachable cluster or a timeout is a row in the gradebook, never the end of the run.
 
 Offline: every sub-folder is one learner's submission (a repository with `manifests/`, or the
-`manifests/` folder itself); the static checks of `checks.manifests.check_tree` (schema, Pod
+`manifests/` folder itself); the static checks of `validators.manifests.check_tree` (schema, Pod
 Security, Alloy lint, consistency) grade it, with the same report format.
 
 Output in --out (default ./gradebook): gradebook.csv, gradebook.json, gradebook.html, and per
@@ -42,20 +42,20 @@ from checks.report import learner_report, result_row, score_json
 CHECKS_DIR = Path(__file__).resolve().parent
 INTERRUPT_GRACE_S = 15  # after SIGINT, pytest writes the score of the checkers that finished
 
-# The static checks, grouped as the issue names them; finding names from checks.manifests.
+# The static checks, grouped as the issue names them; finding names from validators.manifests.
 OFFLINE_CHECKERS = (
     Checker(
         "static.schema",
         "Every YAML file parses and every object validates against the pinned Kubernetes schema",
         10,
-        "Run `nox -s lint` (or `python -m checks.manifests`) and fix the first file it names.",
+        "Run `nox -s lint` (or `python -m validators.manifests`) and fix the first file it names.",
         "reference/checkers.md",
     ),
     Checker(
         "static.pod-security",
         "Every bookstore pod template passes Pod Security `restricted`",
         10,
-        "`python -m checks.pss manifests/bookstore` lists each violating field and its fix.",
+        "`python -m validators.pss manifests/bookstore` lists each violating field and its fix.",
         "lab-2.md#step-0",
     ),
     Checker(
@@ -69,7 +69,7 @@ OFFLINE_CHECKERS = (
         "static.consistency",
         "Names, ports and versions agree across the manifests, values and versions.toml",
         10,
-        "Run `python -m checks.manifests` and fix the mismatch each line names.",
+        "Run `python -m validators.manifests` and fix the mismatch each line names.",
         "reference/checkers.md",
     ),
 )
@@ -203,7 +203,7 @@ def submissions(folder: Path) -> list[Path]:
 
 def grade_submission(sub: Path) -> Graded:
     """The static checks on one learner's manifests, as a score JSON."""
-    from checks.manifests import check_tree
+    from validators.manifests import check_tree
 
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:

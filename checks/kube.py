@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from labs.settings import DEFAULT_KUBECONFIG, KUBECONFIG_ENV
+from labconfig.settings import DEFAULT_KUBECONFIG, KUBECONFIG_ENV
 
 DEFAULT_TIMEOUT = (5, 30)  # connect, read (seconds): an unreachable cluster fails fast
 

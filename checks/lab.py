@@ -27,7 +27,7 @@ CLOCK_SKEW_MARGIN_S = 120
 
 def _logging_names() -> dict[str, str]:
     """Namespace and release names of the logging stack, from versions.toml."""
-    from labs.versions import load_versions
+    from labconfig.versions import load_versions
 
     charts = load_versions()["charts"]
     return {

@@ -38,7 +38,7 @@ class SystemClock:
 def timeout_scale() -> float:
     """The deadline multiplier from LAB_TIMEOUT_SCALE (one knob for slow laptops, read once:
     every checker deadline is multiplied by it), parsed as the lab engine parses it."""
-    from labs.settings import TIMEOUT_SCALE_ENV, parse_timeout_scale
+    from labconfig.settings import TIMEOUT_SCALE_ENV, parse_timeout_scale
 
     return parse_timeout_scale(os.environ.get(TIMEOUT_SCALE_ENV, "1"))
 

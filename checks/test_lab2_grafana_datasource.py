@@ -15,7 +15,7 @@ def grafana_login(lab: Lab, values_file: Path | None = None) -> tuple[str, str |
     """(user, password) from our Grafana values, else the chart's generated Secret."""
     import yaml
 
-    from labs.versions import REPO_ROOT, load_versions
+    from labconfig.versions import REPO_ROOT, load_versions
 
     path = values_file or REPO_ROOT / load_versions()["charts"]["grafana"]["values"]
     values = {}

@@ -73,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1 if blocking else 0
 
+    from labconfig.versions import load_versions
     from labs import engine
-    from labs.versions import load_versions
 
     if args.command == "down":
         name = load_versions()["kind"]["cluster_name"]
@@ -82,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         result = runner.delete_cluster(name)
         console.print(result.output)
         if result.ok:
-            from labs.settings import LAB_DIR
+            from labconfig.settings import LAB_DIR
+            from labconfig.versions import REPO_ROOT
             from labs.state import STATE_FILE, LabState
-            from labs.versions import REPO_ROOT
 
             LabState.load(REPO_ROOT / LAB_DIR / STATE_FILE, "lab2", name).reset()
         return 0 if result.ok else 1

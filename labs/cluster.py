@@ -19,9 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from labconfig.settings import LAB_DIR
+from labconfig.versions import REPO_ROOT
 from labs.runner import Result
-from labs.settings import LAB_DIR
-from labs.versions import REPO_ROOT
 
 
 def _flag(argv: Sequence[str], name: str) -> str | None:

@@ -14,8 +14,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from labconfig.versions import REPO_ROOT, load_versions
 from labs import tools
-from labs.versions import REPO_ROOT, load_versions
 
 GIB = 1024**3
 # kind extraPortMappings: host port == NodePort (orders, Grafana, Loki).

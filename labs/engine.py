@@ -16,6 +16,8 @@ from pathlib import Path
 
 from rich.markup import escape
 
+from labconfig.settings import LAB_DIR
+from labconfig.versions import REPO_ROOT
 from labs import diagnostics
 from labs.model import (
     CHECK,
@@ -30,9 +32,7 @@ from labs.model import (
     checker_argv,
 )
 from labs.runner import Clock, Result, Runner, SystemClock, format_command
-from labs.settings import LAB_DIR
 from labs.state import STATE_FILE, LabState
-from labs.versions import REPO_ROOT
 
 # pytest's exit codes that mean "the checkers could not run", not "a checker failed".
 PYTEST_USAGE_ERROR = 4

@@ -16,6 +16,8 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from labconfig.settings import LAB_DIR
+from labconfig.versions import load_versions
 from labs.model import (
     CHECK,
     CLUSTER,
@@ -28,8 +30,7 @@ from labs.model import (
     Step,
     checker_argv,
 )
-from labs.settings import LAB_DIR, LOAD_ARCHIVE, Settings
-from labs.versions import load_versions
+from labs.settings import LOAD_ARCHIVE, Settings
 
 KIND_CONFIG = "manifests/kind/cluster.yaml"
 BOOKSTORE_KUSTOMIZATION = "manifests/bookstore"

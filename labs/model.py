@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from labs.settings import LAB_DIR
+from labconfig.settings import LAB_DIR
 
 # What the engine does with an action. Every kind still has `argv`: the command a learner types.
 RUN = "run"  # run argv once; a non-zero exit fails the step

@@ -26,8 +26,8 @@ from typing import Protocol
 from rich.console import Console
 from rich.markup import escape
 
-from labs.settings import DEFAULT_KUBECONFIG
-from labs.versions import REPO_ROOT
+from labconfig.settings import DEFAULT_KUBECONFIG
+from labconfig.versions import REPO_ROOT
 
 # The label kind puts on every node container (kind: pkg/cluster/internal/providers/docker).
 KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"

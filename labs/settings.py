@@ -7,36 +7,20 @@ a corporate TLS-intercepting proxy, an Apple Silicon Docker that cannot `kind lo
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from labs.versions import REPO_ROOT
+from labconfig.settings import (
+    DEFAULT_KUBECONFIG,
+    KUBECONFIG_ENV,
+    TIMEOUT_SCALE_ENV,
+    parse_timeout_scale,
+)
+from labconfig.versions import REPO_ROOT
 
-KUBECONFIG_ENV = "LAB_KUBECONFIG"
-LAB_DIR = ".lab"  # the lab's own files (kubeconfig, state, artifacts), under the repository root
-DEFAULT_KUBECONFIG = f"{LAB_DIR}/kubeconfig"
-TIMEOUT_SCALE_ENV = "LAB_TIMEOUT_SCALE"
 LOAD_DOCKER_IMAGE = "docker-image"
 LOAD_ARCHIVE = "archive"
-
-
-def parse_timeout_scale(text: str) -> float:
-    """LAB_TIMEOUT_SCALE as a number; the engine and the checkers both read it through here.
-
-    NaN and infinity are refused too: with them a deadline never passes (or cannot be rounded).
-    """
-    try:
-        scale = float(text)
-    except ValueError:
-        scale = -1.0
-    if not (scale > 0 and math.isfinite(scale)):
-        raise ValueError(
-            f"{TIMEOUT_SCALE_ENV}={text!r} is not a positive number; "
-            f"use e.g. {TIMEOUT_SCALE_ENV}=2 to double every deadline."
-        )
-    return scale
 
 
 @dataclass(frozen=True)

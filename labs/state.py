@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-STATE_FILE = "state.json"  # in the lab directory (labs.settings.LAB_DIR)
+STATE_FILE = "state.json"  # in the lab directory (labconfig.settings.LAB_DIR)
 
 
 def utc_now() -> str:

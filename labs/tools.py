@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labs.versions import load_versions
+from labconfig.versions import load_versions
 
 TOOLS = ("kind", "kubectl", "helm")
 

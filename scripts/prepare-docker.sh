@@ -140,10 +140,10 @@ else
 fi
 
 # 3. A Python base image ----------------------------------------------------------------------
-# versions.toml is read only through labs.versions (the project's single reader).
+# versions.toml is read only through labconfig.versions (the project's single reader).
 DEFAULT_BASE_IMAGE="$(
   cd "$REPO_ROOT" &&
-    python3 -c 'from labs.versions import load_versions; print(load_versions()["python"]["base_image"])'
+    python3 -c 'from labconfig.versions import load_versions; print(load_versions()["python"]["base_image"])'
 )" || die "could not read [python].base_image from $REPO_ROOT/versions.toml." \
   "Expected python3 >= 3.11 on PATH (tomllib) and the repository checked out."
 

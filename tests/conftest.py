@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from labs.versions import REPO_ROOT, load_versions
+from labconfig.versions import REPO_ROOT, load_versions
 
 SERVICES = ("catalog", "orders")
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")

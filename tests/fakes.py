@@ -550,7 +550,7 @@ class FakeCluster:
             self._new_app_pod(app, pod["spec"]["nodeName"])
 
     def dry_run_create_pod(self, namespace, pod):
-        from checks.pss import evaluate
+        from validators.pss import evaluate
 
         level = self.namespaces[namespace]["metadata"]["labels"].get(
             "pod-security.kubernetes.io/enforce", "privileged"

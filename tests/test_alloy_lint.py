@@ -1,4 +1,4 @@
-"""checks.alloy_lint: a good pipeline passes; each kind of breakage fails with the right finding.
+"""validators.alloy_lint: a good pipeline passes; each kind of breakage fails with its finding.
 
 GOOD_CONFIG below is written for these tests (different labels and spelling from the lab's
 values on purpose), so the lint is proven on more than one way of writing the same pipeline.
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from checks import alloy_lint as al
+from validators import alloy_lint as al
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -160,7 +160,7 @@ def test_unready_pods_without_failed_create_point_at_the_pods():
 def test_the_dry_run_probe_violates_only_the_host_path_controls():
     """The probe must be rejected for hostPath alone, or a rejection would prove nothing."""
     from checks.evidence import violating_pod
-    from checks.pss import evaluate
+    from validators.pss import evaluate
 
     probe = violating_pod("probe", "bookstore/catalog:0.1.0")
     paths = {v.path for v in evaluate([probe], level="restricted")}

@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from bookstore import logschema
-from labs.versions import REPO_ROOT, load_versions
+from labconfig.versions import REPO_ROOT, load_versions
 
 # The flags a restricted pod gets, spelled the docker way.
 RESTRICTED = [

@@ -17,10 +17,10 @@ from urllib.parse import unquote, urljoin, urlsplit
 import pytest
 
 from checks.catalogue import CHECKERS
+from labconfig.versions import REPO_ROOT, load_versions
 from labs.engine import check_action, plan
 from labs.lab2 import LAB
 from labs.runner import format_command
-from labs.versions import REPO_ROOT, load_versions
 
 HOOK_PATH = REPO_ROOT / "docs" / "hooks" / "generated_pages.py"
 

@@ -106,7 +106,7 @@ def test_timeout_keeps_a_row_and_never_blocks_the_class(class_folder, tmp_path):
 
 
 def test_offline_grading_of_submissions(tmp_path, capsys):
-    from labs.versions import REPO_ROOT
+    from labconfig.versions import REPO_ROOT
 
     if not (REPO_ROOT / "manifests" / "bookstore").is_dir():
         pytest.skip("manifests/ not written yet")

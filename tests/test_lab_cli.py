@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from labconfig.versions import REPO_ROOT, load_versions
 from labs import doctor
 from labs.tools import tool_version
-from labs.versions import REPO_ROOT, load_versions
 
 KUBECONFIG = (
     "apiVersion: v1\nkind: Config\nclusters:\n- name: kind\n  cluster: {server: "
@@ -80,7 +80,7 @@ def world(tmp_path: Path):
     if not ports_free():
         pytest.skip("the lab's host ports are in use on this machine (the doctor would stop)")
     repo = tmp_path / "repo"
-    for name in ("labs", "manifests", "checks"):
+    for name in ("labs", "labconfig", "manifests", "checks", "validators"):
         shutil.copytree(REPO_ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO_ROOT / "versions.toml", repo / "versions.toml")
     fake = tmp_path / "fake"

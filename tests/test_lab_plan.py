@@ -8,11 +8,11 @@ from urllib.parse import quote
 import pytest
 
 from checks import catalogue
+from labconfig.versions import REPO_ROOT, load_versions
 from labs import engine, lab2
 from labs.__main__ import main
 from labs.model import CHECK, CLUSTER, DOCTOR
 from labs.settings import Settings
-from labs.versions import REPO_ROOT, load_versions
 
 KC = ".lab/kubeconfig"
 K = f"kubectl --kubeconfig {KC}"

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from labconfig.versions import load_versions
 from labs import tools
-from labs.versions import load_versions
 
 HOST = ("linux", "amd64")
 

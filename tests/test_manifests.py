@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from checks import manifests
-from checks.manifests import Finding, check_tree, main
-from labs.versions import REPO_ROOT, load_versions
+from labconfig.versions import REPO_ROOT, load_versions
+from validators import manifests
+from validators.manifests import Finding, check_tree, main
 
 VERSIONS = load_versions(REPO_ROOT / "versions.toml")
 
@@ -401,7 +401,7 @@ def test_gateway_left_on_fails(tree: Path):
         lambda docs: docs[0].pop("gateway"),
     )
     findings = run(tree)
-    # checks.alloy_lint reports the same mistake from Alloy's side (push URL != gateway).
+    # validators.alloy_lint reports the same mistake from Alloy's side (push URL != gateway).
     assert {f.check for f in failures(findings)} == {"loki-endpoints", "alloy"}
     assert "gateway.enabled: false" in failures(findings, "loki-endpoints")[0].message
 

@@ -1,4 +1,4 @@
-"""`helm template` of the pinned charts with our values, as `python -m checks.manifests` runs it.
+"""`helm template` of the pinned charts with our values, as `python -m validators.manifests` does.
 
 The render tests need a helm binary and the three pinned charts on this machine: set LAB_HELM
 (or put helm on PATH) and LAB_CHART_DIR to a folder holding `loki-18.11.0.tgz`,
@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from checks import manifests
-from checks.manifests import check_helm_render, find_chart, load_tree
-from labs.versions import REPO_ROOT, load_versions
+from labconfig.versions import REPO_ROOT, load_versions
+from validators import manifests
+from validators.manifests import check_helm_render, find_chart, load_tree
 
 VERSIONS = load_versions(REPO_ROOT / "versions.toml")
 CHARTS = VERSIONS["charts"]

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from labs.versions import REPO_ROOT
+from labconfig.versions import REPO_ROOT
 
 RUN_PY = REPO_ROOT / "notebooks" / "run.py"
 

@@ -1,4 +1,4 @@
-"""checks.pss: every Pod Security control passing and failing, where pod specs are found, the CLI.
+"""validators.pss: each Pod Security control passing and failing, where pod specs are found, CLI.
 
 Each case starts from a pod spec that passes `restricted`, changes one field, and asserts the
 exact control and field path reported (or that nothing is reported for an allowed value).
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from checks import pss
+from validators import pss
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -392,7 +392,7 @@ def test_parse_version_rejects_nonsense(text):
 
 
 def test_pinned_version_is_the_minor_from_versions_toml():
-    from labs.versions import load_versions
+    from labconfig.versions import load_versions
 
     full = load_versions()["kubernetes"]["version"]
     assert full.startswith(pss.pinned_version() + ".")
@@ -579,7 +579,7 @@ def test_cli_runs_as_a_module(tmp_path):
 
     file = write_docs(tmp_path / "p.yaml", pod_with(("spec.hostNetwork", True)))
     result = subprocess.run(
-        [sys.executable, "-m", "checks.pss", "--level", "baseline", str(file)],
+        [sys.executable, "-m", "validators.pss", "--level", "baseline", str(file)],
         capture_output=True,
         text=True,
         cwd=REPO,

@@ -5,7 +5,7 @@ the marker is replaced by Markdown rendered from the single source of that fact:
 
 - `lab2`: the lab page, from the lab definition (`labs.lab2`) and the engine's plan, so every
   command shown is the command `nox -s lab-2` runs, versions included;
-- `versions`: every pinned version, from `versions.toml` through `labs.versions`;
+- `versions`: every pinned version, from `versions.toml` through `labconfig.versions`;
 - `log-schema`: the log contract, from `bookstore/log-schema.json`;
 - `checkers`: the checker catalogue, from `checks.catalogue`.
 
@@ -69,7 +69,7 @@ def _fence(text: str, lang: str = "") -> str:
 # -- versions --------------------------------------------------------------------------------
 def render_versions(page_src_uri: str) -> str:
     """Every pinned version, from versions.toml, grouped the way the file groups them."""
-    from labs.versions import VERSIONS_FILE, load_versions
+    from labconfig.versions import VERSIONS_FILE, load_versions
 
     data = load_versions()
     out: list[str] = []

@@ -12,7 +12,7 @@ at which a control appeared or changed. `--version latest` applies the newest ru
 (the plugin's source as of Kubernetes 1.37 development); `--version v1.34` evaluates what a
 namespace pinned with `pod-security.kubernetes.io/enforce-version: v1.34` enforces.
 
-    python -m checks.pss [--level restricted|baseline] [--version vX.Y|latest|pinned]
+    python -m validators.pss [--level restricted|baseline] [--version vX.Y|latest|pinned]
                          [--json] PATH...
 
 Exit status: 0 all pod specs pass, 1 something violates, 2 bad input.
@@ -790,7 +790,7 @@ def parse_version(text: str) -> Version:
 
 def pinned_version() -> str:
     """The Kubernetes minor pinned in versions.toml, as the namespace's enforce-version."""
-    from labs.versions import load_versions
+    from labconfig.versions import load_versions
 
     major, minor, *_ = str(load_versions()["kubernetes"]["version"]).lstrip("v").split(".")
     return f"v{major}.{minor}"
@@ -863,7 +863,7 @@ def _report_text(violations: list[Violation], checked: int, level: str, version:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m checks.pss",
+        prog="python -m validators.pss",
         description="Check Kubernetes manifests against the Pod Security Standards.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="YAML files or directories")
@@ -886,7 +886,7 @@ def main(argv: list[str] | None = None) -> int:
             found = evaluate([obj], level=args.level, version=version)
             violations += [replace(v, source=source) for v in found]
     except InputError as e:
-        print(f"checks.pss: {e}", file=sys.stderr)
+        print(f"validators.pss: {e}", file=sys.stderr)
         return 2
     if args.json:
         payload = {

@@ -7,9 +7,9 @@ checked here, in one pass, with a fix for each failure:
 - every YAML file parses;
 - every Kubernetes object validates against the OpenAPI schema of the pinned Kubernetes version
   (kubernetes-validate, strict: unknown fields are typos);
-- bookstore pod templates pass Pod Security `restricted` (`checks.pss`);
+- bookstore pod templates pass Pod Security `restricted` (`validators.pss`);
 - the Alloy pipeline is complete and ships the right labels to the right Loki
-  (`checks.alloy_lint`);
+  (`validators.alloy_lint`);
 - the parts agree: Service NodePorts == kind port mappings, names/images/enforce-version ==
   `versions.toml`, Alloy's push URL and Grafana's datasource == Loki's Service and port,
   the bookstore objects keep the service contract (ports, probes, config, replicas);
@@ -17,7 +17,7 @@ checked here, in one pass, with a fix for each failure:
   with our values and the rendered objects are validated too (else a clear SKIP).
 
 `check_tree(root)` returns the findings, so the grader can run the same checks on a learner's
-submission folder; `python -m checks.manifests [ROOT] [--json]` prints them and exits 1 on a
+submission folder; `python -m validators.manifests [ROOT] [--json]` prints them and exits 1 on a
 failure (`nox -s lint`).
 """
 
@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from labs.versions import load_versions
+from labconfig.versions import load_versions
 
 MANIFESTS = Path("manifests")
 KIND_CONFIG = MANIFESTS / "kind" / "cluster.yaml"
@@ -325,7 +325,7 @@ def schema_problem(obj: dict[str, Any], version: str) -> str | None:
 
 def check_pss(tree: Tree) -> list[Finding]:
     """Every bookstore pod template (Deployments and the loadgen Job) passes `restricted`."""
-    from checks import pss
+    from validators import pss
 
     version = kube_minor(tree.versions["kubernetes"]["version"])
     findings = []
@@ -355,8 +355,8 @@ def check_pss(tree: Tree) -> list[Finding]:
 
 
 def check_alloy(tree: Tree) -> list[Finding]:
-    """The Alloy pipeline in the values, linted by `checks.alloy_lint`."""
-    from checks import alloy_lint
+    """The Alloy pipeline in the values, linted by `validators.alloy_lint`."""
+    from validators import alloy_lint
 
     rel = tree.values_files().get("alloy")
     values = tree.values("alloy")
@@ -1168,7 +1168,7 @@ def render_human(findings: list[Finding]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m checks.manifests",
+        prog="python -m validators.manifests",
         description="Offline checks of manifests/, the chart values and versions.toml.",
     )
     parser.add_argument(

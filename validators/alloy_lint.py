@@ -29,7 +29,7 @@ local/local.file_match, loki/loki.source.file, loki/loki.process, loki/loki.writ
 rule-block.md, get-started/syntax.md, collect/logs-in-kubernetes.md) and the chart values of
 alloy 1.11.1 and loki 18.11.0.
 
-    python -m checks.alloy_lint [VALUES.yaml] [--loki-values FILE] [--json]
+    python -m validators.alloy_lint [VALUES.yaml] [--loki-values FILE] [--json]
 
 Exit status: 0 clean, 1 findings, 2 bad input.
 """
@@ -736,7 +736,7 @@ def _port(value: Any, default: int) -> int:
 
 def _versions_chart(name: str) -> dict[str, Any]:
     try:
-        from labs.versions import load_versions
+        from labconfig.versions import load_versions
 
         return dict(load_versions().get("charts", {}).get(name, {}))
     except (SystemExit, ImportError, OSError):
@@ -1402,7 +1402,7 @@ def main(argv: list[str] | None = None) -> int:
     repo = Path(__file__).resolve().parents[1]
     defaults = {n: _versions_chart(n).get("values") for n in ("alloy", "loki")}
     parser = argparse.ArgumentParser(
-        prog="python -m checks.alloy_lint",
+        prog="python -m validators.alloy_lint",
         description="Lint the Alloy pipeline in the Alloy chart values (no Alloy binary needed).",
     )
     parser.add_argument(
@@ -1427,7 +1427,7 @@ def main(argv: list[str] | None = None) -> int:
         values = _read_values(Path(args.values))
         loki_values = _read_values(Path(loki_path)) if loki_path else None
     except InputError as e:
-        print(f"checks.alloy_lint: {e}", file=sys.stderr)
+        print(f"validators.alloy_lint: {e}", file=sys.stderr)
         return 2
     findings = lint_values(values, loki_values)
     if args.json:
