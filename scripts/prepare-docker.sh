@@ -5,15 +5,17 @@
 #   scripts/prepare-docker.sh --env-file F    # also write them as KEY=VALUE lines to F
 #
 # Steps, each skipped when already done (the script is safe to run again):
-#   1. a Docker client and engine: Debian's docker.io (apt) when there is none;
+#   1. a Docker client that can build with BuildKit: Debian's docker.io (apt) when no client
+#      here can (none at all, or only a Docker 23+ client without buildx);
 #   2. a running engine: start dockerd in the background when `docker info` fails;
 #   3. a Python base image: the default from versions.toml ([python].base_image) when it is
 #      present or can be pulled; otherwise one built locally with debootstrap + `docker import`
 #      (machines with no container registry, like this project's CI);
 #   4. the settings the image builds need, printed as `export` lines on stdout:
 #      BOOKSTORE_BASE_IMAGE, BOOKSTORE_EXTRA_CA (a CA bundle handed to pip as a BuildKit
-#      secret, for networks that intercept TLS), BOOKSTORE_DOCKER (a client that can do BuildKit
-#      builds) and DOCKER_BUILDKIT=1.
+#      secret, for networks that intercept TLS), BOOKSTORE_DOCKER (the client chosen by
+#      labconfig/docker_client.py after any install: one that can do BuildKit builds) and
+#      DOCKER_BUILDKIT=1.
 # Everything meant for a human goes to stderr, so stdout stays safe to `eval`.
 set -euo pipefail
 
@@ -80,30 +82,27 @@ apt_install() {
     "$@" >&2
 }
 
-# The newer Docker CLI without the buildx plugin refuses BuildKit builds; Debian's 20.10 client
-# (/usr/bin/docker) still carries its own BuildKit session and accepts `--secret`.
-pick_docker_client() {
-  if [[ -n ${BOOKSTORE_DOCKER:-} ]]; then
-    printf '%s\n' "$BOOKSTORE_DOCKER"
-    return
-  fi
-  local on_path
-  on_path="$(command -v docker || true)"
-  if [[ -n $on_path ]] && "$on_path" buildx version >/dev/null 2>&1; then
-    printf '%s\n' "$on_path"
-  elif [[ -x /usr/bin/docker ]]; then
-    printf '%s\n' /usr/bin/docker
-  else
-    printf '%s\n' "$on_path"
-  fi
+# The client is chosen by the project's one rule (labconfig/docker_client.py, shared with the
+# tests and the lab engine): LAB_DOCKER/BOOKSTORE_DOCKER, else a client whose buildx works, else
+# a pre-23 classic client such as Debian's 20.10 /usr/bin/docker. It runs after every install,
+# so a newer client without buildx that was on PATH first is never picked over docker.io.
+select_docker_client() {
+  (cd "$REPO_ROOT" && python3 -m labconfig.docker_client --why)
 }
 
 # 1. Docker client and engine ------------------------------------------------------------------
-if ! command -v docker >/dev/null && [[ ! -x /usr/bin/docker ]]; then
+if ! DOCKER="$(select_docker_client)"; then
+  command -v apt-get >/dev/null ||
+    die "no docker client on this machine can build the images with BuildKit (see above)." \
+      "Expected a client whose buildx works, or a classic client older than Docker 23." \
+      "Install the buildx plugin or Docker Desktop, then run this script again."
+  say "no usable docker client yet: installing Debian's docker.io (a client that builds with BuildKit)"
   apt_install docker.io
+  hash -r
+  DOCKER="$(select_docker_client)" ||
+    die "after installing docker.io there is still no docker client that can build with BuildKit (see above)." \
+      "Set BOOKSTORE_DOCKER to a client that can, then run this script again."
 fi
-DOCKER="$(pick_docker_client)"
-[[ -n $DOCKER ]] || die "no docker client found after installing docker.io."
 
 # 2. A running engine -------------------------------------------------------------------------
 if "$DOCKER" info >/dev/null 2>&1; then
@@ -111,6 +110,8 @@ if "$DOCKER" info >/dev/null 2>&1; then
 else
   if ! command -v dockerd >/dev/null && [[ ! -x /usr/sbin/dockerd ]]; then
     apt_install docker.io
+    hash -r
+    DOCKER="$(select_docker_client)" || die "no usable docker client after installing docker.io."
   fi
   DOCKERD="$(command -v dockerd || echo /usr/sbin/dockerd)"
   if pgrep -x dockerd >/dev/null; then

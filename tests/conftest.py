@@ -7,19 +7,20 @@ Settings come from the same variables the lab and `scripts/prepare-docker.sh` us
 BOOKSTORE_BASE_IMAGE (default versions.toml [python].base_image, or, when that is not on this
 machine, the local base the script builds if it exists), BOOKSTORE_EXTRA_CA (a CA bundle handed
 to pip as the BuildKit secret `extra_ca`; default the host's system bundle, empty to disable) and
-BOOKSTORE_DOCKER (the client to call).
+the docker client, chosen by labconfig.docker_client (BOOKSTORE_DOCKER/LAB_DOCKER, else one
+whose buildx works, else a classic pre-23 client), the same rule the script and the lab use.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from labconfig.docker_client import NoUsableClient, select_client
 from labconfig.versions import REPO_ROOT, load_versions
 
 SERVICES = ("catalog", "orders")
@@ -34,20 +35,12 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() == "true"
 
 
-def find_docker_client() -> str | None:
-    """The docker CLI to use: BOOKSTORE_DOCKER, else one that can run BuildKit builds.
-
-    A recent CLI without the buildx plugin refuses `--secret`; Debian's docker.io client
-    (/usr/bin/docker, 20.10) does BuildKit builds on its own, so it is the next choice.
-    """
-    if os.environ.get("BOOKSTORE_DOCKER"):
-        return os.environ["BOOKSTORE_DOCKER"]
-    on_path = shutil.which("docker")
-    if on_path and _succeeds([on_path, "buildx", "version"]):
-        return on_path
-    if Path("/usr/bin/docker").is_file():
-        return "/usr/bin/docker"
-    return on_path
+def find_docker_client() -> tuple[str | None, str]:
+    """The docker CLI to use, by the project's one rule (labconfig.docker_client), or why none."""
+    try:
+        return select_client().path, ""
+    except NoUsableClient as e:
+        return None, str(e)
 
 
 def _succeeds(cmd: list[str]) -> bool:
@@ -60,11 +53,8 @@ def _succeeds(cmd: list[str]) -> bool:
 @pytest.fixture(scope="session")
 def docker_client() -> str:
     """Path of a docker CLI whose engine answers `docker info`; skip (fail under CI) if none."""
-    client = find_docker_client()
-    problem = None
-    if client is None:
-        problem = "no `docker` command on PATH"
-    else:
+    client, problem = find_docker_client()
+    if client is not None:
         try:
             info = subprocess.run(
                 [client, "info", "--format", "{{.ServerVersion}}"],
@@ -78,7 +68,7 @@ def docker_client() -> str:
         except (OSError, subprocess.TimeoutExpired) as exc:
             problem = f"`{client} info` did not answer: {exc}"
     if problem:
-        reason = f"no working Docker engine ({problem}); to run these tests, {PREPARE_HINT}"
+        reason = f"no usable Docker ({problem}); to run these tests, {PREPARE_HINT}"
         if in_ci():
             pytest.fail(f"CI=true and {reason}. CI must run the container tests.", pytrace=False)
         pytest.skip(reason)
