@@ -176,6 +176,19 @@ def select_client(env: Mapping[str, str] | None = None) -> Choice:
     )
 
 
+_CACHE: dict[tuple[str, ...], str] = {}
+
+
+def docker_path(env: Mapping[str, str] | None = None) -> str:
+    """`select_client().path`, remembered for as long as the variables the rule reads stay the
+    same (the lab runs docker many times; the probes cost a few subprocesses each)."""
+    env = os.environ if env is None else env
+    key = tuple(env.get(k, "") for k in ("PATH", DEBIAN_CLIENT_ENV, *EXPLICIT_ENV))
+    if key not in _CACHE:
+        _CACHE[key] = select_client(env).path
+    return _CACHE[key]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python3 -m labconfig.docker_client [--why]`: print the chosen client's path (stdout);
     with --why, also the reason (stderr). Exit 1 with the fix when there is none."""

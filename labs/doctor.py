@@ -1,20 +1,19 @@
 """Preflight: is this machine ready for the lab, and what exactly to do when it is not.
 
-`gather_facts()` reads the machine (Docker, memory, CPU, inotify limits, ports, disk, tools);
-`diagnose(facts)` turns facts into findings, each with the fix. Facts are a plain dataclass so
-tests inject any machine they like; nothing here changes the system.
+`labs.probes.gather_facts()` tries, cheaply and with short timeouts, what the next `nox -s
+lab-2` will need (Docker and a client that can build with BuildKit, a tiny BuildKit build, the
+kind node image and the build's base image present or pullable, the chart repositories and the
+tools' downloads reachable, memory, CPUs, inotify limits, ports, disk); `diagnose(facts)` turns
+those facts into findings, each with the fix, including how to prepare a machine behind a proxy
+or without internet. Any blocking finding means "not ready". Facts are plain dataclasses so tests
+inject any machine they like; nothing here changes the system.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
-import socket
-import subprocess
-from dataclasses import dataclass, field
-from pathlib import Path
+import os
+from dataclasses import dataclass, field, replace
 
-from labconfig.versions import REPO_ROOT, load_versions
 from labs import tools
 
 GIB = 1024**3
@@ -35,6 +34,27 @@ class ToolFact:
     path_version: str | None  # version of the tool found on PATH (None: not found)
     cached: bool  # a verified copy is in the lab's tool cache
     checksum_pinned: bool  # a download for this platform can be verified
+    prefetched: str = ""  # the release file a learner put into LAB_TOOLS_DIR (path), if any
+    url: str = ""  # where the lab downloads it from
+    url_error: str | None = None  # why that URL did not answer (None: it did, or not needed)
+    offline_fix: str = ""  # how to provide it without the download (labs.tools.offline_fix)
+
+
+@dataclass(frozen=True)
+class ImageFact:
+    """An image the lab needs before the cluster can pull anything itself."""
+
+    ref: str
+    present: bool  # in the local Docker engine (`docker image inspect`)
+
+
+@dataclass(frozen=True)
+class RepoFact:
+    """A chart repository `helm repo add` will read."""
+
+    name: str
+    url: str
+    error: str | None = None  # why its index.yaml did not answer (None: it did)
 
 
 @dataclass
@@ -51,6 +71,18 @@ class Facts:
     cluster_exists: bool = False
     disk_free: int | None = None
     tools: dict[str, ToolFact] = field(default_factory=dict)
+    # The docker client the lab builds with (labconfig.docker_client) or why there is none.
+    docker_client: str = ""
+    docker_client_error: str = ""
+    # A BuildKit build of a two-line Dockerfile with that client: None = it worked (or could not
+    # be tried because Docker is unreachable), else its last error line.
+    buildkit_error: str | None = None
+    node_image: ImageFact | None = None  # kindest/node from versions.toml
+    base_image: ImageFact | None = None  # the Dockerfile's BASE_IMAGE (or BOOKSTORE_BASE_IMAGE)
+    # Docker Hub, where the node image and the charts' images come from: None = it answered.
+    registry: str = ""
+    registry_error: str | None = None
+    chart_repos: tuple[RepoFact, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,6 +96,17 @@ class Finding:
 
 def diagnose(f: Facts) -> list[Finding]:
     """Every check, passed or not; a blocking finding stops the lab before it starts."""
+    out: list[Finding] = []
+    for part in (_platform, _docker, _host, _tools, _downloads):
+        out.extend(part(f))
+    return out
+
+
+def ready(findings: list[Finding]) -> bool:
+    return not any(f.blocking for f in findings)
+
+
+def _platform(f: Facts) -> list[Finding]:
     out: list[Finding] = []
     if f.os not in ("linux", "darwin"):
         out.append(
@@ -99,6 +142,11 @@ def diagnose(f: Facts) -> list[Finding]:
                     "LAB_IMAGE_LOAD=archive does that from the start.",
                 )
             )
+    return out
+
+
+def _docker(f: Facts) -> list[Finding]:
+    out: list[Finding] = []
     if not f.docker_reachable:
         out.append(
             Finding(
@@ -145,6 +193,13 @@ def diagnose(f: Facts) -> list[Finding]:
                     "Give Docker 2+ CPUs, or set LAB_TIMEOUT_SCALE=2 to double every deadline.",
                 )
             )
+    out.extend(_builds(f))
+    return out
+
+
+def _host(f: Facts) -> list[Finding]:
+    """inotify limits, the kind host ports, disk space."""
+    out: list[Finding] = []
     if f.os == "linux" and f.inotify_watches is not None and f.inotify_instances is not None:
         if f.inotify_watches < INOTIFY_WATCHES or f.inotify_instances < INOTIFY_INSTANCES:
             out.append(
@@ -202,19 +257,17 @@ def diagnose(f: Facts) -> list[Finding]:
             )
         else:
             out.append(Finding("disk", True, f"{gib:.1f} GiB free"))
+    return out
+
+
+def _tools(f: Facts) -> list[Finding]:
+    out: list[Finding] = []
     for name, t in sorted(f.tools.items()):
         if t.path_version == t.version_wanted:
             out.append(Finding(name, True, f"{name} {t.version_wanted} on PATH"))
         elif t.cached:
             out.append(Finding(name, True, f"{name} {t.version_wanted} in the lab's tool cache"))
-        elif t.checksum_pinned:
-            seen = f" (PATH has {t.path_version})" if t.path_version else ""
-            out.append(
-                Finding(
-                    name, True, f"{name} {t.version_wanted} will be downloaded and verified{seen}"
-                )
-            )
-        else:
+        elif not t.checksum_pinned:
             seen = f"PATH has {t.path_version}" if t.path_version else "it is not on PATH"
             out.append(
                 Finding(
@@ -227,7 +280,131 @@ def diagnose(f: Facts) -> list[Finding]:
                     True,
                 )
             )
+        elif t.prefetched:
+            out.append(
+                Finding(
+                    name,
+                    True,
+                    f"{name} {t.version_wanted} will be installed from {t.prefetched} "
+                    "(its SHA-256 is checked first)",
+                )
+            )
+        elif t.url_error is None:
+            seen = f" (PATH has {t.path_version})" if t.path_version else ""
+            out.append(
+                Finding(
+                    name, True, f"{name} {t.version_wanted} will be downloaded and verified{seen}"
+                )
+            )
+        else:
+            out.append(
+                Finding(
+                    name,
+                    False,
+                    f"{name} {t.version_wanted} is not on PATH and its download {t.url} does "
+                    f"not answer: {t.url_error}",
+                    t.offline_fix,
+                    True,
+                )
+            )
     return out
+
+
+def _builds(f: Facts) -> list[Finding]:
+    """The client the images are built with, and a BuildKit build with it."""
+    if f.docker_client_error:
+        return [
+            Finding(
+                "docker-client", False, f.docker_client_error.split(". ")[0], _client_fix(f), True
+            )
+        ]
+    if not f.docker_client:
+        return []  # not probed
+    out = [Finding("docker-client", True, f"images are built with {f.docker_client}")]
+    if f.docker_reachable and f.buildkit_error is not None:
+        out.append(
+            Finding(
+                "buildkit",
+                False,
+                f"a BuildKit build with {f.docker_client} failed: {f.buildkit_error}",
+                "The bookstore images need BuildKit (`RUN --mount=type=secret`). Install the "
+                "buildx plugin, or run `scripts/prepare-docker.sh` (Debian/Ubuntu), or set "
+                "BOOKSTORE_DOCKER to a client that builds with DOCKER_BUILDKIT=1.",
+                True,
+            )
+        )
+    elif f.docker_reachable:
+        out.append(Finding("buildkit", True, f"a BuildKit build with {f.docker_client} works"))
+    return out
+
+
+def _client_fix(f: Facts) -> str:
+    return f.docker_client_error.split(". ", 1)[1] if ". " in f.docker_client_error else ""
+
+
+def _downloads(f: Facts) -> list[Finding]:
+    """What the lab fetches from the internet: images (the node, the build's base, the charts'
+    images the nodes pull) and the chart repositories' indexes."""
+    out: list[Finding] = []
+    registry_ok = f.registry_error is None
+    if f.node_image is not None:
+        out.append(_image_finding("node-image", f.node_image, registry_ok, f.registry_error))
+    if f.base_image is not None:
+        out.append(_image_finding("base-image", f.base_image, registry_ok, f.registry_error))
+    if f.registry:
+        out.append(
+            Finding("registry", True, f"{f.registry} answers: the cluster can pull its images")
+            if registry_ok
+            else Finding(
+                "registry",
+                False,
+                f"{f.registry} does not answer ({f.registry_error}): the kind nodes cannot pull "
+                "the Loki, Alloy and Grafana images the charts name",
+                "Behind a proxy: give Docker the proxy (Docker Desktop: Settings → Resources → "
+                "Proxies; Linux: HTTPS_PROXY in dockerd's environment) and rerun. Offline: see "
+                "docs/troubleshooting.md, 'Image pull fails / no registry' (pre-fetch the "
+                "images, `docker load` them here, `kind load docker-image` them into the nodes).",
+                True,
+            )
+        )
+    for repo in f.chart_repos:
+        if repo.error is None:
+            out.append(Finding(f"chart-repo {repo.name}", True, f"{repo.url} answers"))
+            continue
+        out.append(
+            Finding(
+                f"chart-repo {repo.name}",
+                False,
+                f"{repo.url}/index.yaml does not answer ({repo.error}): `helm repo add "
+                f"{repo.name}` and the chart installs will fail",
+                "Behind a proxy, export HTTPS_PROXY (helm reads it) and rerun. Offline: see "
+                "docs/troubleshooting.md, 'Cannot download kind/kubectl/helm' (charts: `helm "
+                "pull` on a connected machine).",
+                True,
+            )
+        )
+    return out
+
+
+def _image_finding(check: str, image: ImageFact, registry_ok: bool, error: str | None) -> Finding:
+    if image.present:
+        return Finding(check, True, f"{image.ref} is present")
+    if registry_ok:
+        return Finding(check, True, f"{image.ref} will be pulled")
+    archive = image.ref.split("@")[0].rsplit("/", 1)[-1].replace(":", "-") + ".tar"
+    fix = (
+        f"On a connected machine: `docker pull {image.ref}` then `docker save --output "
+        f"{archive} {image.ref}`; here: `docker load --input {archive}`."
+    )
+    if check == "base-image":
+        fix = (
+            'On Linux, `eval "$(scripts/prepare-docker.sh)"` builds a local base image and '
+            "exports BOOKSTORE_BASE_IMAGE; or set BOOKSTORE_BASE_IMAGE to an image with "
+            f"python3 >= 3.11 you have. Or, without Linux: {fix}"
+        )
+    return Finding(
+        check, False, f"{image.ref} is not here and cannot be pulled ({error})", fix, True
+    )
 
 
 def render(findings: list[Finding]) -> list[str]:
@@ -246,95 +423,19 @@ def render(findings: list[Finding]) -> list[str]:
     return lines
 
 
-# -- reading the real machine --------------------------------------------------------------
+# LAB_PREFLIGHT=warn: report blockers but let the lab go on (a machine the probes cannot see
+# fully, e.g. a containerd registry mirror configured in the kind nodes).
+PREFLIGHT_ENV = "LAB_PREFLIGHT"
 
 
-def _docker_info() -> tuple[bool, str, dict]:
-    from labs.runner import _default_resolver
-
-    try:
-        proc = subprocess.run(
-            [_default_resolver("docker"), "info", "--format", "{{json .}}"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return False, str(e), {}
-    if proc.returncode != 0:
-        lines = (proc.stderr or proc.stdout).strip().splitlines()
-        return False, lines[-1] if lines else "docker info failed", {}
-    try:
-        info = json.loads(proc.stdout)
-    except ValueError:
-        return True, "", {}
-    if info.get("ServerErrors"):
-        return False, "; ".join(info["ServerErrors"]), info
-    return True, "", info
-
-
-def _read_int(path: str) -> int | None:
-    try:
-        return int(Path(path).read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _busy(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("0.0.0.0", port))
-        except OSError:
-            return True
-    return False
-
-
-def _cluster_exists(name: str) -> bool:
-    """Whether kind's node containers for `name` exist: the Docker label `kind get clusters`
-    reads, asked the way the runner asks it (no kind binary needed)."""
-    from labs.runner import _default_resolver, kind_containers_argv
-
-    docker, *args = kind_containers_argv(name)
-    argv = [_default_resolver(docker), *args]
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return proc.returncode == 0 and bool(proc.stdout.split())
-
-
-def gather_facts() -> Facts:
-    """Read this machine. Slow parts (docker info) have timeouts; nothing is changed."""
-    os_name, arch = tools.host_platform()
-    reachable, error, info = _docker_info()
-    versions = load_versions()
-    tool_facts = {}
-    for name in tools.TOOLS:
-        spec = tools.spec_for(name, versions)
-        found = shutil.which(name)
-        tool_facts[name] = ToolFact(
-            version_wanted=spec.version,
-            path_version=tools.installed_version(name, found) if found else None,
-            cached=tools.verified_cache(spec),
-            checksum_pinned=bool(spec.sha256),
-        )
-    disk_path = Path(info.get("DockerRootDir", "")) if info.get("DockerRootDir") else REPO_ROOT
-    try:
-        disk_free = shutil.disk_usage(disk_path).free
-    except OSError:
-        disk_free = shutil.disk_usage(REPO_ROOT).free
-    return Facts(
-        os=os_name,
-        arch=arch,
-        docker_reachable=reachable,
-        docker_error=error,
-        docker_memory=info.get("MemTotal") if reachable else None,
-        docker_cpus=info.get("NCPU") if reachable else None,
-        inotify_watches=_read_int("/proc/sys/fs/inotify/max_user_watches"),
-        inotify_instances=_read_int("/proc/sys/fs/inotify/max_user_instances"),
-        busy_ports=tuple(p for p in HOST_PORTS if _busy(p)),
-        cluster_exists=_cluster_exists(versions["kind"]["cluster_name"]),
-        disk_free=disk_free,
-        tools=tool_facts,
-    )
+def as_configured(findings: list[Finding], env: dict[str, str] | None = None) -> list[Finding]:
+    """The findings, with blockers turned into warnings when LAB_PREFLIGHT=warn."""
+    env = os.environ if env is None else env
+    if env.get(PREFLIGHT_ENV, "") != "warn":
+        return findings
+    return [
+        replace(f, blocking=False, fix=f"{f.fix} ({PREFLIGHT_ENV}=warn: the lab goes on anyway)")
+        if f.blocking
+        else f
+        for f in findings
+    ]

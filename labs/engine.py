@@ -9,6 +9,7 @@ diagnostics when something fails, and ends with a summary that says what to open
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from rich.markup import escape
 from labconfig.settings import LAB_DIR
 from labconfig.versions import REPO_ROOT
 from labs import diagnostics
+from labs.doctor import render as render_findings
 from labs.model import (
     CHECK,
     CLUSTER,
@@ -166,6 +168,17 @@ def checker_ids(action: Action) -> list[str]:
     return [argv[i + 1] for i, word in enumerate(argv[:-1]) if word == "--checker"]
 
 
+def score_path(action: Action, cwd: Path) -> Path:
+    """Where the check action writes its per-checker results: its own `--score-json`, relative
+    to the directory the runner runs it in (so it is read back whatever --lab-dir is)."""
+    argv = action.argv
+    given = next(
+        (argv[i + 1] for i, word in enumerate(argv[:-1]) if word == "--score-json"), SCORE_JSON
+    )
+    path = Path(given)
+    return path if path.is_absolute() else cwd / path
+
+
 def _read_score(path: Path) -> dict[str, bool]:
     """checker id -> passed, from the checkers' score JSON (empty when absent or unreadable)."""
     try:
@@ -201,6 +214,7 @@ class RunReport:
     checks_missing: list[str] = field(default_factory=list)
     failure: StepFailure | None = None
     artifacts: Path | None = None
+    optional_failures: list[int] = field(default_factory=list)
 
 
 class Engine:
@@ -245,7 +259,7 @@ class Engine:
                             f"Redo it with --step {step.number}.[/]"
                         )
                         continue
-                    self._run_step(step)
+                    self._run_optional_or_step(step)
         except StepFailure as failure:
             self.report.failure = failure
             self._diagnose(failure)
@@ -282,6 +296,17 @@ class Engine:
                 )
 
     # -- steps -------------------------------------------------------------------------------
+
+    def _run_optional_or_step(self, step: Step) -> None:
+        """A failing optional step (Grafana) is explained, but it does not fail the run."""
+        if not step.optional:
+            self._run_step(step)
+            return
+        try:
+            self._run_step(step)
+        except StepFailure as failure:
+            self._diagnose(failure)
+            self.report.optional_failures.append(step.number)
 
     def _run_step(self, step: Step) -> None:
         optional = " (optional)" if step.optional else ""
@@ -335,10 +360,8 @@ class Engine:
     def _doctor(self, step: Step, action: Action) -> None:
         self.console.print(f"[bold cyan]$[/] {escape(format_command(action.argv))}")
         findings = self.runner.doctor()
-        from labs.doctor import render
-
         blocking = [f for f in findings if f.blocking]
-        for line in render(findings):
+        for line in render_findings(findings):
             self.console.print(line)
         if blocking:
             text = "\n".join(f"{f.problem} -> {f.fix}" for f in blocking)
@@ -378,11 +401,12 @@ class Engine:
         result = self._run(action)
         if result.ok:
             return
-        if any(marker in result.output for marker in action.fallback_on):
+        if any(re.search(pattern, result.output) for pattern in action.fallback_on):
             self.console.print(
                 "[yellow]`kind load docker-image` hit the containerd image-store problem "
-                "(kind#3795, common on Apple Silicon): loading through an image archive "
-                "instead. Set LAB_IMAGE_LOAD=archive to go that way directly.[/]"
+                "(`content digest ... not found`, kind#3795, common on Apple Silicon): saving "
+                "only this machine's platform and loading that archive instead. Set "
+                "LAB_IMAGE_LOAD=archive to go that way directly.[/]"
             )
             for fallback in action.fallback:
                 fb = self._run(fallback)
@@ -402,7 +426,7 @@ class Engine:
                 action,
             )
             return False
-        score = self.lab_dir / Path(SCORE_JSON).name  # where the check action writes it
+        score = score_path(action, getattr(self.runner, "cwd", REPO_ROOT))
         score.unlink(missing_ok=True)  # never read a previous run's results
         result = self._run(action)
         if result.returncode in (PYTEST_USAGE_ERROR, PYTEST_NO_TESTS):
@@ -517,6 +541,11 @@ class Engine:
                 f"[yellow]Checks not run (checkers missing):[/] {', '.join(r.checks_missing)}"
             )
         self.console.print(f"Progress is recorded in {self.state.path}")
+        for number in r.optional_failures:
+            self.console.print(
+                f"[yellow]Optional step {number} failed[/] (explained above); the lab itself "
+                f"is complete. Retry it with `nox -s lab-2 -- --step {number}`."
+            )
         if r.failure and r.failure.step is CHECKS_ONLY:
             self.console.print(
                 "[bold red]Some checkers failed.[/] Each message above says what was observed "

@@ -31,6 +31,7 @@ from labs.model import (
     checker_argv,
 )
 from labs.settings import LOAD_ARCHIVE, Settings
+from labs.tools import host_platform
 
 KIND_CONFIG = "manifests/kind/cluster.yaml"
 BOOKSTORE_KUSTOMIZATION = "manifests/bookstore"
@@ -41,9 +42,13 @@ IMAGE_ARCHIVES = f"{LAB_DIR}/images"
 GRAFANA_URL = "http://localhost:30300"
 LOKI_PORT = 3100
 
-# The Apple Silicon / containerd-image-store failure of `kind load docker-image`
-# (kubernetes-sigs/kind#3795, #4224): fall back to `docker save` + `kind load image-archive`.
-KIND_LOAD_FALLBACK_ON = ("content digest", "failed to load image", "ctr: failed")
+# The containerd-image-store failure of `kind load docker-image` (kubernetes-sigs/kind#3795,
+# #3845, #4224): ctr answers "content digest sha256:<hex>: not found". Only that error triggers
+# the fallback: kind wraps every other import error as "failed to load image" too, and `kind
+# load docker-image` is itself `docker save` + the same `ctr images import` as `kind load
+# image-archive` (pkg/cluster/nodeutils/util.go), so the fallback must differ: it saves only the
+# node's platform (`docker save --platform`, Docker 28+, API 1.48), the workaround in kind#3795.
+KIND_LOAD_FALLBACK_ON = (r"content digest \S+ not found",)
 
 # What the chapter asks the learner to try once logs arrive (LogQL; ids are parsed, not labels).
 QUERY_ALL = '{namespace="bookstore"}'
@@ -157,10 +162,12 @@ def _with_checks(settings: Settings, namespaces: tuple[str, ...], step: Step) ->
 
 def _images(settings: Settings, versions: dict[str, Any], cluster: str) -> list[Action]:
     base_image = settings.base_image or versions["python"]["base_image"]
+    # kind's nodes run on this machine's CPU: the archive holds only that platform.
+    platform = f"linux/{host_platform()[1]}"
     actions: list[Action] = []
     for service, image in versions["images"].items():
         build = [
-            "docker",
+            settings.docker,  # the client chosen by labconfig.docker_client
             "build",
             "--file",
             DOCKERFILE,
@@ -186,8 +193,8 @@ def _images(settings: Settings, versions: dict[str, Any], cluster: str) -> list[
         archive = f"{IMAGE_ARCHIVES}/{service}.tar"
         via_archive = (
             Action(
-                argv=("docker", "save", "--output", archive, image),
-                title=f"Save the {service} image to {archive}",
+                argv=(settings.docker, "save", "--platform", platform, "--output", archive, image),
+                title=f"Save the {platform} {service} image to {archive}",
                 timeout=settings.seconds(300),
             ),
             Action(

@@ -58,8 +58,8 @@ class Action:
     # CLUSTER actions carry `kind get clusters` here for the docs; the reuse itself happens in
     # labs.cluster (pytest-kind), which also repairs a missing kubeconfig.
     skip_if: tuple[str, ...] = ()
-    # Output lines containing one of these mean "try the fallback" (LOAD_IMAGE: the Apple
-    # Silicon containerd-store failure of `kind load docker-image`).
+    # Regular expressions: output matching one of them means "try the fallback" (LOAD_IMAGE:
+    # the containerd-store failure of `kind load docker-image`); any other failure fails.
     fallback_on: tuple[str, ...] = ()
     fallback: tuple[Action, ...] = ()
     # Namespaces whose state explains a failure of this action (diagnostics look there).

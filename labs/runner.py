@@ -1,6 +1,10 @@
 """The one seam for side effects: every command, cluster operation and preflight goes through a
 Runner.
 
+This is the lowest module of the engine: it imports nothing from `labs` above it. What a real
+run needs beyond running commands (creating the kind cluster, the preflight) is handed to
+`CommandRunner` by whoever builds it (`labs.__main__`), so imports run one way.
+
 `CommandRunner` does it for real (subprocesses in the repository root, live output, a spinner
 that says what it waits for and for how long). Tests substitute a recording fake that lives in
 tests/, so the engine's order, skips, deadlines and diagnostics are tested without a cluster.
@@ -26,6 +30,7 @@ from typing import Protocol
 from rich.console import Console
 from rich.markup import escape
 
+from labconfig.docker_client import docker_path
 from labconfig.settings import DEFAULT_KUBECONFIG
 from labconfig.versions import REPO_ROOT
 
@@ -100,6 +105,20 @@ class Runner(Protocol):
 ToolResolver = Callable[[str], str]
 
 
+class ClusterOps(Protocol):
+    """Creating and deleting the kind cluster (labs.cluster.KindClusters for real)."""
+
+    def create(
+        self, runner: CommandRunner, argv: Sequence[str], timeout: float | None
+    ) -> Result: ...
+
+    def delete(self, runner: CommandRunner, name: str, kubeconfig: Path) -> Result: ...
+
+
+# The preflight: a list of findings (labs.doctor.Finding), blocking ones stop the lab.
+Preflight = Callable[[], list]
+
+
 def kind_containers_argv(name: str) -> tuple[str, ...]:
     """`docker ps` of the node containers of kind cluster `name` (kind's own cluster label)."""
     label = f"label={KIND_CLUSTER_LABEL}={name}"
@@ -110,8 +129,10 @@ def _default_resolver(name: str) -> str:
     if name == "python":
         return sys.executable
     if name == "docker":
-        # LAB_DOCKER: a specific client (e.g. one with BuildKit support) without editing PATH.
-        return os.environ.get("LAB_DOCKER", "docker")
+        # The project's one rule (labconfig.docker_client): LAB_DOCKER/BOOKSTORE_DOCKER, else a
+        # client that can build with BuildKit. Its NoUsableClient is a RuntimeError whose
+        # message says how to fix it; `run` reports it as the command's output.
+        return docker_path()
     return name
 
 
@@ -125,12 +146,16 @@ class CommandRunner:
         cwd: Path = REPO_ROOT,
         kubeconfig: Path | None = None,
         clock: Clock | None = None,
+        clusters: ClusterOps | None = None,
+        preflight: Preflight | None = None,
     ) -> None:
         self.console = console or Console(highlight=False, soft_wrap=True)
         self.resolve = resolve or _default_resolver
         self.cwd = cwd
         self.kubeconfig = kubeconfig
         self.clock = clock or SystemClock()
+        self.clusters = clusters
+        self.preflight = preflight
         self._live = None  # the active rich status, if any
 
     # -- commands --------------------------------------------------------------------------
@@ -236,30 +261,24 @@ class CommandRunner:
         return result.ok and bool(result.output.split())
 
     def create_cluster(self, argv: Sequence[str], timeout: float | None) -> Result:
-        """Create (or reuse) the cluster through pytest-kind; see labs.cluster."""
-        from labs.cluster import LabCluster
-
-        self.console.print(f"[bold cyan]$[/] {escape(format_command(argv))}")
-        cluster = LabCluster.from_argv(argv, resolve=self.resolve, cwd=self.cwd)
-        with self.status(f"Creating kind cluster {cluster.name} (up to {int(timeout or 0)}s)"):
-            return cluster.ensure()
+        """Create (or reuse) the cluster `argv` describes, within `timeout` (labs.cluster)."""
+        if self.clusters is None:
+            raise RuntimeError("CommandRunner was built without `clusters`: cannot create one")
+        return self.clusters.create(self, argv, timeout)
 
     def delete_cluster(self, name: str) -> Result:
-        from labs.cluster import LabCluster
-
         if not self.cluster_exists(name):  # asks Docker: no kind download just to find nothing
             return Result(0, f"no kind cluster named {name}: nothing to delete")
-        kubeconfig = self.kubeconfig or (self.cwd / DEFAULT_KUBECONFIG)
-        cluster = LabCluster(name=name, kubeconfig=kubeconfig, resolve=self.resolve, cwd=self.cwd)
-        self.console.print(f"[bold cyan]$[/] {escape(format_command(cluster.delete_argv()))}")
-        return cluster.delete()
+        if self.clusters is None:
+            raise RuntimeError("CommandRunner was built without `clusters`: cannot delete one")
+        return self.clusters.delete(self, name, self.kubeconfig or (self.cwd / DEFAULT_KUBECONFIG))
 
     # -- preflight ---------------------------------------------------------------------------
 
     def doctor(self) -> list:
-        from labs import doctor
-
-        return doctor.diagnose(doctor.gather_facts())
+        if self.preflight is None:
+            raise RuntimeError("CommandRunner was built without `preflight`: cannot check")
+        return list(self.preflight())
 
 
 def _terminate(proc: subprocess.Popen) -> None:

@@ -8,9 +8,11 @@ a corporate TLS-intercepting proxy, an Apple Silicon Docker that cannot `kind lo
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from labconfig.docker_client import NoUsableClient, select_client
 from labconfig.settings import (
     DEFAULT_KUBECONFIG,
     KUBECONFIG_ENV,
@@ -37,6 +39,8 @@ class Settings:
     extra_ca: str = ""
     # LAB_IMAGE_LOAD=archive: `docker save` + `kind load image-archive` from the start.
     image_load: str = LOAD_DOCKER_IMAGE
+    # The docker client the build commands show and run (labconfig.docker_client's choice).
+    docker: str = "docker"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -64,6 +68,7 @@ class Settings:
             base_image=env.get("BOOKSTORE_BASE_IMAGE", ""),
             extra_ca=extra_ca,
             image_load=load,
+            docker=shown_docker(env),
         )
 
     def seconds(self, base: float) -> int:
@@ -77,3 +82,16 @@ class Settings:
 
         p = Path(self.kubeconfig).expanduser()
         return p if p.is_absolute() else REPO_ROOT / p
+
+
+def shown_docker(env: Mapping[str, str]) -> str:
+    """How the plan spells the chosen docker client: `docker` when that is what PATH finds,
+    else its full path, so a copied command runs the same client the lab runs."""
+    try:
+        chosen = select_client(env).path
+    except NoUsableClient:
+        return "docker"  # the runner reports the rule's error when the command runs
+    on_path = shutil.which("docker", path=env.get("PATH"))
+    if on_path and os.path.realpath(on_path) == os.path.realpath(chosen):
+        return "docker"
+    return chosen

@@ -3,8 +3,11 @@
 A tool on PATH is used when its version matches. Otherwise the release binary for this OS and
 CPU is downloaded into a cache (LAB_TOOLS_DIR, default ~/.cache/k8s-logging-lab/tools) and
 checked against the SHA-256 pinned in `versions.toml` ([tools.<name>.sha256], with the version
-those sums belong to). Nothing unverified is ever run: without a pinned sum for this platform
-the lab stops and says how to install the tool by hand.
+those sums belong to). A machine without internet gets the same files by hand: the release
+file, under its download name (`kind-linux-amd64`, `kubectl`, `helm-v4.1.4-linux-amd64.tar.gz`),
+put into LAB_TOOLS_DIR is used instead of the download, after the same checksum test. Nothing
+unverified is ever run: without a pinned sum for this platform the lab stops and says how to
+install the tool by hand.
 """
 
 from __future__ import annotations
@@ -59,6 +62,11 @@ class ToolSpec:
     @property
     def platform(self) -> str:
         return f"{self.os}-{self.arch}"
+
+    @property
+    def asset(self) -> str:
+        """The release file's name, as the download URL ends (what to pre-fetch offline)."""
+        return self.url.rsplit("/", 1)[-1]
 
     @property
     def archive_member(self) -> str | None:
@@ -139,27 +147,47 @@ def cached_path(spec: ToolSpec, root: Path | None = None) -> Path:
     return (root or cache_dir()) / f"{spec.name}-{spec.version}-{spec.platform}" / spec.name
 
 
+def prefetched_path(spec: ToolSpec, root: Path | None = None) -> Path:
+    """Where a release file fetched by hand (no internet here) is looked for."""
+    return (root or cache_dir()) / spec.asset
+
+
+def offline_fix(spec: ToolSpec, root: Path | None = None) -> str:
+    """How to provide the tool without the lab's download (proxy, offline machine)."""
+    return (
+        f"Behind a proxy, set HTTPS_PROXY (and your CA in SSL_CERT_FILE) and rerun. Offline: on "
+        f"a connected machine download {spec.url}, copy it to "
+        f"{prefetched_path(spec, root)} (LAB_TOOLS_DIR; the lab checks its SHA-256), or install "
+        f"{spec.name} {spec.version} on PATH ({INSTALL_DOCS[spec.name]})."
+    )
+
+
 def download(spec: ToolSpec, root: Path | None = None, timeout: float = 120) -> Path:
-    """Fetch, verify and install one tool into the cache; return the binary's path."""
+    """Fetch (or take the pre-fetched file), verify and install one tool into the cache; return
+    the binary's path."""
     if not spec.sha256:
         raise ToolError(
             f"{spec.name} {spec.version} is not on PATH and versions.toml pins no SHA-256 for "
             f"{spec.platform}, so the lab will not download an unverified binary. Install "
             f"{spec.name} {spec.version} yourself ({INSTALL_DOCS[spec.name]}) and put it on PATH."
         )
-    try:
-        with urllib.request.urlopen(spec.url, timeout=timeout) as response:
-            data = response.read()
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        raise ToolError(
-            f"could not download {spec.name} {spec.version} from {spec.url}: {e}. Check the "
-            f"network or proxy (HTTPS_PROXY), or install {spec.name} {spec.version} on PATH "
-            f"({INSTALL_DOCS[spec.name]})."
-        ) from None
+    local = prefetched_path(spec, root)
+    if local.is_file():
+        data = local.read_bytes()
+    else:
+        try:
+            with urllib.request.urlopen(spec.url, timeout=timeout) as response:
+                data = response.read()
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            raise ToolError(
+                f"could not download {spec.name} {spec.version} from {spec.url}: {e}. "
+                + offline_fix(spec, root)
+            ) from None
     digest = hashlib.sha256(data).hexdigest()
     if digest != spec.sha256:
         raise ToolError(
-            f"checksum mismatch for {spec.url}: got sha256 {digest}, versions.toml pins "
+            f"checksum mismatch for {local if local.is_file() else spec.url}: got sha256 "
+            f"{digest}, versions.toml pins "
             f"{spec.sha256}. The download was discarded; nothing was installed. A proxy may "
             "have altered it, or the pin is wrong: do not run this file."
         )
@@ -233,8 +261,11 @@ class ToolResolver:
             spec = spec_for(name)
             found = on_path(spec)
             if found is None and not verified_cache(spec):
+                local = prefetched_path(spec)
+                source = local if local.is_file() else spec.url
+                verb = "installing" if local.is_file() else "downloading"
                 self.notify(
-                    f"{name} {spec.version} is not on PATH: downloading {spec.url} into "
+                    f"{name} {spec.version} is not on PATH: {verb} {source} into "
                     f"{cached_path(spec).parent} and checking its SHA-256"
                 )
             try:

@@ -6,9 +6,11 @@ They live in tests/ only; the product always runs `labs.runner.CommandRunner`.
 from __future__ import annotations
 
 import io
+import tempfile
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rich.console import Console
 
@@ -49,7 +51,11 @@ class FakeRunner:
         responses: Sequence[tuple[str, Response]] = (),
         clusters: Sequence[str] = (),
         findings: Sequence[Finding] = (),
+        cwd: Path | None = None,
     ) -> None:
+        # Where commands "run": relative paths in them (the check action's --score-json)
+        # resolve here, as they do against CommandRunner's cwd.
+        self.cwd = cwd or Path(tempfile.mkdtemp(prefix="fake-runner-"))
         self.console = Console(file=io.StringIO(), width=300, force_terminal=False)
         self.responses = [*responses, *HEALTHY]
         self.clusters = set(clusters)

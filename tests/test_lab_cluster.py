@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from labs.cluster import LabCluster
-from labs.runner import CommandRunner
+from labs.runner import CommandRunner, Result
 
 KUBECONFIG = """apiVersion: v1
 kind: Config
@@ -56,22 +56,38 @@ def fake_kind(tmp_path: Path, monkeypatch) -> Path:
     return state
 
 
+ARGV = (
+    "kind",
+    "create",
+    "cluster",
+    "--name=lab2-logging",
+    "--kubeconfig=.lab/kubeconfig",
+    "--image=kindest/node:v1.36.1@sha256:abc",
+    "--config",
+    "manifests/kind/cluster.yaml",
+)
+
+
 def make(tmp_path: Path) -> LabCluster:
     repo = tmp_path / "repo"
-    (repo / "manifests" / "kind").mkdir(parents=True)
+    (repo / "manifests" / "kind").mkdir(parents=True, exist_ok=True)
     (repo / "manifests" / "kind" / "cluster.yaml").write_text("kind: Cluster\n")
-    argv = (
-        "kind",
-        "create",
-        "cluster",
-        "--name=lab2-logging",
-        "--kubeconfig=.lab/kubeconfig",
-        "--image=kindest/node:v1.36.1@sha256:abc",
-        "--config",
-        "manifests/kind/cluster.yaml",
-    )
-    tools = {"kind": str(tmp_path / "bin" / "kind")}  # kubectl is never asked for
-    return LabCluster.from_argv(argv, resolve=tools.__getitem__, cwd=repo)
+    return LabCluster.from_argv(ARGV, resolve=tools(tmp_path).__getitem__, cwd=repo)
+
+
+def tools(tmp_path: Path) -> dict[str, str]:
+    # kubectl is never asked for; docker only after a timed-out creation.
+    return {"kind": str(tmp_path / "bin" / "kind"), "docker": str(tmp_path / "bin" / "docker")}
+
+
+def ensure(tmp_path: Path, cluster: LabCluster, timeout: float = 60) -> Result:
+    """What the engine does: the displayed command, run by the real CommandRunner."""
+    runner = CommandRunner(cwd=cluster.cwd, resolve=tools(tmp_path).__getitem__)
+
+    def run(argv, limit):
+        return runner.run(argv, timeout=limit, echo=False, show_output=False)
+
+    return cluster.ensure(run, ARGV, timeout)
 
 
 def calls(state: Path) -> list[list[str]]:
@@ -82,31 +98,28 @@ def calls(state: Path) -> list[list[str]]:
 def test_creates_the_cluster_with_our_kind_config_and_kubeconfig(tmp_path, fake_kind, monkeypatch):
     cluster = make(tmp_path)
     monkeypatch.chdir(tmp_path)
-    result = cluster.ensure()
+    result = ensure(tmp_path, cluster)
     assert result.ok, result.output
     assert "created" in result.output
     create = next(c for c in calls(fake_kind) if c[:2] == ["create", "cluster"])
     repo = tmp_path / "repo"
-    assert "--name=lab2-logging" in create
-    assert f"--kubeconfig={repo / '.lab' / 'kubeconfig'}" in create
-    assert "--image=kindest/node:v1.36.1@sha256:abc" in create
-    assert create[-2:] == ["--config", str(repo / "manifests" / "kind" / "cluster.yaml")]
+    # Exactly the command the learner saw, run from the repository root.
+    assert create == list(ARGV[1:])
     assert (repo / ".lab" / "kubeconfig").read_text() == KUBECONFIG
-    # pytest-kind's scratch folder lands in .lab/, not in whatever directory we run from.
-    assert (repo / ".lab" / ".pytest-kind" / "lab2-logging").is_dir()
-    assert not (tmp_path / ".pytest-kind").exists()
 
 
 def test_reuses_an_existing_cluster_and_repairs_a_missing_kubeconfig(tmp_path, fake_kind):
     (fake_kind / "clusters").write_text("lab2-logging\n")
     cluster = make(tmp_path)
-    result = cluster.ensure()
+    result = ensure(tmp_path, cluster)
     assert result.ok and "reused" in result.output
     verbs = [c[:2] for c in calls(fake_kind)]
     assert ["create", "cluster"] not in verbs
     # pytest-kind would have touched an empty kubeconfig and failed to parse it: we export first.
     assert ["export", "kubeconfig"] in verbs
     assert (tmp_path / "repo" / ".lab" / "kubeconfig").read_text() == KUBECONFIG
+    # pytest-kind's scratch folder lands in .lab/, not in whatever directory we run from.
+    assert (tmp_path / "repo" / ".lab" / ".pytest-kind" / "lab2-logging").is_dir()
 
 
 def test_delete_touches_only_an_existing_lab_cluster(tmp_path, fake_kind):
@@ -129,8 +142,38 @@ def test_delete_touches_only_an_existing_lab_cluster(tmp_path, fake_kind):
 def test_a_failing_kind_create_is_reported_not_raised(tmp_path, fake_kind):
     kind = tmp_path / "bin" / "kind"
     kind.write_text(FAKE_KIND.replace('"create cluster") echo', '"create cluster") exit 3; echo'))
-    result = make(tmp_path).ensure()
-    assert result.returncode == 3 and "failed with exit code 3" in result.output
+    result = ensure(tmp_path, make(tmp_path))
+    assert result.returncode == 3 and not result.ok
+
+
+def test_a_hung_kind_create_ends_at_the_deadline_with_the_nodes_state(tmp_path, fake_kind):
+    # pytest-kind 22.11.1 KindCluster.create runs `kind create cluster` without a timeout; a
+    # kind stuck waiting for the control plane hangs there. Here kind "hangs" after making the
+    # node container; docker reports it (kind labels its nodes, pkg/cluster/internal/providers/
+    # docker) and its log.
+    kind = tmp_path / "bin" / "kind"
+    kind.write_text(
+        FAKE_KIND.replace(
+            '"create cluster") echo',
+            '"create cluster") echo lab2-logging > "$STATE/clusters"; exec sleep 60; echo',
+        )
+    )
+    docker = tmp_path / "bin" / "docker"
+    docker.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in\n'
+        '  ps) printf "lab2-logging-control-plane\\tUp 2 minutes\\n" ;;\n'
+        '  logs) echo "Waiting for kubelet to become healthy" ;;\n'
+        "esac\n"
+    )
+    docker.chmod(0o755)
+    result = ensure(tmp_path, make(tmp_path), timeout=1)
+    assert result.timed_out and result.returncode == 124
+    assert "did not finish in time" in result.output
+    assert "lab2-logging-control-plane\tUp 2 minutes" in result.output
+    assert "Waiting for kubelet to become healthy" in result.output
+    assert "half-made cluster was deleted" in result.output
+    assert any(c[:2] == ["delete", "cluster"] for c in calls(fake_kind))
 
 
 def test_the_command_runner_prints_runs_and_stops_at_its_deadline(tmp_path):

@@ -13,6 +13,7 @@ from labs import engine, lab2
 from labs.__main__ import main
 from labs.model import CHECK, CLUSTER, DOCTOR
 from labs.settings import Settings
+from labs.tools import host_platform
 
 KC = ".lab/kubeconfig"
 K = f"kubectl --kubeconfig {KC}"
@@ -41,7 +42,7 @@ def _checks(*ids: str) -> str:
     )
 
 
-def expected_plan() -> dict[int, list[str]]:
+def expected_plan(docker: str = "docker") -> dict[int, list[str]]:
     v = load_versions()
     name = v["kind"]["cluster_name"]
     loki, alloy, grafana = (v["charts"][c] for c in ("loki", "alloy", "grafana"))
@@ -54,7 +55,7 @@ def expected_plan() -> dict[int, list[str]]:
             f"--image={v['kind']['node_image']} --config manifests/kind/cluster.yaml",
             f"{K} wait --for=condition=Ready nodes --all --timeout=180s",
             *(
-                f"DOCKER_BUILDKIT=1 docker build --file bookstore/Dockerfile --build-arg "
+                f"DOCKER_BUILDKIT=1 {docker} build --file bookstore/Dockerfile --build-arg "
                 f"SERVICE={svc} --build-arg BASE_IMAGE={base} --tag {img} ."
                 for svc, img in images.items()
             ),
@@ -126,10 +127,13 @@ def test_dry_run_prints_every_planned_command_in_order(capsys, monkeypatch):
     assert main(["run", "lab2", "--dry-run"]) == 0
     out = capsys.readouterr().out
     shown = [line[2:] for line in out.splitlines() if line.startswith("$ ")]
-    expected = [cmd for step in expected_plan().values() for cmd in step]
+    # The build runs with the client labconfig.docker_client picks on this machine.
+    docker = Settings.from_env().docker
+    expected = [cmd for step in expected_plan(docker).values() for cmd in step]
     assert shown == expected
-    # The Apple Silicon fallback is documented next to each image load, not run by default.
-    assert out.count("#   $ docker save --output .lab/images/") == len(load_versions()["images"])
+    # The containerd-store fallback is documented next to each image load, not run by default.
+    save = f"#   $ {docker} save --platform linux/{host_platform()[1]} --output .lab/images/"
+    assert out.count(save) == len(load_versions()["images"])
 
 
 def test_versions_come_from_versions_toml_not_the_code():
@@ -185,7 +189,7 @@ def test_settings_scale_deadlines_and_pass_image_options(tmp_path):
     assert "--build-arg BASE_IMAGE=localhost/python-base:3.12" in text
     assert f"--secret id=extra_ca,src={ca}" in text
     assert "kind load docker-image" not in text
-    assert "docker save --output .lab/images/catalog.tar" in text
+    assert "save --platform linux/" in text and "--output .lab/images/catalog.tar" in text
     assert "kind load image-archive --name lab2-logging .lab/images/catalog.tar" in text
     assert "--kubeconfig /tmp/other/kubeconfig" in text and KC not in text
 

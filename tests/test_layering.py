@@ -37,3 +37,27 @@ def test_package_imports_only_what_sits_below_it(package: str) -> None:
     }
     offenders = {name: bad for name, bad in offenders.items() if bad}
     assert not offenders, f"{package} must not import {sorted(FORBIDDEN[package])}: {offenders}"
+
+
+def labs_modules_imported(path) -> set[str]:
+    """`labs.X` modules a file imports (anywhere in it, function bodies included)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "labs":
+            found.update(f"labs.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("labs."):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("labs."))
+    return found
+
+
+def test_the_runner_is_the_lowest_seam_of_the_engine() -> None:
+    # The runner used to reach up into labs.cluster and labs.doctor through function-local
+    # imports (a circle); the engine's entry point now hands it what it needs.
+    assert labs_modules_imported(REPO_ROOT / "labs" / "runner.py") == set()
+    for lower in ("cluster", "doctor", "probes", "tools"):
+        above = labs_modules_imported(REPO_ROOT / "labs" / f"{lower}.py")
+        assert not above & {"labs.engine", "labs.__main__", "labs.lab2"}, (lower, above)
+    assert "labs.probes" not in labs_modules_imported(REPO_ROOT / "labs" / "doctor.py")
