@@ -389,6 +389,81 @@ def test_extra_ca_bundle_is_not_in_the_image(
     assert "BEGIN CERTIFICATE" not in history
 
 
+def locked_set(lock: str, python_version: str) -> dict[str, str]:
+    """{normalized name: version} a hashed lock installs on this Python (markers evaluated)."""
+    from packaging.markers import Marker
+    from packaging.utils import canonicalize_name
+
+    major_minor = ".".join(python_version.split(".")[:2])
+    environment = {"python_full_version": python_version, "python_version": major_minor}
+    environment |= {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix"}
+    found = {}
+    for line in (REPO_ROOT / "requirements" / lock).read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9._-]+)==(\S+?)(?: ; (.+?))? \\$", line)
+        if match and (match[3] is None or Marker(match[3]).evaluate(environment)):
+            found[canonicalize_name(match[1])] = match[2]
+    return found
+
+
+@pytest.mark.docker
+def test_the_image_holds_exactly_the_locked_runtime(
+    docker_client: str, bookstore_images: dict[str, str]
+) -> None:
+    # Every distribution in the venv (pip itself was removed), read by the image's own Python.
+    lister = (
+        "import importlib.metadata as m, platform, json\n"
+        "print(json.dumps({'python': platform.python_version(), 'dists': "
+        "{d.metadata['Name']: d.version for d in m.distributions()}}))\n"
+    )
+    seen = json.loads(
+        checked(
+            docker_client,
+            "run",
+            "--rm",
+            *RESTRICTED,
+            "--entrypoint",
+            "python",
+            bookstore_images["catalog"],
+            "-c",
+            lister,
+        )
+    )
+    from packaging.utils import canonicalize_name
+
+    installed = {canonicalize_name(name): version for name, version in seen["dists"].items()}
+    project = installed.pop("k8s-logging-lab", None)
+    assert project == pyproject_version(), "the services themselves are missing from the image"
+    expected = locked_set("bookstore.txt", seen["python"])
+    assert installed == expected, (
+        f"the image's packages differ from requirements/bookstore.txt: extra "
+        f"{sorted(installed.keys() - expected.keys())}, missing "
+        f"{sorted(expected.keys() - installed.keys())}, other versions "
+        f"{sorted(k for k in installed.keys() & expected.keys() if installed[k] != expected[k])}"
+    )
+
+
+def test_the_runtime_lock_covers_exactly_the_declared_dependencies() -> None:
+    # The lock is what the image installs; pyproject.toml is what the project declares. A
+    # dependency added to one but not the other means `nox -s lock` was not run.
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    declared = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    locked = locked_set("bookstore.txt", "3.11.0")
+    text = (REPO_ROOT / "requirements" / "bookstore.txt").read_text()
+    for requirement in map(Requirement, declared):
+        name = canonicalize_name(requirement.name)
+        assert name in locked, f"{name} is declared but not locked: run `nox -s lock`"
+        assert requirement.specifier.contains(locked[name]), (
+            f"{name}=={locked[name]} in the lock does not satisfy {requirement}: run `nox -s lock`"
+        )
+    # Every pin carries hashes (pip --require-hashes refuses a pin without one).
+    pins = re.findall(r"^\S+==\S+", text, re.M)
+    assert pins and all(
+        re.search(re.escape(pin) + r"[^\n]*\\\n\s+--hash=sha256:[0-9a-f]{64}", text) for pin in pins
+    )
+
+
 @pytest.mark.docker
 def test_bytecode_is_precompiled_for_a_read_only_root(
     docker_client: str, bookstore_images: dict[str, str]
