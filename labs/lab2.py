@@ -243,7 +243,7 @@ def build(settings: Settings | None = None) -> Lab:
         actions=(
             Action(
                 argv=("python", "-m", "labs", "doctor"),
-                title="Check Docker, memory, inotify limits, ports, disk and tools",
+                title="Check Docker and a BuildKit build, the downloads ahead, memory, ports, disk",
                 kind=DOCTOR,
             ),
             Action(
