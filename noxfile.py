@@ -49,6 +49,12 @@ def _shared(session: nox.Session, name: str, lock: str) -> str:
     stamp = env / "installed-from.sha256"
     if python.exists() and stamp.exists() and stamp.read_text() == inputs.hexdigest():
         return str(python)
+    if sys.version_info < (3, 11):  # noqa: UP036 (nox itself may run on an older Python)
+        session.error(
+            f"nox runs on Python {sys.version.split()[0]}, and .nox/{name} is built with nox's "
+            "own Python; the lab needs 3.11 or newer. Install nox with a newer Python, e.g. "
+            "`python3.12 -m pip install nox`, then rerun."
+        )
     session.log(f"building the shared environment .nox/{name} from requirements/{lock}")
     session.run(sys.executable, "-m", "virtualenv", "--clear", str(env), external=True)
     pip = (str(python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet")

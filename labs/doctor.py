@@ -361,9 +361,9 @@ def _downloads(f: Facts) -> list[Finding]:
                 f"{f.registry} does not answer ({f.registry_error}): the kind nodes cannot pull "
                 "the Loki, Alloy and Grafana images the charts name",
                 "Behind a proxy: give Docker the proxy (Docker Desktop: Settings → Resources → "
-                "Proxies; Linux: HTTPS_PROXY in dockerd's environment) and rerun. Offline: see "
-                "docs/troubleshooting.md, 'Image pull fails / no registry' (pre-fetch the "
-                "images, `docker load` them here, `kind load docker-image` them into the nodes).",
+                "Proxies; Linux: HTTPS_PROXY in dockerd's environment) and rerun. Offline: "
+                "docs/troubleshooting.md#image-pull (pre-fetch the images, `docker load` them "
+                "here, `kind load docker-image` them into the nodes).",
                 True,
             )
         )
@@ -377,9 +377,9 @@ def _downloads(f: Facts) -> list[Finding]:
                 False,
                 f"{repo.url}/index.yaml does not answer ({repo.error}): `helm repo add "
                 f"{repo.name}` and the chart installs will fail",
-                "Behind a proxy, export HTTPS_PROXY (helm reads it) and rerun. Offline: see "
-                "docs/troubleshooting.md, 'Cannot download kind/kubectl/helm' (charts: `helm "
-                "pull` on a connected machine).",
+                "Behind a proxy, export HTTPS_PROXY (helm reads it) and rerun (docs/"
+                "troubleshooting.md#tool-download). The lab installs the charts from their "
+                "repositories, so a machine that cannot reach them cannot run steps 2 and 5.",
                 True,
             )
         )
