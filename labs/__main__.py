@@ -65,9 +65,6 @@ def _path_hint(console: Console, runner) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console(highlight=False, soft_wrap=True)
-    from labs.settings import Settings
-
-    settings = Settings.from_env()
     if args.command == "doctor":
         from labs import doctor, probes
 
@@ -87,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from labconfig.versions import load_versions
     from labs import engine
+    from labs.settings import Settings
+
+    settings = Settings.from_env()
 
     if args.command == "down":
         name = load_versions()["kind"]["cluster_name"]

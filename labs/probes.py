@@ -18,6 +18,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,8 +176,31 @@ def _cluster_exists(docker: str, name: str, run: Run) -> bool:
     return answer.returncode == 0 and bool(answer.output.split())
 
 
+def _ask_ahead(http: Http, pool: ThreadPoolExecutor) -> Http:
+    """Ask every URL the probes may need at once, in the background (offline, each would
+    otherwise wait out its own failure in turn); the returned Http answers from those."""
+    versions = load_versions()
+    urls = [REGISTRY_URL]
+    urls += [tools.spec_for(name, versions).url for name in tools.TOOLS]
+    urls += [f"{c['repo_url'].rstrip('/')}/index.yaml" for c in versions["charts"].values()]
+    pending: dict[str, Future] = {
+        url: pool.submit(http, url, PROBE_TIMEOUT_S) for url in dict.fromkeys(urls)
+    }
+
+    def answer(url: str, timeout: float) -> str | None:
+        future = pending.get(url)
+        return future.result() if future else http(url, timeout)
+
+    return answer
+
+
 def gather_facts(http: Http = http_head, run: Run = run_command) -> Facts:
     """Read this machine. Every probe has a short timeout; nothing is changed."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return _gather(_ask_ahead(http, pool), run)
+
+
+def _gather(http: Http, run: Run) -> Facts:
     os_name, arch = tools.host_platform()
     versions = load_versions()
     try:
