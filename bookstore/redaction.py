@@ -135,7 +135,7 @@ def key_words(key: str) -> list[str]:
 
 
 def _singular(word: str) -> str:
-    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+    return word[:-1] if len(word) >= 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
 def _word_matches(word: str) -> bool:
