@@ -357,8 +357,30 @@ def _keep_prefix(match: re.Match[str]) -> str:
     return (match.group(1) or match.group(2) or "") + MASK
 
 
+_text_cache: dict[str, str] = {}
+_CACHED_TEXT_LENGTH = 256
+
+
 def redact_text(text: str) -> str:
-    """Free text with card numbers and every secret-shaped part masked."""
+    """Free text with card numbers and every secret-shaped part masked.
+
+    Short texts repeat (messages, reasons, enum-like values): their result is cached, which
+    keeps a line's redaction cost near a dict lookup per field. The cache holds at most
+    `_CACHE_LIMIT` entries and starts over when full, so a flood of unique values costs
+    nothing but the misses.
+    """
+    if len(text) > _CACHED_TEXT_LENGTH:
+        return _redact_text(text)
+    masked = _text_cache.get(text)
+    if masked is None:
+        masked = _redact_text(text)
+        if len(_text_cache) >= _CACHE_LIMIT:
+            _text_cache.clear()
+        _text_cache[text] = masked
+    return masked
+
+
+def _redact_text(text: str) -> str:
     if not text.isascii():
         # Full-width digits and letters, odd spaces and dashes fold to ASCII, so one set of
         # rules sees every spelling (the logged text is the folded one).
@@ -390,12 +412,41 @@ def mask_userinfo(url: str) -> str:
 
 
 # -- structures ------------------------------------------------------------------------------
-def _redact_key(key: Any) -> Any:
-    if type(key) is str:
-        return redact_text(key) if len(key) >= 13 or "=" in key or ":" in key else key
-    if type(key) is int:
-        return MASK if _number_is_card(key) else key
-    return key
+_key_infos: dict[str, tuple[bool, str]] = {}
+
+
+def _key_info(key: str) -> tuple[bool, str]:
+    """(is the key sensitive, the key as it may be shown): one cached lookup per dict key."""
+    info = _key_infos.get(key)
+    if info is None:
+        info = (is_sensitive_key(key), redact_text(key))
+        if len(_key_infos) >= _CACHE_LIMIT:
+            _key_infos.clear()
+        _key_infos[key] = info
+    return info
+
+
+def _redact_dict(value: dict[Any, Any], depth: int) -> dict[Any, Any]:
+    masked: dict[Any, Any] = {}
+    text_cache = _text_cache
+    for k, v in value.items():
+        if type(k) is str:
+            sensitive, shown = _key_infos.get(k) or _key_info(k)
+        else:
+            sensitive, shown = False, MASK if type(k) is int and _number_is_card(k) else k
+        if sensitive:
+            new = MASK
+        elif type(v) is str:  # inlined: most leaves are short strings
+            new = text_cache.get(v) or redact_text(v)
+        else:
+            new = redact_value(v, depth + 1)
+        if shown != k:
+            # A card number (or `password=x`) as a key: the key goes, numbered if repeated.
+            base, n = shown, 2
+            while shown in masked:
+                shown, n = f"{base}#{n}", n + 1
+        masked[shown] = new
+    return masked
 
 
 def redact_value(value: Any, depth: int = 0) -> Any:
@@ -404,27 +455,12 @@ def redact_value(value: Any, depth: int = 0) -> Any:
     if kind is str:
         return redact_text(value)
     if kind is dict:
-        if depth >= _MAX_DEPTH:
-            return "[TRUNCATED]"
-        masked: dict[Any, Any] = {}
-        for k, v in value.items():
-            if type(k) is str and is_sensitive_key(k):
-                new = MASK
-            elif type(v) is str:  # inlined: most leaves are short strings
-                new = redact_text(v)
-            else:
-                new = redact_value(v, depth + 1)
-            shown = _redact_key(k)
-            if shown != k:
-                # A card number (or `password=x`) as a key: the key goes, numbered if repeated.
-                base, n = shown, 2
-                while shown in masked:
-                    shown, n = f"{base}#{n}", n + 1
-            masked[shown] = new
-        return masked
+        return "[TRUNCATED]" if depth >= _MAX_DEPTH else _redact_dict(value, depth)
     if value is None or kind is bool:
         return value
-    if kind is int or kind is float:
+    if kind is int:
+        return value if -(10**12) < value < 10**12 else (MASK if _number_is_card(value) else value)
+    if kind is float:
         return MASK if _number_is_card(value) else value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return MASK if _number_is_card(value) else value
@@ -455,13 +491,17 @@ def clip(text: str, limit: int) -> str:
 
 def processor(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
     """structlog processor: every field except our own validated ids goes through the rules."""
+    verdicts, text_cache = _key_verdicts, _text_cache
     for key, value in event.items():
         if key in _OWN_FIELDS:
             continue
-        if is_sensitive_key(key):
+        sensitive = verdicts.get(key)
+        if sensitive is None:
+            sensitive = is_sensitive_key(key)
+        if sensitive:
             event[key] = MASK
         elif type(value) is str:  # the common case first: this runs for every line
-            event[key] = redact_text(value)
+            event[key] = text_cache.get(value) or redact_text(value)
         elif value is not None and type(value) is not bool:
             try:
                 event[key] = redact_value(value)
