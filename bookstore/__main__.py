@@ -23,6 +23,7 @@ ENVIRONMENT = """environment (services):
   DATA_DIR         writable directory for the services' files (default /tmp/bookstore)
   CATALOG_URL      orders only: where catalog answers (default http://catalog)
   CATALOG_TIMEOUT  orders only: seconds to wait for catalog (default 2)
+  READ_TIMEOUT     seconds a client has to send a request head, then its body (default 10)
 
 `python -m bookstore loadgen --help` describes the traffic generator."""
 

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bookstore import faults, logs, web
+from bookstore import faults, logs, redaction, web
 from bookstore.settings import Settings
 
 SERVICE = "catalog"
@@ -98,7 +98,9 @@ def _book_id(request: Request) -> int:
     raw = request.path_params["book_id"]
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 10 or not 1 <= int(raw) <= MAX_BOOK_ID:
         raise web.ApiError(
-            404, f"no book with id {raw[:40]!r} (ids are positive integers)", log_msg="unknown book"
+            404,
+            f"no book with id {redaction.describe(raw, 40)} (ids are positive integers)",
+            log_msg="unknown book",
         )
     return int(raw)
 
@@ -173,4 +175,4 @@ def create_app(settings: Settings, switch: faults.FaultSwitch | None = None) -> 
         Route("/books/{book_id}", get_book, methods=["GET"]),
         Route("/books/{book_id}/reserve", reserve, methods=["POST"]),
     ]
-    return web.service_app(routes, switch, is_ready, lifespan)
+    return web.service_app(routes, switch, is_ready, lifespan, settings.read_timeout)

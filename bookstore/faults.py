@@ -25,6 +25,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from bookstore import redaction
 from bookstore.logs import get_logger
 
 FAULT_HEADER = "x-inject-fault"
@@ -52,14 +53,15 @@ def parse_rate(value: object, source: str = "FAULT_RATE") -> float:
     """A fault rate in [0, 1]; raises ValueError naming the source and the accepted range."""
     if isinstance(value, bool):
         raise ValueError(f"{source} must be a number between 0 and 1, got {value!r}")
+    shown = redaction.describe(value, 60)
     if value is None or (isinstance(value, str) and value.strip() == ""):
         return 0.0
     try:
         rate = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ValueError(f"{source} must be a number between 0 and 1, got {value!r}") from None
+        raise ValueError(f"{source} must be a number between 0 and 1, got {shown}") from None
     if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"{source} must be between 0 and 1 (0 = off, 1 = always), got {value!r}")
+        raise ValueError(f"{source} must be between 0 and 1 (0 = off, 1 = always), got {shown}")
     return rate
 
 
@@ -89,7 +91,8 @@ def requested_fault(header_value: str | None) -> str | None:
     fault = header_value.strip().lower()
     if fault not in KNOWN_FAULTS:
         raise ValueError(
-            f"X-Inject-Fault: {header_value[:40]!r} is not a known fault (known: database)"
+            f"X-Inject-Fault: {redaction.describe(header_value, 40)} is not a known fault "
+            "(known: database)"
         )
     return fault
 

@@ -85,11 +85,17 @@ def rfc3339(epoch: float) -> str:
     return f"{prefix}.{int((epoch - seconds) * 1_000_000):06d}Z"
 
 
-def _merge_request_fields(_logger: Any, _method: str, event: EventDict) -> EventDict:
+def _request_fields_and_level(_logger: Any, method: str, event: EventDict) -> EventDict:
+    """The request-scoped fields (an event's own fields win) and the slog level name.
+
+    One processor, not two: every line pays for each call in the chain.
+    """
     fields = _request_fields.get()
     if fields:
         for key, value in fields.items():
-            event.setdefault(key, value)
+            if key not in event:
+                event[key] = value
+    event["level"] = _METHOD_LEVELS.get(method, "INFO")
     return event
 
 
@@ -110,11 +116,6 @@ class LineWriter:
             self._stream.flush()
 
     debug = info = warning = warn = error = exception = critical = fatal = log = msg
-
-
-def _add_level(_logger: Any, method: str, event: EventDict) -> EventDict:
-    event["level"] = _METHOD_LEVELS.get(method, "INFO")
-    return event
 
 
 def _exception_fields(_logger: Any, _method: str, event: EventDict) -> EventDict:
@@ -185,9 +186,10 @@ def _renderer(service: str) -> Callable[[Any, str, EventDict], str]:
         }
         event.pop("service", None)
         # A field named like a contract key must not overwrite it: keep it under another name.
-        for key in ("time", "msg"):
-            if key in event:
-                event[f"field_{key}"] = event.pop(key)
+        if "time" in event or "msg" in event:
+            for key in ("time", "msg"):
+                if key in event:
+                    event[f"field_{key}"] = event.pop(key)
         line.update(event)
         try:
             return dumps(line)
@@ -223,8 +225,7 @@ def configure(
     level = parse_level(level)
     keep = keep_trace or sampling.by_trace_id(sample_rate)
     processors = [
-        _merge_request_fields,
-        _add_level,
+        _request_fields_and_level,
         sampling.processor(keep),
         _exception_fields,
         redaction.processor,

@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bookstore import faults, logs, tracecontext, web
+from bookstore import faults, logs, redaction, tracecontext, web
 from bookstore.catalog import MAX_BOOK_ID, MAX_QTY
 from bookstore.settings import Settings
 
@@ -108,7 +108,7 @@ async def reserve_in_catalog(
             503,
             error=str(exc) or type(exc).__name__,
             error_type=type(exc).__name__,
-            catalog_url=str(client.base_url),
+            catalog_url=redaction.mask_userinfo(str(client.base_url)),
             exc_info=exc,
         ) from None
     try:
@@ -179,7 +179,7 @@ def create_app(
             "orders data loaded",
             orders=loaded,
             data_dir=str(settings.data_dir),
-            catalog_url=settings.catalog_url,
+            catalog_url=redaction.mask_userinfo(settings.catalog_url),
             fault_rate=switch.rate,
         )
         try:
@@ -218,7 +218,8 @@ def create_app(
         if not _ORDER_ID.fullmatch(order_id):
             raise web.ApiError(
                 404,
-                f"no order with id {order_id[:40]!r} (ids look like ord-0123456789abcdef)",
+                f"no order with id {redaction.describe(order_id, 40)} "
+                "(ids look like ord-0123456789abcdef)",
                 log_msg="unknown order",
             )
         forced = web.forced_fault(request)
@@ -233,4 +234,4 @@ def create_app(
         Route("/orders", place_order, methods=["POST"]),
         Route("/orders/{order_id}", get_order, methods=["GET"]),
     ]
-    return web.service_app(routes, switch, is_ready, lifespan)
+    return web.service_app(routes, switch, is_ready, lifespan, settings.read_timeout)

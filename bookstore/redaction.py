@@ -1,87 +1,196 @@
 """Masking secrets before a log line is written: once it is in Loki it is everywhere.
 
-Two rules, applied to every field at any depth (dicts, lists, tuples):
+Structure first, patterns second. Every field of every line, at any depth (dicts, lists,
+tuples, sets), goes through these rules:
 
-- by key: a field whose name says it holds a secret (`password`, `token`, `authorization`,
-  `card_number`, `cvv`, ... case-insensitive, `-` and `_` alike, also as a suffix such as
-  `db_password` or `x-api-key`) has its whole value replaced;
-- by value: any run of 13-19 digits (spaces or dashes between them allowed) that passes the
-  Luhn check is a payment card number wherever it appears, and inside free text
-  `password=...`, `token: ...` and `Bearer ...` have their secret part replaced.
+1. **By key.** A key is cut into words (`accessToken`, `ACCESS_TOKEN`, `access-token`,
+   `x.access.token` all become `access token`; full-width letters are folded first) and
+   matched against one vocabulary, `SENSITIVE_TERMS`. Whatever is under a matching key
+   (a string, a number, a whole object or array) is replaced by `[REDACTED]`.
+2. **By value.** Strings, numbers (ints and floats) and dict keys are scanned for payment
+   card numbers: every 13-19-digit window of a digit run (separated by up to three of
+   space, dash, dot, slash, comma, colon, underscore, ...; Unicode digits count) is tried
+   with the Luhn check, and the whole run (expiry or CVV written next to it included) is
+   masked when one passes. In free text, `key=value`, `key: value`, `key => value` and
+   `"key": "value"` for every key of the vocabulary, `Authorization:`/`Cookie:` lines,
+   `Bearer x`, URL userinfo (`https://user:pw@host`), JWTs and PEM private keys are masked.
 
-The ids this service generates or validates itself (`trace_id`, `span_id`, `request_id`,
-`order_id`) are left alone: they are hex or checked against a pattern, and masking one by
-accident (a random hex id can contain a Luhn-valid digit run) would break correlation.
+Reasons and messages built from request data are masked with the same rules *before* they
+are shortened (`describe`), so a cut never leaves part of a card number behind.
+
+What is never masked, by design: the ids the services log to correlate lines. At the top of
+a line, the fields the services fill in themselves (`trace_id`, `span_id`, `request_id`,
+`order_id`, ...) are not scanned at all. Inside text, the card scan skips tokens shaped like
+our ids (`ord-` + 16 hex, UUIDs, a `traceparent`, 16 or 32 hex digits with at least one
+letter) and windows made of one repeated digit (`0000000000000000` is no issuer's card).
+A run of more than 64 digits is masked without trying windows: no id is that long.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 MASK = "[REDACTED]"
-SENSITIVE_KEYS = frozenset(
-    {
-        "password",
-        "passwd",
-        "pwd",
-        "passphrase",
+
+# The vocabulary: one list, rendered in the chapter and the log-schema reference page.
+# Each entry is a phrase of words; a key matches when its words contain the phrase's words
+# in order (`db_password`, `passwordConfirmation`, `x-api-key`), singular or plural.
+SENSITIVE_TERMS: dict[str, tuple[str, ...]] = {
+    "passwords": ("password", "passwd", "pwd", "pass", "passphrase", "passcode"),
+    "secrets and keys": (
         "secret",
-        "client_secret",
-        "token",
-        "access_token",
-        "refresh_token",
-        "id_token",
-        "api_key",
-        "apikey",
-        "authorization",
-        "proxy_authorization",
-        "cookie",
-        "set_cookie",
-        "card_number",
-        "cardnumber",
-        "card_no",
+        "api key",
+        "private key",
+        "signing key",
+        "encryption key",
+        "credential",
+        "creds",
+    ),
+    "tokens": ("token", "jwt", "otp", "totp"),
+    "HTTP authentication": ("authorization", "auth", "cookie", "session", "sid"),
+    "payment cards": (
+        "card number",
+        "card no",
+        "card num",
+        "credit card",
+        "debit card",
+        "cc number",
+        "cc num",
+        "ccnum",
         "pan",
         "cvv",
         "cvc",
-        "cvv2",
-        "ssn",
-        "private_key",
-    }
+        "cvn",
+        "csc",
+        "security code",
+        "card verification",
+        "pin",
+        "iban",
+        "account number",
+    ),
+    "identity": ("ssn", "social security number"),
+}
+# Words that may also end a longer word written without separators (`newpassword`,
+# `clientsecret`, `refreshtoken`, `setcookie`); short words (`pass`, `pin`, `pan`) may not,
+# or `bypass`, `spin` and `span` would match.
+_SUFFIX_WORDS = ("password", "passwd", "passphrase", "secret", "token", "apikey", "cookie")
+# ... and begin one (`passwordconfirmation`, `passwordhash`).
+_PREFIX_WORDS = ("password", "passwd", "passphrase")
+# A key whose last word is one of these describes a secret without holding it
+# (`token_type`, `tokens_used`, `password_length`, `pin_count`): it is not masked.
+METADATA_WORDS = frozenset(
+    {"count", "used", "length", "len", "type", "ttl", "expires", "expiry", "size", "limit"}
+    | {"min", "max", "enabled", "required", "policy", "format"}
 )
-_SENSITIVE_SUFFIXES = ("_password", "_passwd", "_secret", "_token", "_api_key", "_apikey")
+# Keys whose free-text value runs to the end of the line (`Authorization: Digest a="b", c=d`,
+# `Cookie: a=1; b=2`), not to the first space or `;`.
+_WHOLE_LINE_WORDS = frozenset({"authorization", "cookie"})
+# Authorization schemes: `Authorization: Token abc` masks the credentials after the scheme.
+_SCHEMES = ("bearer", "basic", "token", "digest", "negotiate", "ntlm", "apikey", "jwt")
+
+# Fields the services fill in themselves, from values they generated or validated: never
+# scanned at the top of a line (speed, and an id must never be masked by accident).
 TRUSTED_ID_KEYS = frozenset(
     {"trace_id", "span_id", "parent_span_id", "trace_flags", "request_id", "order_id"}
 )
-# Fields the services fill in themselves from bounded values: skipped to keep lines cheap.
-_OWN_FIELDS = TRUSTED_ID_KEYS | {"level", "route", "status", "duration_ms", "retry_attempt"}
+_OWN_FIELDS = TRUSTED_ID_KEYS | {
+    "level",
+    "method",  # known methods only; web.safe_method scans any other
+    "route",
+    "status",
+    "duration_ms",
+    "retry_attempt",
+}
 _MAX_DEPTH = 8
+_MAX_WINDOW_RUN = 64
+_CACHE_LIMIT = 4096
 
-# 13-19 digits, each optionally followed by one space or dash (as cards are usually written).
-_CARD_RUN = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
-# `password=x`, `"token": "x"`, `Bearer x`: group 1 is the part kept, group 2 the secret.
-_SECRET_IN_TEXT = re.compile(
-    r"(?i)(\b(?:password|passwd|pwd|secret|token|access_token|api_key|apikey)\b[\"']?\s*[:=]\s*[\"']?"
-    r"|\b(?:bearer|basic)\s+)([^\s\"'&,;}]+)"
-)
+
+def _phrases() -> tuple[frozenset[str], tuple[tuple[str, ...], ...]]:
+    single: set[str] = set()
+    multi: list[tuple[str, ...]] = []
+    for terms in SENSITIVE_TERMS.values():
+        for term in terms:
+            words = tuple(term.split())
+            if len(words) == 1:
+                single.add(words[0])
+            else:
+                multi.append(words)
+                single.add("".join(words))  # `apikey`, `cardnumber`, `creditcard`
+    return frozenset(single), tuple(multi)
+
+
+_SINGLE_WORDS, _MULTI_WORDS = _phrases()
+_KEY_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _key_verdicts: dict[str, bool] = {}
 
 
+def key_words(key: str) -> list[str]:
+    """`accessToken` -> ['access', 'token']: the words a key is made of, lowercase."""
+    if not key.isascii():
+        key = unicodedata.normalize("NFKC", key)
+    return [word.lower() for word in _KEY_WORD.findall(key)]
+
+
+def _singular(word: str) -> str:
+    return word[:-1] if len(word) >= 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def _word_matches(word: str) -> bool:
+    if word in _SINGLE_WORDS or _singular(word) in _SINGLE_WORDS:
+        return True
+    return (
+        word.endswith(_SUFFIX_WORDS)
+        or _singular(word).endswith(_SUFFIX_WORDS)
+        or (word.startswith(_PREFIX_WORDS))
+    )
+
+
+def _words_sensitive(words: list[str]) -> bool:
+    if not words or words[-1] in METADATA_WORDS:
+        return False
+    if any(_word_matches(word) for word in words):
+        return True
+    singular = [_singular(word) for word in words]
+    for phrase in _MULTI_WORDS:
+        size = len(phrase)
+        for start in range(len(singular) - size + 1):
+            if tuple(singular[start : start + size]) == phrase:
+                return True
+    return False
+
+
 def is_sensitive_key(key: str) -> bool:
+    """True when a field named `key` holds a secret (see SENSITIVE_TERMS and METADATA_WORDS)."""
     verdict = _key_verdicts.get(key)
     if verdict is None:
-        name = key.lower().replace("-", "_")
-        verdict = name in SENSITIVE_KEYS or name.endswith(_SENSITIVE_SUFFIXES)
-        if len(_key_verdicts) < 4096:  # keys are few; a flood of new ones is not cached
+        verdict = _words_sensitive(key_words(key))
+        if len(_key_verdicts) < _CACHE_LIMIT:  # keys are few; a flood of new ones is not cached
             _key_verdicts[key] = verdict
     return verdict
 
 
+def vocabulary_markdown() -> str:
+    """The vocabulary as a Markdown list (the docs render it; one source for every page)."""
+    lines = [
+        f"- **{group}**: " + ", ".join(f"`{term}`" for term in terms)
+        for group, terms in SENSITIVE_TERMS.items()
+    ]
+    lines.append(
+        "- **not masked** (the key describes a secret, it does not hold one) when the last "
+        "word is one of: " + ", ".join(f"`{word}`" for word in sorted(METADATA_WORDS))
+    )
+    return "\n".join(lines)
+
+
+# -- card numbers ----------------------------------------------------------------------------
 def luhn_valid(digits: str) -> bool:
     """The Luhn checksum that every payment card number satisfies (ISO/IEC 7812)."""
     total = 0
     for position, char in enumerate(reversed(digits)):
-        digit = ord(char) - 48
+        digit = int(char)
         if position % 2 == 1:
             digit *= 2
             if digit > 9:
@@ -90,38 +199,254 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _mask_card(match: re.Match[str]) -> str:
+_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+
+
+def has_card_window(digits: list[int]) -> bool:
+    """True when some 13-19-digit window of `digits` passes Luhn and is not one digit repeated.
+
+    Prefix sums per parity make each window O(1): the digit at index k of a window ending
+    at j (exclusive) is doubled when (j - 1 - k) is odd.
+    """
+    n = len(digits)
+    if n < 13:
+        return False
+    # plain[p][k] / doubled[p][k]: sums over indices < k with index % 2 == p.
+    plain = ([0] * (n + 1), [0] * (n + 1))
+    doubled = ([0] * (n + 1), [0] * (n + 1))
+    same = [0] * n  # length of the run of equal digits ending at k
+    for k, digit in enumerate(digits):
+        parity = k & 1
+        for p in (0, 1):
+            plain[p][k + 1] = plain[p][k] + (digit if p == parity else 0)
+            doubled[p][k + 1] = doubled[p][k] + (_DOUBLED[digit] if p == parity else 0)
+        same[k] = same[k - 1] + 1 if k and digits[k - 1] == digit else 1
+    for end in range(13, n + 1):
+        last = (end - 1) & 1
+        for length in range(13, min(19, end) + 1):
+            start = end - length
+            if same[end - 1] >= length:
+                continue  # `0000000000000` passes Luhn but is nobody's card
+            total = (plain[last][end] - plain[last][start]) + (
+                doubled[1 - last][end] - doubled[1 - last][start]
+            )
+            if total % 10 == 0:
+                return True
+    return False
+
+
+_SEP = r"[ \t\-./_,:;|+\u2010-\u2015\u2212]"
+# 13 or more digits, up to three separator characters between any two of them.
+_DIGIT_RUN = re.compile(rf"\d(?:{_SEP}{{0,3}}\d){{12,}}")
+# Tokens shaped like the ids we log by design: the card scan never looks inside them.
+_ID_TOKEN = re.compile(
+    r"(?<![0-9A-Za-z])(?:"
+    r"ord-[0-9a-f]{16}"
+    r"|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}"
+    r"|(?=[0-9]*[a-fA-F])[0-9a-fA-F]{32}"
+    r"|(?=[0-9]*[a-fA-F])[0-9a-fA-F]{16}"
+    r")(?![0-9A-Za-z])"
+)
+
+
+def _digits_of(run: str) -> list[int]:
+    if run.isascii():
+        return [ord(c) - 48 for c in run if "0" <= c <= "9"]
+    return [int(c) for c in run if c.isdecimal()]
+
+
+def _mask_run(match: re.Match[str]) -> str:
     run = match.group(0)
-    digits = run.replace(" ", "").replace("-", "")
-    return MASK if 13 <= len(digits) <= 19 and luhn_valid(digits) else run
+    digits = _digits_of(run)
+    if len(digits) > _MAX_WINDOW_RUN:
+        return MASK
+    return MASK if has_card_window(digits) else run
+
+
+def _mask_cards(text: str) -> str:
+    """`text` with every digit run holding a card number masked, id-shaped tokens left alone."""
+    if _DIGIT_RUN.search(text) is None:
+        return text
+    pieces: list[str] = []
+    position = 0
+    for match in _ID_TOKEN.finditer(text):
+        pieces.append(_DIGIT_RUN.sub(_mask_run, text[position : match.start()]))
+        pieces.append(match.group(0))
+        position = match.end()
+    pieces.append(_DIGIT_RUN.sub(_mask_run, text[position:]))
+    return "".join(pieces)
 
 
 def contains_card_number(text: str) -> bool:
-    return any(_mask_card(m) == MASK for m in _CARD_RUN.finditer(text))
+    return _mask_cards(text) != text
 
 
-def redact_text(text: str) -> str:
-    """Free text with card numbers and `key=secret` / `Bearer x` secrets masked."""
-    if len(text) >= 13:
-        text = _CARD_RUN.sub(_mask_card, text)
-    # The free-text regex is the slow part of a line: run it only when a keyword is present
-    # (plain substring tests are far cheaper than a case-insensitive alternation).
-    lowered = text.lower()
-    if (
-        "pass" in lowered
-        or "pwd" in lowered
-        or "secret" in lowered
-        or "token" in lowered
-        or "key" in lowered
-        or "bearer" in lowered
-        or "basic" in lowered
-    ):
-        text = _SECRET_IN_TEXT.sub(_keep_prefix, text)
-    return text
+def _number_is_card(value: int | float) -> bool:
+    if type(value) is float:
+        if value != value or value in (float("inf"), float("-inf")):
+            return False
+        if abs(value) >= 1e16:
+            return True  # beyond a float's exact digits: a card's prefix at best; never useful
+        return abs(value) >= 1e12 and _mask_cards(repr(value)) != repr(value)
+    return (value >= 10**12 or value <= -(10**12)) and _mask_cards(str(value)) != str(value)
+
+
+# -- secrets in free text --------------------------------------------------------------------
+# A key-like word, its closing quote (maybe escaped), a separator, the value's opening quote.
+_KEY_SEP = re.compile(
+    r"([A-Za-z][A-Za-z0-9_.\-]*)(\\?[\"']?)(\s*(?:=>|:|=)\s*)(\\?[\"'])?", re.ASCII
+)
+_SCHEME_PREFIX = re.compile(r"(?i)(?:" + "|".join(_SCHEMES) + r")\s+")
+_PLAIN_VALUE = re.compile(r"[^\s\"'&,;)\]}<>\\]+")
+_LINE_VALUE = re.compile(r"[^\r\n\"'\\]+")
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)([^/\s@?#\"']+)@")
+# `Basic <base64>` only when the word after it looks encoded (a digit, +, / or =, or mixed
+# case), so that "basic information" stays readable.
+_BEARER = re.compile(
+    r"(?i:(\bbearer\s+))[^\s\"',;]+"
+    r"|(?i:(\bbasic\s+))(?=[A-Za-z0-9+/]*(?:[0-9+/=]|[a-z][A-Z]|[A-Z][a-z]))[A-Za-z0-9+/]{8,}={0,2}"
+)
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+_PEM = re.compile(
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.DOTALL
+)
+
+
+def _mask_key_values(text: str) -> str:
+    pieces: list[str] = []
+    position = 0
+    search = _KEY_SEP.search
+    match = search(text)
+    while match is not None:
+        key = match.group(1)
+        start = match.end()
+        if not is_sensitive_key(key):
+            match = search(text, match.end(3))
+            continue
+        quote = match.group(4)
+        if quote:
+            end = text.find(quote, start)
+            end = len(text) if end < 0 else end
+        else:
+            whole_line = any(_singular(w) in _WHOLE_LINE_WORDS for w in key_words(key))
+            # `token: Bearer abc`: the scheme and what follows it are masked together.
+            scheme = _SCHEME_PREFIX.match(text, start)
+            pattern = _LINE_VALUE if whole_line else _PLAIN_VALUE
+            value = pattern.match(text, scheme.end() if scheme else start)
+            if value is None:
+                match = search(text, start)
+                continue
+            end = value.end()
+        if end > start:
+            pieces.append(text[position:start])
+            pieces.append(MASK)
+            position = end
+        match = search(text, max(end, match.end()))
+    if not pieces:
+        return text
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+def _mask_userinfo_match(match: re.Match[str]) -> str:
+    return match.group(1) + MASK + "@"
 
 
 def _keep_prefix(match: re.Match[str]) -> str:
-    return match.group(1) + MASK
+    return (match.group(1) or match.group(2) or "") + MASK
+
+
+_text_cache: dict[str, str] = {}
+_CACHED_TEXT_LENGTH = 256
+
+
+def redact_text(text: str) -> str:
+    """Free text with card numbers and every secret-shaped part masked.
+
+    Short texts repeat (messages, reasons, enum-like values): their result is cached, which
+    keeps a line's redaction cost near a dict lookup per field. The cache holds at most
+    `_CACHE_LIMIT` entries and starts over when full, so a flood of unique values costs
+    nothing but the misses.
+    """
+    if len(text) > _CACHED_TEXT_LENGTH:
+        return _redact_text(text)
+    masked = _text_cache.get(text)
+    if masked is None:
+        masked = _redact_text(text)
+        if len(_text_cache) >= _CACHE_LIMIT:
+            _text_cache.clear()
+        _text_cache[text] = masked
+    return masked
+
+
+def _redact_text(text: str) -> str:
+    if not text.isascii():
+        # Full-width digits and letters, odd spaces and dashes fold to ASCII, so one set of
+        # rules sees every spelling (the logged text is the folded one).
+        text = unicodedata.normalize("NFKC", text)
+    if len(text) >= 13:
+        text = _mask_cards(text)
+    if "=" in text or ":" in text:
+        text = _mask_key_values(text)
+        if "://" in text:
+            text = _USERINFO.sub(_mask_userinfo_match, text)
+    if "earer" in text or "EARER" in text or "asic" in text or "ASIC" in text:
+        text = _BEARER.sub(_keep_prefix, text)
+    if "eyJ" in text:
+        text = _JWT.sub(MASK, text)
+    if "PRIVATE KEY" in text:
+        text = _PEM.sub(MASK, text)
+    return text
+
+
+def mask_userinfo(url: str) -> str:
+    """A URL with any `user:password@` masked (`http://[REDACTED]@catalog`), for settings."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = MASK + "@" + authority.rsplit("@", 1)[1]
+    return f"{scheme}{sep}{authority}{slash}{path}"
+
+
+# -- structures ------------------------------------------------------------------------------
+_key_infos: dict[str, tuple[bool, str]] = {}
+
+
+def _key_info(key: str) -> tuple[bool, str]:
+    """(is the key sensitive, the key as it may be shown): one cached lookup per dict key."""
+    info = _key_infos.get(key)
+    if info is None:
+        info = (is_sensitive_key(key), redact_text(key))
+        if len(_key_infos) >= _CACHE_LIMIT:
+            _key_infos.clear()
+        _key_infos[key] = info
+    return info
+
+
+def _redact_dict(value: dict[Any, Any], depth: int) -> dict[Any, Any]:
+    masked: dict[Any, Any] = {}
+    text_cache = _text_cache
+    for k, v in value.items():
+        if type(k) is str:
+            sensitive, shown = _key_infos.get(k) or _key_info(k)
+        else:
+            sensitive, shown = False, MASK if type(k) is int and _number_is_card(k) else k
+        if sensitive:
+            new = MASK
+        elif type(v) is str:  # inlined: most leaves are short strings
+            new = text_cache.get(v) or redact_text(v)
+        else:
+            new = redact_value(v, depth + 1)
+        if shown != k:
+            # A card number (or `password=x`) as a key: the key goes, numbered if repeated.
+            base, n = shown, 2
+            while shown in masked:
+                shown, n = f"{base}#{n}", n + 1
+        masked[shown] = new
+    return masked
 
 
 def redact_value(value: Any, depth: int = 0) -> Any:
@@ -130,22 +455,15 @@ def redact_value(value: Any, depth: int = 0) -> Any:
     if kind is str:
         return redact_text(value)
     if kind is dict:
-        if depth >= _MAX_DEPTH:
-            return "[TRUNCATED]"
-        masked = {}
-        for k, v in value.items():
-            if type(k) is str and is_sensitive_key(k):
-                masked[k] = MASK
-            elif type(v) is str:  # inlined: most leaves are short strings
-                masked[k] = redact_text(v)
-            else:
-                masked[k] = redact_value(v, depth + 1)
-        return masked
-    if value is None or kind is bool or kind is float:
+        return "[TRUNCATED]" if depth >= _MAX_DEPTH else _redact_dict(value, depth)
+    if value is None or kind is bool:
         return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        # A card number sent as a JSON number is still a card number.
-        return MASK if value >= 10**12 and _mask_card_int(value) else value
+    if kind is int:
+        return value if -(10**12) < value < 10**12 else (MASK if _number_is_card(value) else value)
+    if kind is float:
+        return MASK if _number_is_card(value) else value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return MASK if _number_is_card(value) else value
     if isinstance(value, list | tuple | set | frozenset):
         if depth >= _MAX_DEPTH:
             return "[TRUNCATED]"
@@ -155,21 +473,36 @@ def redact_value(value: Any, depth: int = 0) -> Any:
     return redact_text(str(value))
 
 
-def _mask_card_int(value: int) -> bool:
-    digits = str(value)
-    return 13 <= len(digits) <= 19 and luhn_valid(digits)
+def describe(value: Any, limit: int = 60) -> str:
+    """A client's value for a reason sentence: masked by structure first, then cut.
+
+    `describe({"cvv": "737"})` is `{'cvv': '[REDACTED]'}`; a long digit run is masked whole
+    before the cut, so the cut can never leave part of a card number behind.
+    """
+    text = repr(redact_value(value))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def clip(text: str, limit: int) -> str:
+    """Untrusted text (a header, a path) for a log field: masked first, then cut to `limit`."""
+    text = redact_text(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def processor(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
     """structlog processor: every field except our own validated ids goes through the rules."""
+    verdicts, text_cache = _key_verdicts, _text_cache
     for key, value in event.items():
         if key in _OWN_FIELDS:
             continue
-        if is_sensitive_key(key):
+        sensitive = verdicts.get(key)
+        if sensitive is None:
+            sensitive = is_sensitive_key(key)
+        if sensitive:
             event[key] = MASK
         elif type(value) is str:  # the common case first: this runs for every line
-            event[key] = redact_text(value)
-        elif type(value) is not float and value is not None:
+            event[key] = text_cache.get(value) or redact_text(value)
+        elif value is not None and type(value) is not bool:
             try:
                 event[key] = redact_value(value)
             except Exception as exc:  # an object whose str() fails: drop it, keep the line

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bookstore import faults, logs, sampling
+from bookstore import faults, logs, redaction, sampling
 
 DEFAULT_PORT = 8080
 DEFAULT_DATA_DIR = "/tmp/bookstore"
@@ -36,6 +36,8 @@ class Settings:
     shutdown_timeout: float = 20.0
     # Seconds orders waits for catalog before answering 503.
     catalog_timeout: float = 2.0
+    # Seconds a client has to send a request head, and then its body (408 and close after).
+    read_timeout: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -50,6 +52,7 @@ class Settings:
                 data_dir=Path(env.get("DATA_DIR") or DEFAULT_DATA_DIR),
                 catalog_url=_url(env.get("CATALOG_URL") or DEFAULT_CATALOG_URL),
                 catalog_timeout=_seconds(env.get("CATALOG_TIMEOUT"), "CATALOG_TIMEOUT", 2.0),
+                read_timeout=_seconds(env.get("READ_TIMEOUT"), "READ_TIMEOUT", 10.0),
             )
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
@@ -82,7 +85,9 @@ def _port(value: str | None) -> int:
 
 def _url(value: str) -> str:
     if not value.startswith(("http://", "https://")):
-        raise ValueError(f"CATALOG_URL={value!r} must start with http:// or https://")
+        # The value may carry credentials (user:password@host): never print them.
+        shown = redaction.mask_userinfo(value)
+        raise ValueError(f"CATALOG_URL={shown!r} must start with http:// or https://")
     return value.rstrip("/")
 
 

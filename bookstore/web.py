@@ -4,7 +4,8 @@
 endpoint in another task and loses context variables). For every request it
 
 1. continues the caller's trace from `traceparent` or starts one (WARN when the header is bad),
-2. takes `X-Request-ID` when it is well-formed or generates one (WARN when it is not),
+2. takes `X-Request-ID` when it is a plain id (the id charset, nothing the redaction rules
+   would mask) or generates a fresh one (WARN, without the refused value: it is untrusted),
 3. binds both to every log line written while the request runs,
 4. echoes `X-Request-ID` and adds `X-Trace-ID` to the response,
 5. writes the request line: method, route template, status, duration_ms (INFO; WARN for 4xx,
@@ -12,6 +13,12 @@ endpoint in another task and loses context variables). For every request it
 
 It also turns any exception that escapes an endpoint into a JSON 500 and an ERROR line with
 the stack, so a bug never produces a bare traceback on stderr.
+
+Everything a client sends is untrusted text: a header value or path segment that reaches a
+log line goes through `redaction.clip`/`redaction.describe` first. When the server itself has
+already answered a request (uvicorn's 400 for a malformed chunked body, see
+`bookstore.server`), the app's own answer is dropped and the request line is the one WARN.
+A request whose body does not arrive within the read timeout is answered 408 and closed.
 """
 
 from __future__ import annotations
@@ -37,6 +44,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bookstore import faults, logs, redaction, tracecontext
 
 MAX_BODY_BYTES = 16 * 1024
+DEFAULT_READ_TIMEOUT = 10.0
+# Set in scope["state"] by bookstore.server when uvicorn answered the request itself.
+ANSWERED_BY_SERVER = "bookstore.answered_by_server"
+# Set in scope["state"] by a quiet ApiError: its reason goes on the request line.
+REQUEST_LINE_REASON = "bookstore.reason"
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 PROBE_ROUTES = frozenset({"/healthz", "/readyz"})
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
@@ -44,6 +57,7 @@ _ERROR_CODES = {
     400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "payload_too_large",
     422: "invalid_input",
@@ -55,7 +69,8 @@ class ApiError(Exception):
 
     4xx (the client's input) logs WARN; 5xx (a dependency failed) logs ERROR. `reason` is the
     sentence for the client and the log; `response` adds keys to the JSON body; `fields` go on
-    the log line only (`exc_info` there attaches the cause's stack).
+    the log line only (`exc_info` there attaches the cause's stack). A `quiet` error writes no
+    line of its own: its reason goes on the request line, the request's one WARN.
     """
 
     def __init__(
@@ -66,6 +81,7 @@ class ApiError(Exception):
         code: str | None = None,
         log_msg: str = "",
         response: dict[str, Any] | None = None,
+        quiet: bool = False,
         **fields: Any,
     ) -> None:
         super().__init__(reason)
@@ -74,6 +90,7 @@ class ApiError(Exception):
         self.code = code or _ERROR_CODES.get(status, "error")
         self.log_msg = log_msg or "request rejected"
         self.response = response or {}
+        self.quiet = quiet
         self.fields = fields
 
 
@@ -83,9 +100,15 @@ def request_id_from(header: str | None) -> tuple[str, str | None]:
         return str(uuid.uuid4()), None
     if not _REQUEST_ID.fullmatch(header):
         return str(uuid.uuid4()), "expected 1-128 characters from A-Z a-z 0-9 . _ : -"
-    if redaction.contains_card_number(header):
-        return str(uuid.uuid4()), "it contains what looks like a payment card number"
+    if redaction.redact_text(header) != header:
+        # Logged on every line and forwarded: it must be an id, not a place for a secret.
+        return str(uuid.uuid4()), "it holds what looks like a secret or a card number"
     return header, None
+
+
+def safe_method(method: str) -> str:
+    """The method for the request line: any token is a method, so an unknown one is scanned."""
+    return method if method in _KNOWN_METHODS else redaction.redact_text(method)[:32]
 
 
 def route_template(scope: Scope) -> str:
@@ -135,7 +158,7 @@ class RequestContext:
         if trace_problem:
             log.warning(
                 "invalid traceparent header, started a new trace",
-                traceparent=(inbound_trace or "")[:128],
+                traceparent=redaction.clip(inbound_trace or "", 128),
                 reason=trace_problem,
             )
         if request_id_problem:
@@ -175,6 +198,13 @@ class RequestContext:
                 )
                 await JSONResponse(body, status_code=500)(scope, receive, send_with_ids)
         finally:
+            extra: dict[str, Any] = {}
+            if ANSWERED_BY_SERVER in state:
+                # uvicorn already answered 400 and closed; whatever the app sent was dropped.
+                status = 400
+                extra["reason"] = state[ANSWERED_BY_SERVER]
+            elif REQUEST_LINE_REASON in state:
+                extra["reason"] = state[REQUEST_LINE_REASON]
             route = route_template(scope)
             duration_ms = round((time.perf_counter() - started_at) * 1000, 3)
             line = log.info
@@ -186,10 +216,11 @@ class RequestContext:
                 line = log.debug
             line(
                 "request completed",
-                method=scope["method"][:32],  # any token is a method; keep the field bounded
+                method=safe_method(scope["method"]),
                 route=route,
                 status=status,
                 duration_ms=duration_ms,
+                **extra,
             )
             logs.unbind_request(token)
 
@@ -219,12 +250,19 @@ def request_id_of(request: Request) -> str | None:
 
 async def on_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    fields = dict(exc.fields)
-    if "body" in fields:
-        fields["body"] = loggable_body(fields["body"])
-    log = logs.get_logger()
-    (log.error if exc.status >= 500 else log.warning)(exc.log_msg, reason=exc.reason, **fields)
+    state = request.scope.setdefault("state", {})
+    if exc.quiet or ANSWERED_BY_SERVER in state:
+        state[REQUEST_LINE_REASON] = exc.reason
+    else:
+        fields = dict(exc.fields)
+        if "body" in fields:
+            fields["body"] = loggable_body(fields["body"])
+        log = logs.get_logger()
+        (log.error if exc.status >= 500 else log.warning)(exc.log_msg, reason=exc.reason, **fields)
     headers = {"Retry-After": "1"} if exc.status == 503 else None
+    if exc.status == 408:
+        # The body is still (maybe) on its way: the connection cannot carry another request.
+        headers = {"Connection": "close"}
     body = error_body(exc.code, exc.reason, request_id_of(request), **exc.response)
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
@@ -244,8 +282,10 @@ async def read_json_object(request: Request, what: str = "request body") -> dict
     """The body as a JSON object, or ApiError 400/413 saying exactly what is wrong with it."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
-            raise ApiError(400, f"Content-Length {declared[:20]!r} is not a number")
+        if not (declared.isascii() and declared.isdigit()):
+            raise ApiError(
+                400, f"Content-Length {redaction.describe(declared, 40)} is not a number"
+            )
         if int(declared) > MAX_BODY_BYTES:
             raise ApiError(
                 413,
@@ -253,13 +293,21 @@ async def read_json_object(request: Request, what: str = "request body") -> dict
                 size=int(declared),
             )
     raw = bytearray()
+    timeout = getattr(request.app.state, "read_timeout", DEFAULT_READ_TIMEOUT)
     try:
-        async for chunk in request.stream():
-            raw.extend(chunk)
-            if len(raw) > MAX_BODY_BYTES:
-                raise ApiError(413, f"{what} is over the limit of {MAX_BODY_BYTES} bytes")
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                raw.extend(chunk)
+                if len(raw) > MAX_BODY_BYTES:
+                    raise ApiError(413, f"{what} is over the limit of {MAX_BODY_BYTES} bytes")
     except ClientDisconnect:
-        raise ApiError(400, "the client went away before sending the whole body") from None
+        raise ApiError(
+            400, "the client went away before sending the whole body", quiet=True
+        ) from None
+    except TimeoutError:
+        raise ApiError(
+            408, f"{what} did not arrive within {timeout:g} s; send it at once", quiet=True
+        ) from None
     if not raw.strip():
         raise ApiError(400, f"{what} is empty; expected a JSON object")
     try:
@@ -281,7 +329,11 @@ def require_int(body: dict[str, Any], key: str, *, minimum: int, maximum: int) -
     """`body[key]` as an int in [minimum, maximum], or ApiError 422 (with the body, redacted)."""
     value = body.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-        shown = "missing" if key not in body else f"{type(value).__name__} {str(value)[:40]!r}"
+        shown = (
+            "missing"
+            if key not in body
+            else f"{type(value).__name__} {redaction.describe(value, 40)}"
+        )
         raise ApiError(
             422,
             f"{key} must be an integer from {minimum} to {maximum} (got {shown})",
@@ -371,12 +423,15 @@ def service_app(
     switch: faults.FaultSwitch,
     is_ready: Callable[[], tuple[bool, str]],
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]],
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
 ) -> Starlette:
     """A service's Starlette app: its own routes plus the common ones, the request context and
     the JSON error handlers, assembled the same way for both services."""
-    return Starlette(
+    app = Starlette(
         routes=[*routes, *common_routes(switch, is_ready)],
         middleware=[Middleware(RequestContext)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
+    app.state.read_timeout = read_timeout
+    return app
