@@ -232,7 +232,8 @@ class Lab:
             ) from None
 
     def first_book_id(self, request_id: str):
-        """An id that exists in the catalog (orders for unknown books stop before catalog)."""
+        """An id that exists in the catalog and has stock left (orders for unknown books stop
+        before catalog; a sold-out book answers 409): the book with the most stock."""
         response = self.send("catalog", "GET", "/books", request_id=request_id)
         if response.status_code == 200:
             try:
@@ -240,8 +241,10 @@ class Lab:
             except ValueError:
                 data = None
             books = data.get("books", data.get("items")) if isinstance(data, dict) else data
-            if isinstance(books, list) and books and isinstance(books[0], dict):
-                return books[0].get("id", 1)
+            if isinstance(books, list):
+                books = [b for b in books if isinstance(b, dict) and "id" in b]
+                if books:
+                    return max(books, key=lambda b: b.get("stock") or 0)["id"]
         return 1
 
     def place_fresh_order(
