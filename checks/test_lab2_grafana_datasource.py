@@ -83,8 +83,7 @@ def check_grafana_datasource(lab: Lab) -> Passed:
         port = None
     if parts.hostname not in hosts or port != LOKI_PORT:
         raise CheckFailed(
-            f"the default Loki datasource points at {url!r} (host {parts.hostname!r}, port "
-            f"{port})",
+            f"the default Loki datasource points at {url!r} (host {parts.hostname!r}, port {port})",
             f"Loki's Service: http://{lab.names['loki']}.{ns}.svc.cluster.local:{LOKI_PORT} "
             f"(host one of {', '.join(sorted(hosts))}; port {LOKI_PORT})",
             f"fix its url in {VALUES}, then helm upgrade --install {release} ... -f {VALUES}",

@@ -120,5 +120,3 @@ def crowded_labels(lab: Lab, bounded: list[str]) -> list[str]:
 @pytest.mark.checker("lab2.low-cardinality-labels")
 def test_low_cardinality_labels(lab, record_outcome):
     record_outcome(check_low_cardinality_labels(lab))
-
-

@@ -107,8 +107,7 @@ def plant(lab: Lab, base_id: str) -> dict[str, str]:
 def evidence_complete(entries, base_id: str) -> bool:
     """The unsampled lines of all three requests, from both services."""
     seen = {
-        (json_field(e, "request_id"), service_of(e), json_field(e, "msg") or "")
-        for e in entries
+        (json_field(e, "request_id"), service_of(e), json_field(e, "msg") or "") for e in entries
     }
     rid = {r: f"{base_id}-{r}" for r in "123"}
     return (
