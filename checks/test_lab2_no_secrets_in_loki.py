@@ -143,7 +143,7 @@ def check_no_secrets_in_loki(lab: Lab, ingest_timeout: float = 90) -> Passed:
             if value in entry.line or (value.isdigit() and value in digits):
                 raise CheckFailed(
                     f"the {kind} the checker sent is in Loki, pod "
-                    f"{entry.labels.get('pod', '?')}: {shorten(mask(entry.line, secrets))!r}",
+                    f"{entry.labels.get('pod', '?')}: {around(entry.line, value, secrets)!r}",
                     "secrets masked before the line is written, wherever they come from",
                     f"mask it in the bookstore's redaction step ({REDACTION}: sensitive keys, "
                     "secrets in free text and query strings, Luhn-valid card numbers); never "
@@ -171,10 +171,21 @@ def check_no_secrets_in_loki(lab: Lab, ingest_timeout: float = 90) -> Passed:
     )
 
 
+def around(line: str, value: str, secrets: dict[str, str], width: int = 70) -> str:
+    """The part of the line around the leaked value, every planted value cut short."""
+    found = re.search("[ -]?".join(value) if value.isdigit() else re.escape(value), line)
+    if found is None:
+        return shorten(mask(line, secrets))
+    at = found.start()
+    piece = line[max(0, at - width) : found.end() + width]
+    return ("…" if at > width else "") + mask(piece, secrets) + "…"
+
+
 def mask(line: str, secrets: dict[str, str]) -> str:
     """The line with the planted values cut short, so a report never repeats a secret."""
     for value in secrets.values():
-        line = line.replace(value, value[:4] + "…")
+        pattern = "[ -]?".join(value) if value.isdigit() else re.escape(value)
+        line = re.sub(pattern, value[:4] + "…", line)
     return line
 
 
