@@ -592,7 +592,7 @@ class FakeService:
             shown = redaction.redact_value(body) if self.s.redacts else body
             self.log({"level": "WARN", "msg": "request rejected", "reason": "qty: not an integer",
                       "body": shown})  # fmt: skip
-            return 400, {"error": "invalid_request"}, "/orders"
+            return 422, {"error": "invalid_input"}, "/orders"
         headers = {"x-request-id": rid}
         if self.s.propagates_trace:
             headers["traceparent"] = f"00-{trace}-{secrets.token_hex(8)}-01"
