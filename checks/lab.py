@@ -75,7 +75,7 @@ class Lab:
         if self._loki is None:
             http = self.http(self.logging_ns, self.names["loki"], LOKI_PORT)
             where = f"Loki (service proxy {self.logging_ns}/{self.names['loki']}:{LOKI_PORT})"
-            self._loki = Loki(http, where=where)
+            self._loki = Loki(http, where=where, clock=self.clock)
         return self._loki
 
     def app(self, service: str) -> httpx.Client:

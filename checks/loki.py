@@ -67,9 +67,18 @@ class Found:
 class Loki:
     """Query Loki. Every method raises `LokiError` with the status and body on failure."""
 
-    def __init__(self, http: httpx.Client, *, where: str = "Loki"):
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        where: str = "Loki",
+        clock: Clock | None = None,
+        transient_retries: int = 3,
+    ):
         self.http = http
         self.where = where  # how to name this Loki in messages (e.g. the service proxy path)
+        self.clock = clock or SystemClock()
+        self.transient_retries = transient_retries  # tries of one call on a proxy 502/503
 
     # -- plumbing -----------------------------------------------------------------------
     def _get(self, path: str, params: dict | list | None = None) -> httpx.Response:
@@ -83,6 +92,18 @@ class Loki:
             ) from e
 
     def _json(self, path: str, params: dict | list | None = None) -> dict:
+        """One call; a transient error (proxy 502/503, refused) is tried again a few times,
+        a second apart, before it is raised."""
+        for attempt in range(1, self.transient_retries + 1):
+            try:
+                return self._json_once(path, params)
+            except LokiError as e:
+                if not e.transient or attempt == self.transient_retries:
+                    raise
+                self.clock.sleep(1)
+        raise AssertionError("unreachable")
+
+    def _json_once(self, path: str, params: dict | list | None = None) -> dict:
         response = self._get(path, params)
         if response.status_code != 200:
             body = response.text.strip()[:500]

@@ -287,3 +287,22 @@ def test_the_dry_run_probe_violates_only_the_host_path_controls():
     without = {**probe, "spec": {**probe["spec"], "volumes": []}}
     without["spec"]["containers"] = [{**probe["spec"]["containers"][0], "volumeMounts": []}]
     assert evaluate([without], level="restricted") == []
+
+
+def test_json_stdout_falls_back_to_kubectl_logs_when_the_node_log_is_refused():
+    """A user without nodes/proxy: the lines are still judged, and the report says that the
+    streams could not be told apart, instead of failing a correct lab."""
+    from checks.kube import error_for_status
+
+    lab, cluster = fake_lab()
+
+    def refuse(pod, container):
+        raise error_for_status(403, 'nodes "lab2-logging-worker" is forbidden: nodes/proxy')
+
+    cluster.container_log_file = refuse
+    summary = check_json_stdout(lab).summary
+    assert "stdout and stderr not told apart" in summary and "nodes/proxy" in summary
+    lab, cluster = fake_lab(plain_text_line=True)
+    cluster.container_log_file = refuse
+    with pytest.raises(CheckFailed, match="Starting catalog"):
+        check_json_stdout(lab)

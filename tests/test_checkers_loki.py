@@ -510,3 +510,44 @@ def test_a_not_ready_agent_is_waited_for_then_explained():
     with pytest.raises(CheckFailed, match="has 1/2 pods ready"):
         check_single_request_query(lab)
     assert lab.clock.monotonic() >= 90
+
+
+def test_a_single_query_rides_out_one_proxy_error():
+    fake = FakeLoki(FakeClock(), ready_after=0, ingest_delay=0)
+    fake.push({"namespace": "bookstore", "app": "orders"}, "x")
+    answers = iter([proxy_status(502, "error trying to reach service: EOF")])
+
+    def flaky(request):
+        return next(answers, None) or fake.handle(request)
+
+    loki = Loki(
+        httpx.Client(base_url="http://loki/", transport=httpx.MockTransport(flaky)),
+        clock=fake.clock,
+    )
+    assert "app" in loki.labels(start_ns=0, end_ns=2 * 10**18)
+    assert fake.clock.monotonic() >= 1  # waited a second before trying again
+
+
+def test_the_lab_s_loadgen_mix_through_the_fakes_passes_the_secret_and_label_checks(
+    monkeypatch,
+):
+    """bookstore/loadgen's own request mix (ord-0000000000000000, a body with a card number and
+    a password, broken traceparents, faults) sent to the fake bookstore first."""
+    import asyncio
+
+    from bookstore import loadgen
+
+    lab, cluster = fake_lab()
+
+    class Routed(httpx.AsyncClient):
+        def __init__(self, **kwargs):
+            route = httpx.MockTransport(lambda r: cluster.bookstore(r.url.host, r))
+            super().__init__(transport=route, **kwargs)
+
+    monkeypatch.setattr(loadgen.httpx, "AsyncClient", Routed)
+    assert asyncio.run(loadgen.run("http://catalog", "http://orders", 150, 4, 11, 5)) == 0
+    calls = "\n".join(cluster.calls)
+    assert "GET /orders/ord-0000000000000000" in calls  # the id that fooled the card scan
+    cluster.clock.sleep(10)
+    assert "planted secrets" in check_no_secrets_in_loki(lab).summary
+    assert "none id-like" in check_low_cardinality_labels(lab).summary
