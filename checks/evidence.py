@@ -434,11 +434,15 @@ def high_cardinality_labels(
 
 
 def varying_labels(entries: Iterable[Entry]) -> list[str]:
-    """Stream labels whose value differs between lines of the same pod and container: one
-    pod writing into many streams means a label takes a new value per line or request."""
-    by_source: dict[tuple[str, str], dict[str, set[str]]] = {}
+    """Stream labels whose value differs between lines of the same kind (same pod, container,
+    stream, message and level) for different requests: such a label takes a new value per
+    request. (A `level` or `stream` label differs between kinds of line, and is bounded.)"""
+    by_source: dict[tuple, dict[str, set[str]]] = {}
     for e in entries:
-        source = (e.labels.get("pod", "?"), e.labels.get("container", "?"))
+        source = (
+            e.labels.get("pod", "?"), e.labels.get("container", "?"), e.labels.get("stream"),
+            json_field(e, "msg"), json_field(e, "level"), json_field(e, "status"),
+        )  # fmt: skip
         values = by_source.setdefault(source, {})
         for name, value in e.labels.items():
             values.setdefault(name, set()).add(value)

@@ -551,3 +551,27 @@ def test_the_lab_s_loadgen_mix_through_the_fakes_passes_the_secret_and_label_che
     cluster.clock.sleep(10)
     assert "planted secrets" in check_no_secrets_in_loki(lab).summary
     assert "none id-like" in check_low_cardinality_labels(lab).summary
+
+
+def test_a_level_label_is_bounded_and_passes():
+    """Lines of different kinds (INFO and WARN) differ in a `level` label; that is no id."""
+    lab, cluster = fake_lab()
+    original = cluster.loki.push
+
+    def with_level(labels, line, ts_ns=None, **kw):
+        level = json.loads(line).get("level", "INFO") if line.startswith("{") else "INFO"
+        return original({**labels, "level": level.lower()}, line, ts_ns, **kw)
+
+    cluster.loki.push = with_level
+    assert "none id-like" in check_low_cardinality_labels(lab).summary
+
+
+def test_a_leak_in_orders_arriving_after_catalogs_lines_still_fails():
+    """catalog's batch arrives at once, orders' 40 s later: judging on the first marker line
+    (catalog's) would see no leak yet and pass."""
+    lab, cluster = fake_lab(redacts=False)
+    fast = cluster._batch_delay
+    cluster._batch_delay = lambda pod: fast(pod) + (40 if pod.startswith("orders-") else 0)
+    with pytest.raises(CheckFailed) as caught:
+        check_no_secrets_in_loki(lab)
+    assert "password in the body the checker sent is in Loki, pod orders-" in caught.value.observed
