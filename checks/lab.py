@@ -255,13 +255,33 @@ class Lab:
         Returns the response and the `start_ns` a query for the order's lines starts from.
         """
         marker = new_marker()
-        book_id = self.first_book_id(marker)
         start_ns = self.evidence_start_ns()
-        response = self.send(
-            "orders", "POST", "/orders", request_id=marker, trace=trace,
-            json_body={"book_id": book_id, "qty": 1}, headers=headers,
-        )  # fmt: skip
+        injected = any(k.lower() == "x-inject-fault" for k in headers or {})
+        response = self.order(marker, trace, headers=headers, tries=1 if injected else 3)
         return response, start_ns
+
+    def order(
+        self,
+        request_id: str,
+        trace: Trace,
+        *,
+        body: dict | None = None,
+        headers: dict[str, str] | None = None,
+        path: str = "/orders",
+        tries: int = 3,
+    ) -> httpx.Response:
+        """POST an order of one copy of a book in stock (plus `body`'s fields). A 5xx is tried
+        again (up to `tries`): with FAULT_RATE above 0 the simulated database fails some
+        requests on purpose, which must not fail a checker that needs a placed order."""
+        book_id = self.first_book_id(f"{request_id}-books")
+        for _ in range(tries):
+            response = self.send(
+                "orders", "POST", path, request_id=request_id, trace=trace,
+                json_body={**(body or {}), "book_id": book_id, "qty": 1}, headers=headers,
+            )  # fmt: skip
+            if response.status_code < 500:
+                break
+        return response
 
     def loki_entries(self, query: str, *, start_ns: int, limit: int = 1000) -> list:
         """One query for evidence from `start_ns` to a little after now; errors explained."""

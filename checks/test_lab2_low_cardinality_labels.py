@@ -48,10 +48,7 @@ def check_low_cardinality_labels(lab: Lab, ingest_timeout: float = 90) -> Passed
     start_ns = lab.evidence_start_ns()
     sent = [f"{base}-order"]
     # One order too: `order placed` (never sampled) carries an order id a label could copy.
-    lab.send(
-        "orders", "POST", "/orders", request_id=sent[0], trace=new_trace(),
-        json_body={"book_id": lab.first_book_id(f"{base}-books"), "qty": 1},
-    )  # fmt: skip
+    lab.order(sent[0], new_trace())
     for i in range(REQUESTS_PER_SERVICE):
         for service in APP_SERVICES:
             request_id = f"{base}-{service[0]}{i}"

@@ -82,13 +82,7 @@ def plant(lab: Lab, base_id: str) -> dict[str, str]:
         "orders", "POST", f"/orders{query}", request_id=f"{base_id}-1", trace=trace,
         json_body={**body, "book_id": book_id, "qty": "one"}, headers=headers,
     )  # fmt: skip
-    for _ in range(3):  # FAULT_RATE may fail an order now and then (503): try again
-        placed = lab.send(
-            "orders", "POST", f"/orders{query}", request_id=f"{base_id}-2", trace=trace,
-            json_body={**body, "book_id": book_id, "qty": 1}, headers=headers,
-        )  # fmt: skip
-        if placed.status_code < 500:
-            break
+    placed = lab.order(f"{base_id}-2", trace, body=body, headers=headers, path=f"/orders{query}")
     lab.send(
         "catalog", "GET", f"/books/0{query}", request_id=f"{base_id}-3", trace=trace,
         headers=headers,

@@ -128,6 +128,7 @@ class Scenario:
     # -- the platform
     node_clock_skew_s: float = 0.0  # the nodes' clock minus this machine's
     proxy_hiccups: int = 0  # the first N proxied requests get the API server's 503 Status
+    unlucky_orders: int = 0  # FAULT_RATE > 0: the first N valid orders hit a database failure
     loki_forgets_deleted: bool = False
     grafana_default_loki: bool = True
     grafana_anonymous: bool = True  # manifests/logging/grafana-values.yaml turns it on
@@ -198,6 +199,7 @@ class FakeCluster:
         self.calls: list[str] = []
         self.proxy_requests: list[httpx.Request] = []
         self.hiccups_left = self.s.proxy_hiccups
+        self.unlucky_left = self.s.unlucky_orders
         self._names = (f"{i:05x}" for i in itertools.count(0x1A2B3))
         self._ips = (f"10.244.1.{i}" for i in itertools.count(5))
         self.pods: dict[str, dict] = {}
@@ -603,6 +605,9 @@ class FakeService:
             self.log({"level": "WARN", "msg": "request rejected", "reason": "qty: not an integer",
                       "body": shown})  # fmt: skip
             return 422, {"error": "invalid_input"}, "/orders"
+        if self.cluster.unlucky_left > 0:  # bookstore.faults: FAULT_RATE fails some requests
+            self.cluster.unlucky_left -= 1
+            fault = True
         headers = {"x-request-id": rid}
         if self.s.propagates_trace:
             headers["traceparent"] = f"00-{trace}-{secrets.token_hex(8)}-01"

@@ -198,6 +198,7 @@ RIGHT_VARIANTS = {
     "one transient proxy error": {"proxy_hiccups": 1},
     "release named grafana-alloy": {"agent_name": "grafana-alloy"},
     "slow agent batches": {},  # per-pod batches are always on; this one also slows Loki
+    "FAULT_RATE fails the first order": {"unlucky_orders": 1},
 }
 
 
