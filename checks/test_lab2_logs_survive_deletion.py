@@ -19,6 +19,7 @@ from checks.polling import DeadlineExceeded, poll
 
 SERVICE = "catalog"
 UNKNOWN_BOOK = "/books/0"  # a 404 (WARN): never sampled out
+TAIL = 500  # lines of `kubectl logs` to search: the lab's traffic Job may be running too
 
 
 def send_marker(lab: Lab, marker: str) -> None:
@@ -40,7 +41,8 @@ def pod_that_wrote(lab: Lab, marker: str, timeout: float = 15) -> str:
             labels = pod.get("metadata", {}).get("labels") or {}
             if labels.get("app") != SERVICE or not is_running(pod):
                 continue
-            if marker in lab.kube.pod_logs(APP_NAMESPACE, name_of(pod), SERVICE, tail_lines=50):
+            logs = lab.kube.pod_logs(APP_NAMESPACE, name_of(pod), SERVICE, tail_lines=TAIL)
+            if marker in logs:
                 return name_of(pod)
         return None
 
