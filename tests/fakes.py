@@ -24,11 +24,13 @@ be wrong (or right in a less common way). Each behaviour cites its upstream sour
   (k8s.io/apimachinery pkg/util/proxy/transport.go).
 - A Deployment whose new ReplicaSet cannot create pods keeps its old ready pods:
   `updatedReplicas` 0, `readyReplicas` unchanged, a `ReplicaFailure` (FailedCreate) condition
-  copied from the ReplicaSet (kubernetes pkg/controller/deployment/sync.go calculateStatus,
+  copied from the ReplicaSet (kubernetes pkg/controller/deployment/progress.go syncRolloutStatus,
+  getReplicaFailures;
   pkg/controller/replicaset/replica_set_utils.go).
 - Pod Security admission checks pods only when they are created: pods admitted while the label
-  was relaxed keep running after it is restored (kubernetes.io docs, Pod Security Admission:
-  "does not evict running pods").
+  was relaxed keep running after it is restored; relabelling a namespace only returns warnings
+  about the existing pods (kubernetes.io docs, Pod Security Admission; the namespace label
+  validation in plugin/pkg/admission/security/podsecurity).
 - The DaemonSet controller schedules one pod per node whose taints the pods tolerate and that
   matches the nodeSelector (pkg/controller/daemon/daemon_controller.go); kind taints its
   control-plane node `node-role.kubernetes.io/control-plane:NoSchedule`.
