@@ -59,7 +59,7 @@ def test_live_gradebook_in_every_format(class_folder, tmp_path, capsys):
     assert "<script" not in html
 
     report = (out / "reports" / "bob.txt").read_text()
-    assert "FAIL  lab2.json-stdout" in report and "hint:" in report
+    assert "FAIL  lab2.json-stdout" in report and "next: " in report
     assert f"Total: {MAX - 45}/{MAX} points" in report
 
 
