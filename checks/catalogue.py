@@ -1,13 +1,23 @@
 """The checker catalogue: every checker's stable id, title, points and static hint.
 
 The lab definition refers to checkers by these ids, the pytest checkers register under them,
-the grading reports are keyed by them, and the docs render this table. Hints link the docs
-page and section that teach the exercise.
+the grading reports are keyed by them, and the docs render this table. `docs` names the lab
+step that runs the checker (tests/test_checkers_report.py holds it to labs.lab2); `docs_url`
+turns it into a link to the published site. The static hint is what the checker verifies in
+general; a failure's own `next` line (checks.evidence.CheckFailed) is what to do about it.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
+
+from labconfig.versions import REPO_ROOT
+
+DOCS_URL_ENV = "LAB_DOCS_URL"
+# `mkdocs serve` (`nox -s docs -- serve`) serves the course here when no site is published.
+LOCAL_DOCS_URL = "http://127.0.0.1:8000/"
 
 
 @dataclass(frozen=True)
@@ -17,6 +27,28 @@ class Checker:
     points: int
     hint: str
     docs: str  # site-relative link to the section that teaches it, e.g. "lab-2.md#step-1"
+    informational: bool = False  # 0 points, shown but never counted as a failure
+
+
+def docs_base_url() -> str:
+    """Where the course site lives: LAB_DOCS_URL, else mkdocs.yml's `site_url`, else the
+    address `mkdocs serve` uses. Always ends with a slash."""
+    base = os.environ.get(DOCS_URL_ENV, "").strip()
+    if not base:
+        mkdocs = REPO_ROOT / "mkdocs.yml"
+        text = mkdocs.read_text(encoding="utf-8") if mkdocs.is_file() else ""
+        found = re.search(r"^site_url:\s*[\"']?([^\"'\s#]+)", text, re.MULTILINE)
+        base = found.group(1) if found else LOCAL_DOCS_URL
+    return base.rstrip("/") + "/"
+
+
+def docs_url(spec: Checker, base: str | None = None) -> str:
+    """The published page of a checker's section: `lab-2.md#step-1` -> `<base>lab-2/#step-1`
+    (MkDocs' directory URLs)."""
+    page, _, anchor = spec.docs.partition("#")
+    path = page.removesuffix(".md")
+    path = "" if path == "index" else path.removesuffix("/index") + "/"
+    return (base or docs_base_url()) + path + (f"#{anchor}" if anchor else "")
 
 
 CHECKERS: tuple[Checker, ...] = (
@@ -44,7 +76,7 @@ CHECKERS: tuple[Checker, ...] = (
         "Never relax the app namespace for logging: keep "
         "pod-security.kubernetes.io/enforce=restricted on `bookstore` and fix the pod spec "
         "the ReplicaSet events name instead.",
-        "lab-2.md#step-0",
+        "lab-2.md#step-2",
     ),
     Checker(
         "lab2.logs-survive-deletion",
@@ -69,7 +101,7 @@ CHECKERS: tuple[Checker, ...] = (
         5,
         "Only namespace, pod, container and app (plus Loki's own service_name) belong in "
         "labels; query ids with `| json` instead.",
-        "chapter.md#labels-are-the-index",
+        "lab-2.md#step-3",
     ),
     Checker(
         "lab2.no-secrets-in-loki",
@@ -77,7 +109,7 @@ CHECKERS: tuple[Checker, ...] = (
         5,
         "Redact in the app before the line is written: the bookstore masks sensitive keys and "
         "Luhn-valid card numbers.",
-        "chapter.md#pii-and-redaction",
+        "lab-2.md#step-3",
     ),
     Checker(
         "lab2.error-traceable",
@@ -89,11 +121,12 @@ CHECKERS: tuple[Checker, ...] = (
     ),
     Checker(
         "lab2.grafana-datasource",
-        "Grafana has Loki as its default datasource",
+        "Grafana has Loki as its default datasource (informational)",
         0,
         "Install the Grafana chart with manifests/logging/grafana-values.yaml; the datasource "
         "is provisioned from its `datasources` value.",
         "lab-2.md#step-5",
+        informational=True,
     ),
 )
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from checks import catalogue
+from checks.diagnose import api_error_diagnosis
 from checks.evidence import CheckFailed, Passed
 from checks.kube import KubeError
 from checks.loki import LokiError
@@ -173,16 +174,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if call.excinfo is not None and report.failed:
         error = call.excinfo.value
         if isinstance(error, KubeError | LokiError):
-            # The cluster refused or failed a call (RBAC, a dead API server, Loki down):
-            # a diagnosis like any other, not a traceback.
-            error = CheckFailed(
-                str(error),
-                "the checker's calls to the cluster and Loki succeed",
-                f"kubectl --kubeconfig {kubeconfig_path(item.config)} auth can-i --list "
-                "-n bookstore; kubectl get pods -A",
-            )
+            # The cluster refused or failed a call: a diagnosis by the kind of error (401, 403,
+            # 404, 409, 5xx, unreachable), not a traceback and not always "check RBAC".
+            error = api_error_diagnosis(error, str(kubeconfig_path(item.config)))
         if isinstance(error, CheckFailed):
             row["diagnosis"] = error.diagnosis
+            row["hint"] = error.next_step  # what to do about *this* failure
             report.longrepr = f"{cid}: {spec.title}\n{error.diagnosis}"
         else:
             # A checker bug or an unexpected API error: keep the traceback, name the error.

@@ -26,14 +26,48 @@ LOG_AGENT_PATTERN = re.compile(
 
 # Label names that carry per-request or per-user values: unbounded cardinality in Loki's index.
 HIGH_CARDINALITY_NAME = re.compile(
-    r"(trace|span|request|req|user|order|session|correlation)_?id$|^traceparent$|^id$",
+    r"(trace|span|request|req|user|order|session|correlation|client)_?(id|ip)$|^traceparent$"
+    r"|^id$",
     re.IGNORECASE,
 )
+# Values shaped like ids, whatever the label is called: hex ids (trace 32, span 16, request
+# ids), UUIDs, prefixed ids such as `ord-0123456789abcdef`, IP addresses, long numbers, e-mail.
 ID_LIKE_VALUE = re.compile(
-    r"^([0-9a-f]{16}|[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+    r"^(?:[A-Za-z]+[-_])?(?:[0-9a-f]{12,}|[0-9A-F]{12,})$"
+    r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"|^\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?$|^[0-9a-f:]*:[0-9a-f:]*:[0-9a-f:]+$"
+    r"|^\d{6,}$|^[^@\s]+@[^@\s]+\.[a-z]{2,}$",
+    re.IGNORECASE,
 )
-# Digits standing alone: a run inside a hex trace id (…9ba982e5856…) is not a card number.
-CARD_CANDIDATE = re.compile(r"(?<![0-9A-Za-z])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z])")
+# A card number stands alone: not inside a hex id (…9ba982e5856…), nor a segment of a dashed
+# or underscored identifier (ord-0000000000000000, a UUID, lab2-check-1234…, traceparent).
+CARD_CANDIDATE = re.compile(
+    r"(?<![0-9A-Za-z])(?<![0-9A-Za-z][-_])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z])(?![-_][0-9A-Za-z])"
+)
+# JSON fields the services fill with ids of their own making (bookstore/redaction.py keeps them
+# unmasked on purpose): a digit run in one of them is an id, never a card number.
+ID_FIELDS = frozenset(
+    {"trace_id", "span_id", "parent_span_id", "request_id", "order_id", "traceparent",
+     "trace_flags"}
+)  # fmt: skip
+# The agent contract (docs/reference/checkers.md): the log agent is the DaemonSet in the logging
+# namespace that the Alloy chart made, found by the label the chart sets whatever the release
+# is called (grafana/alloy operations/helm/charts/alloy/templates/_helpers.tpl,
+# alloy.selectorLabels), or else by the release name versions.toml pins.
+AGENT_LABEL = ("app.kubernetes.io/name", "alloy")
+# Taints the DaemonSet controller tolerates for every DaemonSet pod on its own
+# (kubernetes pkg/controller/daemon/util/daemonset_util.go, AddOrUpdateDaemonPodTolerations).
+DAEMON_TOLERATED_TAINTS = frozenset(
+    {
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+        "node.kubernetes.io/disk-pressure",
+        "node.kubernetes.io/memory-pressure",
+        "node.kubernetes.io/pid-pressure",
+        "node.kubernetes.io/unschedulable",
+        "node.kubernetes.io/network-unavailable",
+    }
+)
 
 
 class CheckFailed(AssertionError):
@@ -131,6 +165,51 @@ def varlog_mounts(spec: dict) -> list[tuple[str, str, bool]]:
     return out
 
 
+def is_lab_agent(ds: dict, release: str) -> bool:
+    """The agent contract: the Alloy chart's label on the DaemonSet (or on its pod template),
+    or the configured release name."""
+    key, value = AGENT_LABEL
+    labels = ds.get("metadata", {}).get("labels") or {}
+    template = ds.get("spec", {}).get("template", {}).get("metadata", {}).get("labels") or {}
+    return labels.get(key) == value or template.get(key) == value or name_of(ds) == release
+
+
+def find_agent(daemonsets: Iterable[dict], release: str) -> dict | None:
+    """The log agent DaemonSet by the contract: the one named `release` first, else the first
+    one carrying the Alloy chart's label; None when there is none."""
+    agents = [ds for ds in daemonsets if is_lab_agent(ds, release)]
+    return next((d for d in agents if name_of(d) == release), agents[0] if agents else None)
+
+
+def _tolerates(tolerations: list[dict], taint: dict) -> bool:
+    for t in tolerations:
+        if t.get("effect") and t.get("effect") != taint.get("effect"):
+            continue
+        if t.get("operator") == "Exists" and (not t.get("key") or t.get("key") == taint.get("key")):
+            return True
+        if t.get("key") == taint.get("key") and t.get("value", "") == taint.get("value", ""):
+            return True
+    return False
+
+
+def nodes_for_daemonset(nodes: Iterable[dict], ds: dict) -> list[str]:
+    """Nodes a DaemonSet must cover: every node whose NoSchedule/NoExecute taints its pods
+    tolerate. A nodeSelector or affinity does not shrink the list: an agent pinned to some nodes
+    leaves the others' logs unread."""
+    tolerations = pod_spec(ds).get("tolerations") or []
+    out = []
+    for node in nodes:
+        taints = [
+            t
+            for t in node.get("spec", {}).get("taints") or []
+            if t.get("effect") in ("NoSchedule", "NoExecute")
+            and t.get("key") not in DAEMON_TOLERATED_TAINTS
+        ]
+        if all(_tolerates(tolerations, t) for t in taints):
+            out.append(name_of(node))
+    return sorted(out)
+
+
 def looks_like_log_agent(workload: dict) -> bool:
     """A workload that ships logs: named like an agent, or running an agent image."""
     if LOG_AGENT_PATTERN.search(name_of(workload)):
@@ -219,19 +298,53 @@ class NotReady:
     ready: int
     wanted: int
     reason: str | None  # the ReplicaSet's FailedCreate message, when there is one
+    problem: str = ""  # what is wrong, in a sentence (scaled to 0, stuck rollout, not ready)
+
+
+def rollout_problem(d: dict) -> str | None:
+    """Why a Deployment is not fully rolled out, the way `kubectl rollout status` judges it
+    (kubernetes staging/src/k8s.io/kubectl/pkg/polymorphichelpers/rollout_status.go), plus
+    "scaled to 0", which rollout status calls done; None when every replica is new and ready."""
+    spec, status = d.get("spec", {}), d.get("status", {})
+    wanted = spec.get("replicas", 1)
+    if wanted == 0:
+        return "is scaled to 0 replicas: nothing serves, nothing logs"
+    if status.get("observedGeneration", 0) < d.get("metadata", {}).get("generation", 0):
+        return "has a change the controller has not acted on yet"
+    updated = status.get("updatedReplicas") or 0
+    ready = status.get("readyReplicas") or 0
+    available = status.get("availableReplicas", ready) or 0
+    total = status.get("replicas") or 0
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    progressing = conditions.get("Progressing", {})
+    if progressing.get("reason") == "ProgressDeadlineExceeded":
+        return (
+            f"exceeded its progress deadline with {updated}/{wanted} replicas of the newest "
+            f"revision ({ready} ready in all)"
+        )
+    if updated < wanted:
+        old = f"; {ready} old pod(s) still serve" if ready else ""
+        return f"has {updated}/{wanted} replicas of the newest revision{old}"
+    if total > updated:
+        return f"still runs {total - updated} old replica(s) beside {updated} new one(s)"
+    if available < updated or ready < wanted:
+        return f"has {ready}/{wanted} ready"
+    return None
 
 
 def not_ready_deployments(
     deployments: Iterable[dict], replicasets: list[dict], events: list[dict]
 ) -> list[NotReady]:
-    """Deployments below their replica count, each with the FailedCreate message explaining it."""
+    """Deployments not fully rolled out, each with the FailedCreate message explaining it."""
     out = []
     for d in deployments:
+        problem = rollout_problem(d)
+        if problem is None:
+            continue
         wanted = d.get("spec", {}).get("replicas", 1)
         ready = d.get("status", {}).get("readyReplicas") or 0
-        if ready >= wanted:
-            continue
-        out.append(NotReady(name_of(d), ready, wanted, failed_create(d, replicasets, events)))
+        reason = failed_create(d, replicasets, events)
+        out.append(NotReady(name_of(d), ready, wanted, reason, problem))
     return out
 
 
@@ -299,14 +412,70 @@ def json_field(entry: Entry, key: str):
         return None
 
 
-def high_cardinality_labels(streams: Iterable[dict[str, str]]) -> list[str]:
-    """`name=value` of labels named like ids or whose values look like trace/request ids."""
+def high_cardinality_labels(
+    streams: Iterable[dict[str, str]], bounded: Iterable[str] = ()
+) -> list[str]:
+    """`name=value` of labels named like ids or whose values are shaped like ids.
+
+    `bounded` are strings the cluster itself bounds (pod names and uids, node names, pod IPs):
+    a value containing one (`pod=catalog-7d9f8c6b4-x2x9q`, a `filename` with the pod's uid) has
+    as many values as there are pods, not one per request, so its shape does not count.
+    """
+    bounded = [b for b in bounded if b]
     bad = set()
     for labels in streams:
         for name, value in labels.items():
-            if HIGH_CARDINALITY_NAME.search(name) or ID_LIKE_VALUE.match(value or ""):
+            value = value or ""
+            if any(b in value for b in bounded):
+                continue
+            if HIGH_CARDINALITY_NAME.search(name) or ID_LIKE_VALUE.search(value):
                 bad.add(f"{name}={value}")
     return sorted(bad)
+
+
+def varying_labels(entries: Iterable[Entry]) -> list[str]:
+    """Stream labels whose value differs between lines of the same kind (same pod, container,
+    stream, message and level) for different requests: such a label takes a new value per
+    request. (A `level` or `stream` label differs between kinds of line, and is bounded.)"""
+    by_source: dict[tuple, dict[str, set[str]]] = {}
+    for e in entries:
+        source = (
+            e.labels.get("pod", "?"), e.labels.get("container", "?"), e.labels.get("stream"),
+            json_field(e, "msg"), json_field(e, "level"), json_field(e, "status"),
+        )  # fmt: skip
+        values = by_source.setdefault(source, {})
+        for name, value in e.labels.items():
+            values.setdefault(name, set()).add(value)
+    out = set()
+    for values in by_source.values():
+        out |= {name for name, seen in values.items() if len(seen) > 1}
+    return sorted(out)
+
+
+# -- the CRI log file (exercise 1) -------------------------------------------------------
+@dataclass(frozen=True)
+class CriLine:
+    timestamp: str
+    stream: str  # stdout or stderr
+    content: str
+
+
+def parse_cri(text: str) -> list[CriLine]:
+    """Lines of a CRI log file (`<RFC3339Nano> <stdout|stderr> <P|F> <content>`), partial
+    lines (P) joined to the full line they belong to, per stream (kubernetes
+    staging/src/k8s.io/cri-api, the CRI logging format; pkg/kubelet/kuberuntime/logs)."""
+    out, partial = [], {}
+    for raw in text.splitlines():
+        parts = raw.split(" ", 3)
+        if len(parts) < 3:
+            continue
+        ts, stream, tag = parts[0], parts[1], parts[2]
+        content = parts[3] if len(parts) > 3 else ""
+        if tag == "P":
+            partial[stream] = partial.get(stream, "") + content
+            continue
+        out.append(CriLine(ts, stream, partial.pop(stream, "") + content))
+    return out
 
 
 def luhn_valid(digits: str) -> bool:
@@ -320,13 +489,35 @@ def luhn_valid(digits: str) -> bool:
 
 
 def card_numbers(text: str) -> list[str]:
-    """Luhn-valid 13-19 digit runs (spaces or dashes allowed between digits)."""
+    """Luhn-valid 13-19 digit runs (spaces or dashes allowed between digits) that are not ids.
+
+    In a JSON line the values of the id fields the services log by design are left out; a run
+    of one repeated digit (0000000000000000 passes Luhn) is no card number.
+    """
     out = []
-    for match in CARD_CANDIDATE.finditer(text):
+    for match in CARD_CANDIDATE.finditer(_without_id_fields(text)):
         digits = re.sub(r"\D", "", match.group())
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+        if 13 <= len(digits) <= 19 and len(set(digits)) > 1 and luhn_valid(digits):
             out.append(digits)
     return out
+
+
+def _without_id_fields(text: str) -> str:
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(obj, dict):
+        return text
+    return json.dumps(_drop_ids(obj))
+
+
+def _drop_ids(value):
+    if isinstance(value, dict):
+        return {k: _drop_ids(v) for k, v in value.items() if k not in ID_FIELDS}
+    if isinstance(value, list):
+        return [_drop_ids(v) for v in value]
+    return value
 
 
 def shorten(text: str, width: int = 160) -> str:

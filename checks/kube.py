@@ -29,8 +29,35 @@ class KubeUnreachable(KubeError):
     """No API server answered at the kubeconfig's address."""
 
 
+class Unauthorized(KubeError):
+    """HTTP 401: the API server did not accept the kubeconfig's credentials."""
+
+
+class Forbidden(KubeError):
+    """HTTP 403: authenticated, but RBAC (or admission) refused this call."""
+
+
 class NotFound(KubeError):
     """The object does not exist (HTTP 404)."""
+
+
+class Conflict(KubeError):
+    """HTTP 409: the object changed or already exists; the call may be retried."""
+
+
+class ServerError(KubeError):
+    """HTTP 5xx: the API server (or what it proxies to) failed; usually transient."""
+
+
+# The KubeError subclass for each HTTP status (the rest stay KubeError).
+_BY_STATUS = {401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict}
+
+
+def error_for_status(status: int, message: str) -> KubeError:
+    """The KubeError subclass an HTTP status stands for, carrying `message`."""
+    if status >= 500:
+        return ServerError(message)
+    return _BY_STATUS.get(status, KubeError)(message)
 
 
 def proxy_path(namespace: str, service: str, port: int | str) -> str:
@@ -79,7 +106,7 @@ class Kube:
             message = _status_message(e.body) or e.reason
             if e.status == 404:
                 raise NotFound(f"{what}: not found ({message})") from None
-            raise KubeError(f"{what}: HTTP {e.status}: {message}") from None
+            raise error_for_status(e.status, f"{what}: HTTP {e.status}: {message}") from None
         except Urllib3Error as e:
             # MaxRetryError wraps the real cause (refused, timed out, bad certificate...).
             reason = str(getattr(e, "reason", None) or e).split("): ", 1)[-1]
@@ -118,6 +145,9 @@ class Kube:
         return self._items(
             f"LIST daemonsets -n {namespace}", self.apps.list_namespaced_daemon_set, namespace
         )
+
+    def list_nodes(self) -> list[dict]:
+        return self._items("LIST nodes", self.core.list_node)
 
     def list_deployments(self, namespace: str) -> list[dict]:
         return self._items(
@@ -175,6 +205,46 @@ class Kube:
         )  # fmt: skip
         return response.data.decode("utf-8", errors="replace")
 
+    def container_log_file(self, pod: dict, container: str) -> str:
+        """The container's current CRI log file, as the node's kubelet serves it.
+
+        Unlike `kubectl logs` (which merges them), each CRI line keeps its stream (`stdout` or
+        `stderr`). The kubelet serves the node's /var/log under /logs/ (its system log handler,
+        kubernetes pkg/kubelet/server/server.go), reached through the API server's node proxy;
+        the file is /var/log/pods/<ns>_<pod>_<uid>/<container>/<restartCount>.log
+        (kubernetes pkg/kubelet/kuberuntime/kuberuntime_container.go, BuildContainerLogsDirectory).
+        """
+        meta, status = pod.get("metadata", {}), pod.get("status", {})
+        restarts = next(
+            (
+                c.get("restartCount", 0)
+                for c in status.get("containerStatuses") or []
+                if c.get("name") == container
+            ),
+            0,
+        )
+        node = pod.get("spec", {}).get("nodeName", "")
+        path = (
+            f"logs/pods/{meta.get('namespace')}_{meta.get('name')}_{meta.get('uid')}/"
+            f"{container}/{restarts}.log"
+        )
+        what = f"GET node {node} /{path} (kubelet, through the node proxy)"
+        client = httpx.Client(
+            base_url=f"{self.host.rstrip('/')}/api/v1/nodes/{node}/proxy/",
+            verify=self._ssl, headers=self._auth_headers(), timeout=DEFAULT_TIMEOUT[1],
+        )  # fmt: skip
+        try:
+            with client:
+                response = client.get(path)
+        except httpx.HTTPError as e:
+            raise KubeUnreachable(f"{what}: {type(e).__name__}: {e}") from None
+        if response.status_code != 200:
+            message = _status_message(response.text) or response.reason_phrase
+            raise error_for_status(
+                response.status_code, f"{what}: HTTP {response.status_code}: {message}"
+            )
+        return response.text
+
     # -- writes -------------------------------------------------------------------------
     def delete_pod(self, namespace: str, name: str) -> None:
         self._call(
@@ -204,18 +274,18 @@ class Kube:
         self, namespace: str, service: str, port: int | str, *, timeout: float = 30.0
     ) -> httpx.Client:
         """An httpx client whose base URL is the Service's proxy path on the API server."""
-        headers = {}
-        # kubernetes>=29 stores the kubeconfig token as api_key["BearerToken"] ("authorization"
-        # in older releases); this call also runs the exec-plugin refresh hook.
-        token = self.config.get_api_key_with_prefix("BearerToken", alias="authorization")
-        if token:
-            headers["Authorization"] = token
         return httpx.Client(
             base_url=self.host.rstrip("/") + proxy_path(namespace, service, port),
             verify=self._ssl,
-            headers=headers,
+            headers=self._auth_headers(),
             timeout=timeout,
         )
+
+    def _auth_headers(self) -> dict[str, str]:
+        # kubernetes>=29 stores the kubeconfig token as api_key["BearerToken"] ("authorization"
+        # in older releases).
+        token = self.config.get_api_key_with_prefix("BearerToken", alias="authorization")
+        return {"Authorization": token} if token else {}
 
 
 def _ssl_context(cfg) -> ssl.SSLContext:

@@ -13,8 +13,9 @@ from typing import Any
 
 import httpx
 
-from checks.evidence import CheckFailed, Trace, new_marker, services_of
-from checks.loki import Loki, LokiError
+from checks.evidence import CheckFailed, Trace, find_agent, name_of, new_marker, services_of
+from checks.kube import KubeError
+from checks.loki import TRANSIENT_STATUSES, Loki, LokiError
 from checks.polling import Clock, DeadlineExceeded, SystemClock, poll
 
 APP_NAMESPACE = "bookstore"
@@ -22,7 +23,11 @@ APP_SERVICES = ("catalog", "orders")
 APP_PORT = 80  # Service port of catalog and orders (container port 8080 named http)
 LOKI_PORT = 3100
 GRAFANA_PORT = 80
-CLOCK_SKEW_MARGIN_S = 120
+# Nodes stamp lines with their own clock (the CRI timestamp the agent keeps), which may be
+# minutes off this machine's (Docker Desktop/WSL2 after sleep, remote clusters). Queries for
+# fresh evidence reach this far either side of now; freshness comes from the unique marker.
+CLOCK_SKEW_MARGIN_S = 600
+PROXY_RETRY_S = 20  # how long a request rides out the API server proxy's 502/503
 
 
 def _logging_names() -> dict[str, str]:
@@ -70,7 +75,7 @@ class Lab:
         if self._loki is None:
             http = self.http(self.logging_ns, self.names["loki"], LOKI_PORT)
             where = f"Loki (service proxy {self.logging_ns}/{self.names['loki']}:{LOKI_PORT})"
-            self._loki = Loki(http, where=where)
+            self._loki = Loki(http, where=where, clock=self.clock)
         return self._loki
 
     def app(self, service: str) -> httpx.Client:
@@ -79,6 +84,15 @@ class Lab:
     def close(self) -> None:
         for client in self._clients.values():
             client.close()
+
+    def agent_name(self) -> str:
+        """The agent DaemonSet's name by the contract (checks.evidence.find_agent), for
+        messages; the configured release name when it cannot be read."""
+        try:
+            ds = find_agent(self.kube.list_daemonsets(self.logging_ns), self.names["alloy"])
+        except KubeError:  # a message helper must not hide the failure it is explaining
+            return self.names["alloy"]
+        return name_of(ds) if ds else self.names["alloy"]
 
     # -- readiness before evidence --------------------------------------------------------
     def confirm_pipeline_ready(self, timeout: float = 90) -> None:
@@ -121,10 +135,13 @@ class Lab:
             )
 
         def agent_status():
-            for ds in self.kube.list_daemonsets(self.logging_ns):
-                if ds["metadata"]["name"] == self.names["alloy"]:
-                    return ds.get("status", {})
-            return None
+            ds = find_agent(self.kube.list_daemonsets(self.logging_ns), self.names["alloy"])
+            if ds is None:
+                return None
+            agent_name[0] = name_of(ds)
+            return ds.get("status", {})
+
+        agent_name = [self.names["alloy"]]
 
         def all_ready(status):
             if not status:
@@ -143,16 +160,17 @@ class Lab:
                 raise DeadlineExceeded("the agent DaemonSet", 0, None, waited.attempts)
         except DeadlineExceeded as e:
             seen = (
-                f"DaemonSet {self.logging_ns}/{self.names['alloy']} does not exist"
+                f"no agent DaemonSet in {self.logging_ns} (none labelled "
+                f"app.kubernetes.io/name=alloy, none named {self.names['alloy']})"
                 if e.last is None
-                else f"DaemonSet {self.names['alloy']} has {e.last.get('numberReady', 0)}/"
+                else f"DaemonSet {agent_name[0]} has {e.last.get('numberReady', 0)}/"
                 f"{e.last.get('desiredNumberScheduled', 0)} pods ready"
             )
             raise CheckFailed(
                 seen,
                 "one ready agent pod per node before the checker sends fresh evidence",
                 f"kubectl -n {self.logging_ns} get ds,pods -o wide; "
-                f"kubectl -n {self.logging_ns} describe ds {self.names['alloy']}",
+                f"kubectl -n {self.logging_ns} describe ds {agent_name[0]}",
             ) from None
 
     # -- fresh evidence ------------------------------------------------------------------
@@ -163,6 +181,10 @@ class Lab:
         only absorbs clock skew between this machine and the node that stamped the line.
         """
         return self.clock.time_ns() - CLOCK_SKEW_MARGIN_S * 10**9
+
+    def evidence_end_ns(self) -> int:
+        """Where a query for fresh evidence ends: a little after now (node clocks run ahead)."""
+        return self.clock.time_ns() + CLOCK_SKEW_MARGIN_S * 10**9
 
     def send(
         self,
@@ -179,18 +201,39 @@ class Lab:
         all_headers = {"X-Request-ID": request_id, **(headers or {})}
         if trace is not None:
             all_headers["traceparent"] = trace.traceparent
+
+        def attempt():
+            try:
+                return self.app(service).request(method, path, headers=all_headers, json=json_body)
+            except httpx.HTTPError as e:
+                return e
+
         try:
-            return self.app(service).request(method, path, headers=all_headers, json=json_body)
-        except httpx.HTTPError as e:
+            # A proxy 502/503 (no ready endpoint during a rollout, a dial error) is retried;
+            # the bookstore's own 503 (a JSON body of its own) is an answer, kept as it is.
+            waited = poll(
+                attempt, lambda r: not is_proxy_failure(r),
+                what=f"{method} {path} through the service proxy",
+                timeout=self.timeout(PROXY_RETRY_S), clock=self.clock, interval=1,
+            )  # fmt: skip
+            return waited.value
+        except DeadlineExceeded as e:
+            last = e.last
+            seen = (
+                f"{type(last).__name__}: {last}"
+                if isinstance(last, Exception)
+                else f"{last.status_code} {proxy_status_message(last)}"
+            )
             raise CheckFailed(
                 f"{method} {path} to Service {APP_NAMESPACE}/{service} through the API server "
-                f"failed: {type(e).__name__}: {e}",
+                f"failed for {e.timeout:.0f} s: {seen}",
                 "the bookstore answers through the service proxy",
                 f"kubectl -n {APP_NAMESPACE} get pods,endpoints {service}",
             ) from None
 
     def first_book_id(self, request_id: str):
-        """An id that exists in the catalog (orders for unknown books stop before catalog)."""
+        """An id that exists in the catalog and has stock left (orders for unknown books stop
+        before catalog; a sold-out book answers 409): the book with the most stock."""
         response = self.send("catalog", "GET", "/books", request_id=request_id)
         if response.status_code == 200:
             try:
@@ -198,8 +241,10 @@ class Lab:
             except ValueError:
                 data = None
             books = data.get("books", data.get("items")) if isinstance(data, dict) else data
-            if isinstance(books, list) and books and isinstance(books[0], dict):
-                return books[0].get("id", 1)
+            if isinstance(books, list):
+                books = [b for b in books if isinstance(b, dict) and "id" in b]
+                if books:
+                    return max(books, key=lambda b: b.get("stock") or 0)["id"]
         return 1
 
     def place_fresh_order(
@@ -210,13 +255,44 @@ class Lab:
         Returns the response and the `start_ns` a query for the order's lines starts from.
         """
         marker = new_marker()
-        book_id = self.first_book_id(marker)
         start_ns = self.evidence_start_ns()
-        response = self.send(
-            "orders", "POST", "/orders", request_id=marker, trace=trace,
-            json_body={"book_id": book_id, "qty": 1}, headers=headers,
-        )  # fmt: skip
+        injected = any(k.lower() == "x-inject-fault" for k in headers or {})
+        response = self.order(marker, trace, headers=headers, tries=1 if injected else 3)
         return response, start_ns
+
+    def order(
+        self,
+        request_id: str,
+        trace: Trace,
+        *,
+        body: dict | None = None,
+        headers: dict[str, str] | None = None,
+        path: str = "/orders",
+        tries: int = 3,
+    ) -> httpx.Response:
+        """POST an order of one copy of a book in stock (plus `body`'s fields). A 5xx is tried
+        again (up to `tries`): with FAULT_RATE above 0 the simulated database fails some
+        requests on purpose, which must not fail a checker that needs a placed order."""
+        book_id = self.first_book_id(f"{request_id}-books")
+        for _ in range(tries):
+            response = self.send(
+                "orders", "POST", path, request_id=request_id, trace=trace,
+                json_body={**(body or {}), "book_id": book_id, "qty": 1}, headers=headers,
+            )  # fmt: skip
+            if response.status_code < 500:
+                break
+        return response
+
+    def loki_entries(self, query: str, *, start_ns: int, limit: int = 1000) -> list:
+        """One query for evidence from `start_ns` to a little after now; errors explained."""
+        try:
+            return self.loki.entries(
+                query, start_ns=start_ns, end_ns=self.evidence_end_ns(), limit=limit
+            )
+        except LokiError as e:
+            raise CheckFailed(
+                str(e), "Loki answers query_range", f"kubectl -n {self.logging_ns} get pods"
+            ) from None
 
     def wait_in_loki(
         self,
@@ -234,6 +310,7 @@ class Lab:
             return self.loki.wait_for(
                 query, predicate, start_ns=start_ns, timeout=self.timeout(timeout),
                 clock=self.clock, interval=1,  # 1 s: the measured delay is this precise
+                ahead_ns=CLOCK_SKEW_MARGIN_S * 10**9,
             )  # fmt: skip
         except DeadlineExceeded as e:
             seen = e.last or []
@@ -245,10 +322,33 @@ class Lab:
                 expected,
                 next_step
                 or 'check that the agent ships bookstore lines: query `{namespace="bookstore"}` '
-                f"in Grafana, and `kubectl -n {self.logging_ns} logs ds/{self.names['alloy']} "
-                "--tail=30` for push errors",
+                f"in Grafana, and `kubectl -n {self.logging_ns} logs "
+                f"ds/{self.agent_name()} --tail=30` for push errors",
             ) from None
         except LokiError as e:
             raise CheckFailed(
                 str(e), "Loki answers query_range", f"kubectl -n {self.logging_ns} get pods"
             ) from None
+
+
+def is_proxy_failure(response) -> bool:
+    """A failed proxied call worth retrying: no answer at all, or the API server's own
+    502/503/504 `Status` (kind Status, from k8s.io/apimachinery pkg/util/proxy/transport.go
+    and the service REST's "no endpoints available"), not the backend's own 503."""
+    if isinstance(response, Exception):
+        return True
+    if response.status_code not in TRANSIENT_STATUSES:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return response.status_code == 502  # the reverse proxy's bare "Bad Gateway"
+    return isinstance(body, dict) and body.get("kind") == "Status"
+
+
+def proxy_status_message(response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    return str(body.get("message", body))[:200] if isinstance(body, dict) else str(body)[:200]

@@ -14,14 +14,31 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from checks.polling import Clock, SystemClock, poll
+from checks.polling import Clock, DeadlineExceeded, SystemClock, poll
 
 # Since Loki 3.2 the instant endpoint refuses log selectors with this text (grafana/loki#13421).
 INSTANT_LOG_QUERY_TEXT = "not supported as an instant query"
+# Asked of Loki on every query: keep stream labels apart from structured metadata (`trace_id`
+# kept as metadata, Loki's own `detected_level`) and from `| json` fields. Without it Loki merges
+# all three into the stream labels (grafana/loki pkg/logql/engine.go readStreams,
+# pkg/util/marshal/query.go encodeStream), and a checker would take metadata for a label.
+ENCODING_FLAGS = {"X-Loki-Response-Encoding-Flags": "categorize-labels"}
+# Answers of the API server's proxy that say "try again" rather than "wrong": the Service has
+# no ready endpoint for a moment (rollout, pod deleted), or the dial failed (503 Status,
+# k8s.io/apimachinery pkg/util/proxy/transport.go; 502 from the reverse proxy).
+TRANSIENT_STATUSES = (502, 503, 504)
 
 
 class LokiError(RuntimeError):
-    """Loki (or the proxy in front of it) answered with an error; the message says what to do."""
+    """Loki (or the proxy in front of it) answered with an error; the message says what to do.
+
+    `transient` is true for an answer that may well be different a second later (a proxy 502/503,
+    a refused connection): waits retry those until their deadline instead of giving a verdict.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, transient: bool = False):
+        super().__init__(message)
+        self.status, self.transient = status, transient
 
 
 class InstantLogQueryError(LokiError):
@@ -34,7 +51,9 @@ class Entry:
 
     ts_ns: int
     line: str
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # the stream's (indexed) labels only
+    structured_metadata: dict[str, str] = field(default_factory=dict)
+    parsed: dict[str, str] = field(default_factory=dict)  # from `| json`, `| logfmt` ...
 
 
 @dataclass(frozen=True)
@@ -48,21 +67,43 @@ class Found:
 class Loki:
     """Query Loki. Every method raises `LokiError` with the status and body on failure."""
 
-    def __init__(self, http: httpx.Client, *, where: str = "Loki"):
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        where: str = "Loki",
+        clock: Clock | None = None,
+        transient_retries: int = 3,
+    ):
         self.http = http
         self.where = where  # how to name this Loki in messages (e.g. the service proxy path)
+        self.clock = clock or SystemClock()
+        self.transient_retries = transient_retries  # tries of one call on a proxy 502/503
 
     # -- plumbing -----------------------------------------------------------------------
     def _get(self, path: str, params: dict | list | None = None) -> httpx.Response:
         try:
-            return self.http.get(path, params=params)
+            return self.http.get(path, params=params, headers=ENCODING_FLAGS)
         except httpx.HTTPError as e:
             raise LokiError(
                 f"could not reach {self.where} ({type(e).__name__}: {e}). "
-                "Run `kubectl -n logging get pods,svc` to see whether Loki is running."
+                "Run `kubectl -n logging get pods,svc` to see whether Loki is running.",
+                transient=True,
             ) from e
 
     def _json(self, path: str, params: dict | list | None = None) -> dict:
+        """One call; a transient error (proxy 502/503, refused) is tried again a few times,
+        a second apart, before it is raised."""
+        for attempt in range(1, self.transient_retries + 1):
+            try:
+                return self._json_once(path, params)
+            except LokiError as e:
+                if not e.transient or attempt == self.transient_retries:
+                    raise
+                self.clock.sleep(1)
+        raise AssertionError("unreachable")
+
+    def _json_once(self, path: str, params: dict | list | None = None) -> dict:
         response = self._get(path, params)
         if response.status_code != 200:
             body = response.text.strip()[:500]
@@ -76,8 +117,15 @@ class Loki:
             hint = ""
             if response.status_code == 503 and "no endpoints available" in body:
                 hint = " The Loki Service has no ready pod: `kubectl -n logging get pods`."
+            if "maximum number of series" in body:
+                hint = (
+                    " An un-aggregated metric query returns one series per label set: wrap it "
+                    "in sum by (...) (...)."
+                )
             raise LokiError(
-                f"{self.where} answered {response.status_code} to GET {path}: {body!r}.{hint}"
+                f"{self.where} answered {response.status_code} to GET {path}: {body!r}.{hint}",
+                status=response.status_code,
+                transient=response.status_code in TRANSIENT_STATUSES,
             )
         try:
             payload = response.json()
@@ -153,11 +201,18 @@ class Loki:
                 f"{query!r} is a metric query (result type {data.get('resultType')!r}); "
                 "expected a log query that returns streams"
             )
-        out = [
-            Entry(int(ts), line, dict(stream.get("stream", {})))
-            for stream in data.get("result", [])
-            for ts, line, *_ in stream.get("values", [])
-        ]
+        out = []
+        for stream in data.get("result", []):
+            labels = dict(stream.get("stream", {}))
+            for ts, line, *rest in stream.get("values", []):
+                extra = rest[0] if rest and isinstance(rest[0], dict) else {}
+                out.append(
+                    Entry(
+                        int(ts), line, labels,
+                        dict(extra.get("structuredMetadata") or {}),
+                        dict(extra.get("parsed") or {}),
+                    )
+                )  # fmt: skip
         return sorted(out, key=lambda e: e.ts_ns)
 
     def labels(self, *, start_ns: int, end_ns: int) -> list[str]:
@@ -185,19 +240,39 @@ class Loki:
         clock: Clock | None = None,
         interval: float = 1.0,
         limit: int = 1000,
+        ahead_ns: int = 0,
     ) -> Found:
-        """Poll `query` (range: start_ns .. now) until `predicate(entries)` holds.
+        """Poll `query` (range: start_ns .. now + ahead_ns) until `predicate(entries)` holds.
 
-        Raises DeadlineExceeded with the last entries seen, so the caller can say what it saw.
+        `ahead_ns` covers lines stamped by a node clock that runs ahead of this machine's. A
+        transient error (a proxy 502/503, a refused connection) counts as "not yet"; if the
+        deadline passes on one, that error is raised. Otherwise DeadlineExceeded carries the
+        last entries seen, so the caller can say what it saw.
         """
         clock = clock or SystemClock()
+        seen: list[Entry] = []
+        errors: list[LokiError] = []
 
-        def probe() -> list[Entry]:
-            end = max(clock.time_ns(), start_ns + 1)
-            return self.entries(query, start_ns=start_ns, end_ns=end, limit=limit)
+        def probe() -> list[Entry] | None:
+            end = max(clock.time_ns() + ahead_ns, start_ns + 1)
+            try:
+                entries = self.entries(query, start_ns=start_ns, end_ns=end, limit=limit)
+            except LokiError as e:
+                if not e.transient:
+                    raise
+                errors.append(e)
+                return None
+            errors.clear()
+            seen[:] = entries
+            return entries
 
-        waited = poll(
-            probe, predicate, what=f"Loki to return {query}", timeout=timeout, clock=clock,
-            interval=interval,
-        )  # fmt: skip
+        try:
+            waited = poll(
+                probe, lambda es: es is not None and predicate(es),
+                what=f"Loki to return {query}", timeout=timeout, clock=clock, interval=interval,
+            )  # fmt: skip
+        except DeadlineExceeded as e:
+            if errors:
+                raise errors[-1] from None
+            raise DeadlineExceeded(e.what, e.timeout, list(seen), e.attempts) from None
         return Found(list(waited.value), waited.seconds)

@@ -7,20 +7,26 @@ an instructor and a CI job read one format.
 
 from __future__ import annotations
 
-from checks.catalogue import Checker
+from checks.catalogue import Checker, docs_url
 
 
 def result_row(spec: Checker, *, passed: bool = False, diagnosis: str = "", seconds: float = 0.0):
-    """A checker's row in the score JSON (points follow `passed`)."""
+    """A checker's row in the score JSON (points follow `passed`).
+
+    `hint` starts as the catalogue's general hint; a failure with a diagnosis replaces it with
+    the diagnosis' own next step, so the hint never contradicts what was observed.
+    """
     return {
         "title": spec.title,
         "points": spec.points if passed else 0,
         "max_points": spec.points,
         "passed": passed,
+        "informational": spec.informational,
         "seconds": round(seconds, 2),
         "diagnosis": diagnosis,
         "hint": spec.hint,
         "docs": spec.docs,
+        "docs_url": docs_url(spec),
         "measurements": {},
     }
 
@@ -40,22 +46,27 @@ def learner_report(data: dict) -> list[str]:
     where = data.get("cluster") or data.get("submission") or data.get("kubeconfig") or "?"
     lines = [f"Lab 2 checkers on {where}"]
     for cid, row in data["checkers"].items():
-        mark = "PASS" if row["passed"] else "FAIL"
+        informational = row.get("informational", False)
+        mark = "PASS" if row["passed"] else ("INFO" if informational else "FAIL")
         lines.append(
             f"  {mark}  {cid:<28} {row['points']:>3}/{row['max_points']:<3} "
             f"{row['seconds']:>6.1f}s  {row['title']}"
         )
         if not row["passed"]:
             lines += [f"        {part}" for part in row["diagnosis"].splitlines()]
-            lines.append(f"        hint: {row['hint']}")
-            lines.append(f"        docs: docs/{row['docs']}")
+            if row["hint"] not in row["diagnosis"]:
+                lines.append(f"        hint: {row['hint']}")
+            lines.append(f"        docs: {row.get('docs_url') or row['docs']}")
         for name, value in row["measurements"].items():
             label = name.removesuffix("_seconds").replace("_to_", " -> ").replace("_", " ")
             unit = " s" if name.endswith("_seconds") else ""
             lines.append(f"        measured: {label}: {value}{unit}")
-    passed = sum(1 for r in data["checkers"].values() if r["passed"])
+    scored = [r for r in data["checkers"].values() if not r.get("informational", False)]
+    passed = sum(1 for r in scored if r["passed"])
+    extra = len(data["checkers"]) - len(scored)
     lines.append(
         f"Total: {data['total']}/{data['max']} points "
-        f"({passed} of {len(data['checkers'])} checkers passed)"
+        f"({passed} of {len(scored)} checkers passed"
+        + (f"; {extra} informational)" if extra else ")")
     )
     return lines

@@ -5,12 +5,15 @@ from __future__ import annotations
 import pytest
 
 from checks.evidence import (
+    AGENT_LABEL,
     CheckFailed,
     Passed,
+    find_agent,
     is_ready,
     log_sidecars,
     looks_like_log_agent,
     name_of,
+    nodes_for_daemonset,
     nodes_without_ready_agent,
     owned_by,
     varlog_mounts,
@@ -19,13 +22,28 @@ from checks.lab import APP_NAMESPACE, Lab
 
 
 def check_agent_daemonset(lab: Lab) -> Passed:
+    """The contract (docs/reference/checkers.md): the agent is the DaemonSet in `logging`
+    labelled app.kubernetes.io/name=alloy (any release name), or named as versions.toml's
+    release; the Loki checkers' readiness gate finds it the same way (checks.evidence.find_agent).
+    """
     ns, release = lab.logging_ns, lab.names["alloy"]
     install = (
         f"helm upgrade --install {release} grafana/alloy -n {ns} "
         "-f manifests/logging/alloy-values.yaml"
     )
-    agents = [ds for ds in lab.kube.list_daemonsets(ns) if looks_like_log_agent(ds)]
+    in_logging = lab.kube.list_daemonsets(ns)
+    agent = find_agent(in_logging, release)
+    agents = [agent] if agent else []
     if not agents:
+        others = [ds for ds in in_logging if looks_like_log_agent(ds)]
+        if others:
+            key, value = AGENT_LABEL
+            raise CheckFailed(
+                f"DaemonSet {ns}/{name_of(others[0])} looks like a log agent but is not the "
+                f"Alloy chart's (no label {key}={value}, not named {release})",
+                "the Alloy chart's DaemonSet: the lab's pipeline and its checkers are Alloy's",
+                install,
+            )
         in_app = [ds for ds in lab.kube.list_daemonsets(APP_NAMESPACE) if looks_like_log_agent(ds)]
         if in_app:
             raise CheckFailed(
@@ -56,7 +74,7 @@ def check_agent_daemonset(lab: Lab) -> Passed:
             f"kubectl -n {APP_NAMESPACE} delete daemonset {name_of(in_app[0])} (or helm "
             f"uninstall the release that made it)",
         )
-    ds = next((d for d in agents if name_of(d) == release), agents[0])
+    ds = agents[0]
     mounts = varlog_mounts(ds["spec"]["template"]["spec"])
     if not mounts:
         raise CheckFailed(
@@ -71,6 +89,19 @@ def check_agent_daemonset(lab: Lab) -> Passed:
             f"DaemonSet {name_of(ds)} mounts the node's log directory writable ({writable})",
             "readOnly: true: the agent only reads the node's files",
             f"kubectl -n {ns} get ds {name_of(ds)} -o yaml | grep -B2 -A3 varlog",
+        )
+    wanted_nodes = nodes_for_daemonset(lab.kube.list_nodes(), ds)
+    status = ds.get("status", {})
+    desired = status.get("desiredNumberScheduled", 0)
+    if desired < len(wanted_nodes):
+        selector = ds["spec"]["template"]["spec"].get("nodeSelector")
+        why = f" (nodeSelector {selector})" if selector else " (a nodeSelector or node affinity)"
+        raise CheckFailed(
+            f"DaemonSet {name_of(ds)} schedules {desired} pod(s) but {len(wanted_nodes)} node(s) "
+            f"accept it ({', '.join(wanted_nodes)}){why}",
+            "one agent pod on every schedulable node: the agent reads only its own node's files",
+            f"remove the nodeSelector/affinity from the Alloy values, then {install}; "
+            f"kubectl -n {ns} get ds {name_of(ds)} -o wide",
         )
     app_pods = lab.kube.list_pods(APP_NAMESPACE)
     agent_pods = [p for p in lab.kube.list_pods(ns) if owned_by(p, "DaemonSet", name_of(ds))]
@@ -92,8 +123,9 @@ def check_agent_daemonset(lab: Lab) -> Passed:
         )
     ready = sum(1 for p in agent_pods if is_ready(p))
     return Passed(
-        f"DaemonSet {ns}/{name_of(ds)} has {ready} ready pod(s) covering every bookstore node, "
-        f"mounting /var/log read-only; no sidecars"
+        f"DaemonSet {ns}/{name_of(ds)} has {ready} ready pod(s) covering all "
+        f"{len(wanted_nodes)} schedulable node(s) and every bookstore node, mounting /var/log "
+        "read-only; no sidecars"
     )
 
 

@@ -11,12 +11,14 @@ from checks.evidence import (
     enforce_level,
     fix_for_pod_security,
     is_pod_security_rejection,
+    is_running,
     new_marker,
     not_ready_deployments,
     violating_pod,
 )
-from checks.lab import APP_NAMESPACE, Lab
+from checks.lab import APP_NAMESPACE, APP_SERVICES, Lab
 from checks.polling import DeadlineExceeded, poll
+from validators.pss import evaluate
 
 PROBE_IMAGE = "bookstore/catalog:0.1.0"  # never pulled: a dry run stops before scheduling
 
@@ -53,48 +55,88 @@ def check_namespace_restricted(lab: Lab, rollout_timeout: float = 120) -> Passed
             "kubectl auth can-i create pods -n bookstore (the checker needs that permission)",
         )
 
+    waited = wait_for_rollouts(lab, rollout_timeout)
+    # List items carry no `kind`; the evaluator needs it to find the pod spec.
+    running = [{**p, "kind": "Pod"} for p in lab.kube.list_pods(APP_NAMESPACE) if is_running(p)]
+    violations = evaluate(running, level="restricted")
+    if violations:
+        first = violations[0]
+        pods = sorted({v.name for v in violations})
+        raise CheckFailed(
+            f"{len(pods)} running pod(s) in {APP_NAMESPACE} break `restricted`, e.g. "
+            f"{first.object}: {first.path} is {first.found} ({first.control}); pods: "
+            f"{', '.join(pods)}",
+            "every running pod restricted-compliant: Pod Security checks pods only when they "
+            "are created, so pods admitted while the label was relaxed keep running after it "
+            "is restored",
+            f"fix the pod template ({first.fix}), then `kubectl -n {APP_NAMESPACE} delete pod "
+            f"{' '.join(pods)}` so that new pods are admitted under `restricted`",
+        )
+    names = ", ".join(d["metadata"]["name"] for d in waited)
+    reason = message.split("forbidden: ", 1)[-1]
+    return Passed(
+        f"{APP_NAMESPACE} enforces restricted; a hostPath pod is rejected ({reason}); "
+        f"Deployments {names} are fully rolled out and ready; {len(running)} running pod(s) "
+        "comply with restricted"
+    )
+
+
+def wait_for_rollouts(lab: Lab, rollout_timeout: float) -> list[dict]:
+    """Both Deployments present and fully rolled out, or a failure that says which and why."""
+
     def deployments():
         return lab.kube.list_deployments(APP_NAMESPACE)
 
-    def none_short(ds):
-        return bool(ds) and not not_ready_deployments(ds, [], [])
+    def done(ds):
+        names = {d["metadata"]["name"] for d in ds}
+        return set(APP_SERVICES) <= names and not not_ready_deployments(ours(ds), [], [])
+
+    def ours(ds):
+        return [d for d in ds if d["metadata"]["name"] in APP_SERVICES]
 
     try:
         waited = poll(
-            deployments, none_short, what="bookstore Deployments to be ready",
+            deployments, done, what="bookstore Deployments to be rolled out",
             timeout=lab.timeout(rollout_timeout), clock=lab.clock, interval=3,
         )  # fmt: skip
     except DeadlineExceeded as e:
-        if not e.last:
+        present = {d["metadata"]["name"] for d in e.last or []}
+        missing = [name for name in APP_SERVICES if name not in present]
+        if missing:
             raise CheckFailed(
-                f"no Deployment in namespace {APP_NAMESPACE}",
-                "Deployments catalog and orders",
+                f"no Deployment {', '.join(missing)} in namespace {APP_NAMESPACE}"
+                + (f" (found: {', '.join(sorted(present))})" if present else ""),
+                f"Deployments {' and '.join(APP_SERVICES)}, each with all replicas ready",
                 "kubectl apply -k manifests/bookstore",
             ) from None
         short = not_ready_deployments(
-            e.last, lab.kube.list_replicasets(APP_NAMESPACE), lab.kube.list_events(APP_NAMESPACE)
-        )
+            ours(e.last), lab.kube.list_replicasets(APP_NAMESPACE),
+            lab.kube.list_events(APP_NAMESPACE),
+        )  # fmt: skip
         first = short[0]
-        seen = f"Deployment {first.deployment} has {first.ready}/{first.wanted} ready"
+        seen = f"Deployment {first.deployment} {first.problem}"
+        if first.wanted == 0:
+            raise CheckFailed(
+                seen,
+                "every bookstore Deployment running its replicas (the lab's manifests set 2)",
+                "kubectl apply -k manifests/bookstore (or kubectl -n "
+                f"{APP_NAMESPACE} scale deploy/{first.deployment} --replicas=2)",
+            ) from None
         if first.reason:
             raise CheckFailed(
                 f"{seen}: {first.reason}",
-                "every replica admitted and ready under `restricted`",
+                "every replica of the newest revision admitted and ready under `restricted`",
                 f"{fix_for_pod_security(first.reason)} in manifests/bookstore/, then "
                 "kubectl apply -k manifests/bookstore",
             ) from None
         raise CheckFailed(
             f"{seen} after {e.timeout:.0f} s (no FailedCreate: the pods exist but are not ready)",
-            "every replica ready",
+            "every replica of the newest revision ready",
+            f"kubectl -n {APP_NAMESPACE} rollout status deploy/{first.deployment}; "
             f"kubectl -n {APP_NAMESPACE} describe pods -l app={first.deployment}; "
             f"kubectl -n {APP_NAMESPACE} logs deploy/{first.deployment} --tail=20",
         ) from None
-    names = ", ".join(d["metadata"]["name"] for d in waited.value)
-    reason = message.split("forbidden: ", 1)[-1]
-    return Passed(
-        f"{APP_NAMESPACE} enforces restricted; a hostPath pod is rejected ({reason}); "
-        f"Deployments {names} are fully ready"
-    )
+    return ours(waited.value)
 
 
 @pytest.mark.checker("lab2.namespace-restricted")

@@ -1,14 +1,39 @@
-"""A fake lab cluster and a fake Loki that behave as the real ones do, for the offline tests.
+"""A fake lab cluster for the offline tests: the Kubernetes side and the bookstore behind it.
 
-- `FakeLoki` is an httpx.MockTransport-backed Loki 3.x: /ready answers 503 for its first
-  seconds, pushed lines become queryable after an ingestion delay, query_range answers in the
-  real JSON shape (ns timestamps as strings, limit, direction), a small LogQL subset is
-  applied (`{l="v", l=~"re"}`, `|=`, `!=`, `|~`, `| json`, `| key="v"`), and a log query on
-  the instant endpoint gets Loki's 400.
-- `FakeCluster` has the same methods as `checks.kube.Kube` and returns API JSON; the bookstore
-  behind its service proxy writes real-shaped JSON lines to the pods' logs and, when the agent
-  is healthy, ships them to FakeLoki with the labels the Alloy pipeline sets.
-- `Scenario` holds one switch per way a learner's lab can be wrong.
+`FakeCluster` has the methods of `checks.kube.Kube` and answers in API JSON; the bookstore
+behind its service proxy writes CRI log files per container and, as the agent does, ships the
+lines to `tests.fake_loki.FakeLoki`. `Scenario` holds one switch per way a learner's lab can
+be wrong (or right in a less common way). Each behaviour cites its upstream source:
+
+- App pods run the pod template of manifests/bookstore (the real, restricted-compliant spec).
+- The bookstore's lines follow the real services: request lines from bookstore/web.py, the
+  404/400 WARN lines, `order placed` / `stock reserved`, redaction by the real
+  bookstore.redaction, and `LOG_SAMPLE_RATE` by the real bookstore.sampling (only successful
+  request lines can be dropped).
+- The container runtime writes `<RFC3339Nano node time> <stdout|stderr> F <line>` per container
+  (the CRI logging format, kubernetes pkg/kubelet/kuberuntime/logs); `kubectl logs` merges both
+  streams; the kubelet serves the file under /logs/ (pkg/kubelet/server/server.go).
+- The agent (Alloy: local.file_match + loki.source.file, one tailer per file; loki.write
+  batches by time, `batch_wait` 1s) ships each pod's lines in its own batches, so two pods'
+  lines arrive at different times; `stage.cri` keeps the CRI timestamp (the node's clock) and
+  adds the `stream` label (grafana/alloy docs, loki.process stage.cri).
+- The API server's service proxy strips `Authorization` after authenticating
+  (k8s.io/apiserver pkg/endpoints/filters/authentication.go) and answers its own failures with
+  a `Status` body: 503 "no endpoints available for service" (pkg/registry/core/service/
+  storage/rest.go ResourceLocation) or 503 "error trying to reach service: ..."
+  (k8s.io/apimachinery pkg/util/proxy/transport.go).
+- A Deployment whose new ReplicaSet cannot create pods keeps its old ready pods:
+  `updatedReplicas` 0, `readyReplicas` unchanged, a `ReplicaFailure` (FailedCreate) condition
+  copied from the ReplicaSet (kubernetes pkg/controller/deployment/progress.go syncRolloutStatus,
+  getReplicaFailures;
+  pkg/controller/replicaset/replica_set_utils.go).
+- Pod Security admission checks pods only when they are created: pods admitted while the label
+  was relaxed keep running after it is restored; relabelling a namespace only returns warnings
+  about the existing pods (kubernetes.io docs, Pod Security Admission; the namespace label
+  validation in plugin/pkg/admission/security/podsecurity).
+- The DaemonSet controller schedules one pod per node whose taints the pods tolerate and that
+  matches the nodeSelector (pkg/controller/daemon/daemon_controller.go); kind taints its
+  control-plane node `node-role.kubernetes.io/control-plane:NoSchedule`.
 
 Everything runs on a `FakeClock`, so polls with deadlines finish instantly.
 """
@@ -19,24 +44,28 @@ import itertools
 import json
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import parse_qs
 
 import httpx
+import yaml
 
-from checks.kube import NotFound
+from bookstore import redaction, sampling
+from checks.kube import KubeUnreachable, NotFound, error_for_status
 from checks.lab import Lab
-
-NS_APP, NS_LOGGING = "bookstore", "logging"
-NODES = ("lab2-logging-control-plane", "lab2-logging-worker")
-INSTANT_LOG_QUERY_ERROR = (
-    "log queries are not supported as an instant query type, please change your query to a "
-    "range query type"
+from labconfig.versions import REPO_ROOT
+from tests.fake_loki import (  # noqa: F401  (re-exported for the tests)
+    INSTANT_LOG_QUERY_ERROR,
+    NOT_READY,
+    FakeLoki,
+    parse_logql,
 )
 
-
-NOT_READY = "Ingester not ready: waiting for 15s after being ready\n"
+NS_APP, NS_LOGGING = "bookstore", "logging"
+CONTROL_PLANE, WORKER = "lab2-logging-control-plane", "lab2-logging-worker"
+NODES = (CONTROL_PLANE, WORKER)
+CONTROL_PLANE_TAINT = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
+ORDER_ID = re.compile(r"ord-[0-9a-f]{16}")
 
 
 class FakeClock:
@@ -55,230 +84,104 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.t += max(seconds, 0.001)
 
-    def iso(self) -> str:
-        ts = datetime.fromtimestamp(self.time_ns() / 1e9, tz=UTC)
-        return ts.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+
+def rfc3339(ns: int) -> str:
+    ts = datetime.fromtimestamp(ns // 10**9, tz=UTC)
+    return ts.strftime("%Y-%m-%dT%H:%M:%S") + f".{ns % 10**9:09d}Z"
 
 
-# -- Loki ----------------------------------------------------------------------------------
-SELECTOR = re.compile(r'\s*(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*,?')
-STAGE = re.compile(
-    r'\s*(?:(\|=|!=|\|~|!~)\s*"((?:[^"\\]|\\.)*)"|\|\s*json\b|\|\s*(\w+)\s*(=|!=)\s*"((?:[^"\\]|\\.)*)")'
-)
-
-
-def parse_logql(query: str):
-    """(matchers, stages) of a log query; ValueError for what this subset does not know."""
-    query = query.strip()
-    if not query.startswith("{"):
-        raise ValueError(f"not a log query: {query!r}")
-    close = query.index("}")
-    inner, rest = query[1:close], query[close + 1 :]
-    matchers = []
-    pos = 0
-    while pos < len(inner):
-        m = SELECTOR.match(inner, pos)
-        if not m:
-            raise ValueError(f"parse error in selector at {inner[pos:]!r}")
-        matchers.append((m.group(1), m.group(2), m.group(3).replace('\\"', '"')))
-        pos = m.end()
-    stages = []
-    pos = 0
-    while rest[pos:].strip():
-        m = STAGE.match(rest, pos)
-        if not m:
-            raise ValueError(f"parse error at {rest[pos:]!r}")
-        if m.group(1):
-            stages.append(("line", m.group(1), m.group(2).replace('\\"', '"')))
-        elif m.group(3):
-            stages.append(("label", m.group(3), m.group(4), m.group(5)))
-        else:
-            stages.append(("json",))
-        pos = m.end()
-    return matchers, stages
-
-
-def _match_labels(labels: dict, matchers) -> bool:
-    for name, op, value in matchers:
-        have = labels.get(name, "")
-        ok = {
-            "=": have == value,
-            "!=": have != value,
-            "=~": re.fullmatch(value, have) is not None,
-            "!~": re.fullmatch(value, have) is None,
-        }[op]
-        if not ok:
-            return False
-    return True
-
-
-def _apply(labels: dict, line: str, stages) -> dict | None:
-    """The labels a line carries after the pipeline, or None when a stage drops it."""
-    labels = dict(labels)
-    for stage in stages:
-        if stage[0] == "line":
-            _, op, text = stage
-            hit = re.search(text, line) is not None if op in ("|~", "!~") else text in line
-            if hit != (op in ("|=", "|~")):
-                return None
-        elif stage[0] == "json":
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                labels["__error__"] = "JSONParserErr"
-                continue
-            for key, value in obj.items():
-                if not isinstance(value, dict | list):
-                    labels[key] = str(value)  # Loki adds extracted fields to stream labels
-        else:
-            _, name, op, value = stage
-            if (labels.get(name) == value) != (op == "="):
-                return None
-    return labels
-
-
-@dataclass
-class FakeLoki:
-    clock: FakeClock
-    ready_after: float = 15.0  # Loki: "Ingester not ready: waiting for 15s after being ready"
-    ingest_delay: float = 3.0  # agent batch + ingester: a line is queryable a few s later
-    lines: list[tuple[int, dict, str]] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-    forget_pods: set[str] = field(default_factory=set)  # lines of these pods vanish
-
-    @property
-    def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self.handle)
-
-    def push(self, labels: dict, line: str, ts_ns: int | None = None) -> None:
-        """Store a line as the agent would push it (timestamp: now, or the CRI one given)."""
-        labels = dict(labels)
-        if "app" in labels:
-            labels.setdefault("service_name", labels["app"])  # Loki's discovered service_name
-        self.lines.append((self.clock.time_ns() if ts_ns is None else ts_ns, labels, line))
-
-    def visible(self, start: int, end: int):
-        horizon = self.clock.time_ns() - int(self.ingest_delay * 1e9)
-        for ts, labels, line in self.lines:
-            if ts <= horizon and start <= ts < end and labels.get("pod") not in self.forget_pods:
-                yield ts, labels, line
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        path = request.url.path
-        self.requests.append(path)
-        params = {k: v[-1] for k, v in parse_qs(request.url.query.decode()).items()}
-        if path == "/ready":
-            if self.clock.monotonic() < self.ready_after:
-                return httpx.Response(503, text=NOT_READY)
-            return httpx.Response(200, text="ready\n")
-        if path == "/loki/api/v1/query":
-            if params.get("query", "").lstrip().startswith("{"):
-                return httpx.Response(400, text=INSTANT_LOG_QUERY_ERROR + "\n")
-            return httpx.Response(400, text="this fake answers no metric queries\n")
-        if path == "/loki/api/v1/query_range":
-            return self.query_range(params)
-        start = int(params.get("start", 0))
-        end = int(params.get("end", self.clock.time_ns() + 1))
-        if path == "/loki/api/v1/labels":
-            names = sorted({k for _, labels, _ in self.visible(start, end) for k in labels})
-            return httpx.Response(200, json={"status": "success", "data": names})
-        m = re.fullmatch(r"/loki/api/v1/label/(\w+)/values", path)
-        if m:
-            values = sorted(
-                {lb[m.group(1)] for _, lb, _ in self.visible(start, end) if m.group(1) in lb}
-            )
-            return httpx.Response(200, json={"status": "success", "data": values})
-        if path == "/loki/api/v1/series":
-            matches = parse_qs(request.url.query.decode()).get("match[]", [])
-            try:
-                selectors = [parse_logql(m)[0] for m in matches]
-            except ValueError as e:
-                return httpx.Response(400, text=f"parse error: {e}\n")
-            series = {
-                tuple(sorted(lb.items()))
-                for _, lb, _ in self.visible(start, end)
-                if any(_match_labels(lb, sel) for sel in selectors)
-            }
-            data = [dict(s) for s in sorted(series)]
-            return httpx.Response(200, json={"status": "success", "data": data})
-        return httpx.Response(404, text="404 page not found\n")
-
-    def query_range(self, params: dict) -> httpx.Response:
-        for key in ("start", "end"):
-            if key in params and not params[key].isdigit():
-                return httpx.Response(400, text=f"invalid parameter {key}: {params[key]!r}\n")
-        try:
-            matchers, stages = parse_logql(params["query"])
-        except (KeyError, ValueError) as e:
-            return httpx.Response(400, text=f"parse error: {e}\n")
-        now = self.clock.time_ns()
-        start = int(params.get("start", now - 3600 * 10**9))
-        end = int(params.get("end", now))
-        limit = int(params.get("limit", 100))
-        hits = []
-        for ts, labels, line in self.visible(start, end):
-            if not _match_labels(labels, matchers):
-                continue
-            out = _apply(labels, line, stages)
-            if out is not None:
-                hits.append((ts, out, line))
-        hits.sort(key=lambda h: h[0], reverse=params.get("direction", "backward") == "backward")
-        streams: dict[tuple, list] = {}
-        for ts, labels, line in hits[:limit]:
-            streams.setdefault(tuple(sorted(labels.items())), []).append([str(ts), line])
-        result = [{"stream": dict(k), "values": v} for k, v in streams.items()]
-        return httpx.Response(
-            200,
-            json={
-                "status": "success",
-                "data": {"resultType": "streams", "result": result, "stats": {}},
-            },
-        )
-
-
-# -- the cluster ---------------------------------------------------------------------------
 @dataclass
 class Scenario:
     """One switch per way a learner's lab can be wrong; the defaults are a correct lab."""
 
+    # -- the agent
     agent_kind: str = "DaemonSet"  # or "Deployment"
     agent_namespace: str = NS_LOGGING
+    agent_name: str = "alloy"  # the Helm release name makes the DaemonSet's name
+    agent_chart_label: bool = True  # app.kubernetes.io/name=alloy, set by the Alloy chart
+    agent_image: str = "grafana/alloy:v1.18.1"
+    agent_node_selector: dict | None = None  # pins the DaemonSet to matching nodes
+    agent_tolerates_control_plane: bool = True  # manifests/logging/alloy-values.yaml does
     varlog_mount: bool = True
     varlog_read_only: bool = True
-    app_enforce: str = "restricted"
-    failed_create: bool = False  # catalog's new ReplicaSet cannot create pods
-    plain_text_line: bool = False  # catalog prints one line that is not JSON
     ships: bool = True  # the agent ships lines to Loki
-    loki_forgets_deleted: bool = False
-    propagates_trace: bool = True  # orders passes traceparent on to catalog
-    sidecar: bool = False
+    loses_lines_of_deleted_pods: bool = False  # stops reading a pod's file when it is deleted
     trace_id_label: bool = False  # agent promotes trace_id to a label
+    trace_id_metadata: bool = False  # agent keeps trace_id as structured metadata (right)
+    extra_label: str | None = None  # "order" (order id) or "client" (client IP) as a label
+    sidecar: bool = False
+    # -- the app namespace
+    app_enforce: str = "restricted"
+    failed_create: bool = False  # catalog's first ReplicaSet cannot create pods
+    stuck_rollout: bool = False  # catalog's revision 2 is rejected; revision 1 keeps serving
+    scaled_to_zero: str | None = None  # this Deployment has replicas: 0
+    deleted_deployment: str | None = None  # this Deployment does not exist
+    privileged_pods: str | None = None  # this app's pods were admitted privileged
+    # -- the services' output
+    plain_text_line: bool = False  # catalog prints one line that is not JSON, last
+    old_banner: bool = False  # catalog printed a plain-text banner, then many JSON lines
+    stderr_app: str | None = None  # this app writes its (JSON) lines to stderr
+    silent_app: str | None = None  # this app's container writes nothing at all
+    sample_rate: float = 1.0  # LOG_SAMPLE_RATE
+    propagates_trace: bool = True  # orders passes traceparent on to catalog
     redacts: bool = True
+    logs_query_string: bool = False  # an access log line with the URL's query string
+    logs_headers: bool = False  # a debug line with the request headers
+    # -- the platform
+    node_clock_skew_s: float = 0.0  # the nodes' clock minus this machine's
+    proxy_hiccups: int = 0  # the first N proxied requests get the API server's 503 Status
+    unlucky_orders: int = 0  # FAULT_RATE > 0: the first N valid orders hit a database failure
+    loki_forgets_deleted: bool = False
     grafana_default_loki: bool = True
+    grafana_anonymous: bool = True  # manifests/logging/grafana-values.yaml turns it on
+    grafana_url: str = "http://loki.logging.svc.cluster.local:3100"
     unreachable: bool = False
     daemonsets_forbidden: bool = False  # RBAC: the checker's user may not list DaemonSets
 
 
 FAILED_CREATE = (
-    'pods "catalog-6d8f7c9b5-" is forbidden: violates PodSecurity "restricted:v1.34": '
+    'pods "catalog-6d8f7c9b5-" is forbidden: violates PodSecurity "restricted:v1.36": '
     'allowPrivilegeEscalation != false (container "catalog" must set '
     "securityContext.allowPrivilegeEscalation=false)"
 )
 
 
+def proxy_status(code: int, message: str) -> httpx.Response:
+    """The API server's own error answer: a v1 Status (k8s.io/apimachinery pkg/api/errors)."""
+    reason = {502: "BadGateway", 503: "ServiceUnavailable", 404: "NotFound"}.get(code, "")
+    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": reason, "code": code}  # fmt: skip
+    return httpx.Response(code, json=body)
+
+
+def manifest_pod_spec(app: str) -> dict:
+    """The pod template spec of manifests/bookstore/<app>.yaml: what the cluster really runs."""
+    for doc in yaml.safe_load_all(
+        (REPO_ROOT / "manifests" / "bookstore" / f"{app}.yaml").read_text()
+    ):
+        if doc and doc.get("kind") == "Deployment":
+            return doc["spec"]["template"]["spec"]
+    raise AssertionError(f"no Deployment in manifests/bookstore/{app}.yaml")
+
+
 def _meta(name, namespace, **extra):
-    return {"name": name, "namespace": namespace, "uid": secrets.token_hex(8), **extra}
+    return {"name": name, "namespace": namespace, "uid": secrets.token_hex(16), **extra}
 
 
-def _ready_pod(name, namespace, node, containers, owner_kind, owner, labels):
+def _pod(name, namespace, node, spec, owner_kind, owner, labels, ip):
+    containers = [c["name"] for c in spec.get("containers", [])]
     return {
-        "kind": "Pod",
         "metadata": _meta(
             name, namespace, labels=labels,
             ownerReferences=[{"kind": owner_kind, "name": owner, "controller": True}],
         ),
-        "spec": {"nodeName": node, "containers": containers},
-        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+        "spec": {**json.loads(json.dumps(spec)), "nodeName": node},
+        "status": {
+            "phase": "Running", "podIP": ip,
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [{"name": c, "ready": True, "restartCount": 0}
+                                  for c in containers],
+        },
     }  # fmt: skip
 
 
@@ -291,20 +194,28 @@ class FakeCluster:
         self.s = scenario or Scenario()
         self.clock = clock or FakeClock()
         self.loki = FakeLoki(self.clock)
+        self.deleted: set[str] = set()
         if self.s.loki_forgets_deleted:
-            self.loki.forget_pods = self.deleted = set()
-        else:
-            self.deleted: set[str] = set()
-        self.logs: dict[tuple[str, str], list[str]] = {}
+            self.loki.forget_pods = self.deleted
+        self.cri: dict[tuple[str, str], list[tuple[int, str, str]]] = {}
         self.calls: list[str] = []
+        self.proxy_requests: list[httpx.Request] = []
+        self.hiccups_left = self.s.proxy_hiccups
+        self.unlucky_left = self.s.unlucky_orders
         self._names = (f"{i:05x}" for i in itertools.count(0x1A2B3))
+        self._ips = (f"10.244.1.{i}" for i in itertools.count(5))
         self.pods: dict[str, dict] = {}
+        self.stock = {1: 12, 2: 7, 3: 3}
         self.namespaces = {
             NS_APP: {"metadata": {"name": NS_APP, "labels": {
                 "pod-security.kubernetes.io/enforce": self.s.app_enforce}}},
             NS_LOGGING: {"metadata": {"name": NS_LOGGING, "labels": {
                 "pod-security.kubernetes.io/enforce": "privileged"}}},
         }  # fmt: skip
+        self.nodes = [
+            {"metadata": {"name": CONTROL_PLANE}, "spec": {"taints": [CONTROL_PLANE_TAINT]}},
+            {"metadata": {"name": WORKER}, "spec": {}},
+        ]
         self.deployments: list[dict] = []
         self.replicasets: list[dict] = []
         self.daemonsets: list[dict] = []
@@ -312,112 +223,185 @@ class FakeCluster:
         self._build_bookstore()
         self._build_agent()
 
-    # -- building the world --------------------------------------------------------------
-    def _app_container(self, app):
-        containers = [{"name": app, "image": f"bookstore/{app}:0.1.0"}]
-        if self.s.sidecar:
-            containers.append({"name": "fluent-bit", "image": "fluent/fluent-bit:3.1"})
-        return containers
+    # -- the node clock ------------------------------------------------------------------
+    def node_ns(self) -> int:
+        return self.clock.time_ns() + int(self.s.node_clock_skew_s * 1e9)
 
-    def _new_app_pod(self, app: str, node: str) -> dict:
-        name = f"{app}-7d9f8c6b4-{next(self._names)}"
-        pod = _ready_pod(
-            name, NS_APP, node, self._app_container(app), "ReplicaSet", f"{app}-7d9f8c6b4",
-            {"app": app},
-        )  # fmt: skip
+    # -- building the world --------------------------------------------------------------
+    def _app_spec(self, app: str) -> dict:
+        spec = json.loads(json.dumps(manifest_pod_spec(app)))
+        if self.s.privileged_pods == app:
+            for c in spec["containers"]:
+                c.setdefault("securityContext", {})["privileged"] = True
+                c["securityContext"]["allowPrivilegeEscalation"] = True
+        if self.s.sidecar:
+            spec["containers"].append({"name": "fluent-bit", "image": "fluent/fluent-bit:3.1"})
+        return spec
+
+    def _new_app_pod(self, app: str, node: str = WORKER, rs: str | None = None) -> dict:
+        rs = rs or f"{app}-7d9f8c6b4"
+        name = f"{rs}-{next(self._names)}"
+        pod = _pod(name, NS_APP, node, self._app_spec(app), "ReplicaSet", rs, {"app": app},
+                   next(self._ips))  # fmt: skip
         self.pods[name] = pod
+        if self.s.silent_app == app:
+            return pod
+        if self.s.old_banner and app == "catalog":
+            self.write(pod, None, raw=f"=== {app} 0.1.0 starting (plain text banner) ===")
         self.write(pod, {"level": "INFO", "msg": "service starting", "port": 8080})
+        if self.s.old_banner and app == "catalog":
+            for i in range(80):
+                self.write(pod, {"level": "INFO", "msg": "stock reserved", "book_id": 1, "qty": i})
         if self.s.plain_text_line and app == "catalog":
             self.write(pod, None, raw="Starting catalog on 0.0.0.0:8080 (press CTRL+C to quit)")
         return pod
 
+    def _deployment(self, app: str, replicas: int) -> dict:
+        return {
+            "metadata": _meta(app, NS_APP, labels={"app": app}, generation=1),
+            "spec": {"replicas": replicas, "template": {"spec": self._app_spec(app)}},
+            "status": {"observedGeneration": 1, "replicas": replicas,
+                       "updatedReplicas": replicas, "readyReplicas": replicas,
+                       "availableReplicas": replicas,
+                       "conditions": [{"type": "Available", "status": "True"},
+                                      {"type": "Progressing", "status": "True",
+                                       "reason": "NewReplicaSetAvailable"}]},
+        }  # fmt: skip
+
+    def _replicaset(self, app: str, name: str, revision: int, replicas: int) -> dict:
+        return {
+            "metadata": _meta(
+                name, NS_APP, annotations={"deployment.kubernetes.io/revision": str(revision)},
+                ownerReferences=[{"kind": "Deployment", "name": app}],
+            ),
+            "status": {"replicas": replicas, "readyReplicas": replicas},
+        }  # fmt: skip
+
     def _build_bookstore(self):
         for app in ("catalog", "orders"):
-            short = self.s.failed_create and app == "catalog"
-            self.deployments.append({
-                "kind": "Deployment",
-                "metadata": _meta(app, NS_APP, labels={"app": app}),
-                "spec": {"replicas": 2, "template": {"spec": {
-                    "containers": self._app_container(app)}}},
-                "status": {"replicas": 2, "readyReplicas": 0 if short else 2},
-            })  # fmt: skip
-            self.replicasets.append({
-                "kind": "ReplicaSet",
-                "metadata": _meta(
-                    f"{app}-7d9f8c6b4", NS_APP,
-                    annotations={"deployment.kubernetes.io/revision": "1"},
-                    ownerReferences=[{"kind": "Deployment", "name": app}],
-                ),
-                "status": {"replicas": 2},
-            })  # fmt: skip
-            if short:
-                # The learner's edit made a revision 2 whose pods Pod Security rejects.
-                self.replicasets.append({
-                    "kind": "ReplicaSet",
-                    "metadata": _meta(
-                        "catalog-6d8f7c9b5", NS_APP,
-                        annotations={"deployment.kubernetes.io/revision": "2"},
-                        ownerReferences=[{"kind": "Deployment", "name": app}],
-                    ),
-                    "status": {"replicas": 0, "conditions": [{
-                        "type": "ReplicaFailure", "status": "True",
-                        "reason": "FailedCreate", "message": FAILED_CREATE + "x2k9p"}]},
-                })  # fmt: skip
-                self.events.append({
-                    "reason": "FailedCreate", "type": "Warning",
-                    "involvedObject": {"kind": "ReplicaSet", "name": "catalog-6d8f7c9b5"},
-                    "message": "Error creating: " + FAILED_CREATE + "x2k9p",
-                    "lastTimestamp": "2026-11-22T00:00:00Z",
-                })  # fmt: skip
+            if self.s.deleted_deployment == app:
                 continue
-            for node in NODES:
-                self._new_app_pod(app, node)
+            replicas = 0 if self.s.scaled_to_zero == app else 2
+            d = self._deployment(app, replicas)
+            self.deployments.append(d)
+            if self.s.failed_create and app == "catalog":
+                # A first rollout whose every pod Pod Security rejects: nothing runs at all.
+                d["status"].update(readyReplicas=0, availableReplicas=0, updatedReplicas=0)
+                self._rejected_revision(d, app, "catalog-6d8f7c9b5", revision=2)
+                self.replicasets.append(self._replicaset(app, f"{app}-7d9f8c6b4", 1, 0))
+                continue
+            self.replicasets.append(self._replicaset(app, f"{app}-7d9f8c6b4", 1, replicas))
+            for _ in range(replicas):
+                self._new_app_pod(app)
+            if self.s.stuck_rollout and app == "catalog":
+                # Revision 2 violates `restricted`: its ReplicaSet creates nothing, and the
+                # Deployment controller keeps revision 1's pods serving.
+                d["metadata"]["generation"] = d["status"]["observedGeneration"] = 2
+                d["status"].update(updatedReplicas=0, readyReplicas=replicas)
+                d["status"]["conditions"][1].update(reason="ReplicaSetUpdated")
+                self._rejected_revision(d, app, "catalog-6d8f7c9b5", revision=2)
+
+    def _rejected_revision(self, deployment: dict, app: str, name: str, revision: int):
+        rs = self._replicaset(app, name, revision, 0)
+        failure = {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+                   "message": FAILED_CREATE}  # fmt: skip
+        rs["status"]["conditions"] = [failure]
+        self.replicasets.append(rs)
+        deployment["status"]["conditions"].append(dict(failure))
+        self.events.append({
+            "reason": "FailedCreate", "type": "Warning",
+            "message": f"Error creating: {FAILED_CREATE}",
+            "involvedObject": {"kind": "ReplicaSet", "name": name},
+            "lastTimestamp": "2026-11-22T00:00:00Z",
+        })  # fmt: skip
 
     def _build_agent(self):
+        s = self.s
         volumes, mounts = [], []
-        if self.s.varlog_mount:
+        if s.varlog_mount:
             volumes.append({"name": "varlog", "hostPath": {"path": "/var/log"}})
             mount = {"name": "varlog", "mountPath": "/var/log"}
-            if self.s.varlog_read_only:
+            if s.varlog_read_only:
                 mount["readOnly"] = True
             mounts.append(mount)
-        containers = [{"name": "alloy", "image": "grafana/alloy:v1.18.1", "volumeMounts": mounts}]
-        ns, kind = self.s.agent_namespace, self.s.agent_kind
+        spec = {"containers": [{"name": "alloy", "image": s.agent_image, "volumeMounts": mounts}],
+                "volumes": volumes}  # fmt: skip
+        if s.agent_tolerates_control_plane:
+            spec["tolerations"] = [{**CONTROL_PLANE_TAINT, "operator": "Exists"}]
+        if s.agent_node_selector:
+            spec["nodeSelector"] = dict(s.agent_node_selector)
+        labels = {"app.kubernetes.io/name": "alloy"} if s.agent_chart_label else {}
         workload = {
-            "kind": kind,
-            "metadata": _meta("alloy", ns, labels={"app.kubernetes.io/name": "alloy"}),
-            "spec": {"template": {"spec": {"containers": containers, "volumes": volumes}}},
+            "metadata": _meta(s.agent_name, s.agent_namespace, labels=labels),
+            "spec": {"template": {"metadata": {"labels": dict(labels)}, "spec": spec}},
         }
-        if kind == "DaemonSet":
-            workload["status"] = {"desiredNumberScheduled": len(NODES), "numberReady": len(NODES)}
-            self.daemonsets.append(workload)
-            for i, node in enumerate(NODES):
-                name = f"alloy-{'abcdefgh'[i]}x{i}q"
-                self.pods[name] = _ready_pod(name, ns, node, containers, "DaemonSet", "alloy", {})
-        else:
+        if s.agent_kind != "DaemonSet":
             workload["spec"]["replicas"] = 1
             workload["status"] = {"replicas": 1, "readyReplicas": 1}
             self.deployments.append(workload)
-            name = "alloy-5f6d7c8b9-q2w3e"
-            self.pods[name] = _ready_pod(name, ns, NODES[1], containers, "ReplicaSet", "x", {})
+            name = f"{s.agent_name}-5f6d7c8b9-q2w3e"
+            self.pods[name] = _pod(name, s.agent_namespace, WORKER, spec, "ReplicaSet", "x", {},
+                                   next(self._ips))  # fmt: skip
+            return
+        nodes = [n["metadata"]["name"] for n in self.nodes if self._daemon_fits(n, spec)]
+        workload["status"] = {"desiredNumberScheduled": len(nodes), "numberReady": len(nodes),
+                              "currentNumberScheduled": len(nodes)}  # fmt: skip
+        self.daemonsets.append(workload)
+        for i, node in enumerate(nodes):
+            name = f"{s.agent_name}-{'abcdefgh'[i]}x{i}q"
+            self.pods[name] = _pod(name, s.agent_namespace, node, spec, "DaemonSet",
+                                   s.agent_name, dict(labels), next(self._ips))  # fmt: skip
+
+    def _daemon_fits(self, node: dict, spec: dict) -> bool:
+        selector = spec.get("nodeSelector") or {}
+        if selector and selector.get("kubernetes.io/hostname") != node["metadata"]["name"]:
+            return False
+        taints = node["spec"].get("taints") or []
+        tolerated = {t["key"] for t in spec.get("tolerations") or []}
+        return all(t["key"] in tolerated for t in taints)
 
     # -- the bookstore's stdout, and the agent that ships it ---------------------------------
     def write(self, pod: dict, fields: dict | None, raw: str | None = None) -> None:
         app = pod["metadata"]["labels"]["app"]
-        if raw is None:
-            fields = {"time": self.clock.iso(), "service": app, **fields}
-            raw = json.dumps(fields)
-        self.logs.setdefault((pod["metadata"]["name"], app), []).append(raw)
-        if not self._agent_ships(pod):
+        if self.s.silent_app == app:
             return
-        labels = {
-            "namespace": NS_APP, "pod": pod["metadata"]["name"], "container": app, "app": app,
-        }  # fmt: skip
-        if self.s.trace_id_label and fields and "trace_id" in fields:
-            labels["trace_id"] = fields["trace_id"]
-        self.loki.push(labels, raw)
+        ts = self.node_ns()
+        if raw is None:
+            fields = {"time": rfc3339(ts), "service": app, **fields}
+            if fields.get("trace_id") and self._sampled_out(fields):
+                return
+            raw = json.dumps(fields)
+        stream = "stderr" if self.s.stderr_app == app else "stdout"
+        name = pod["metadata"]["name"]
+        self.cri.setdefault((name, app), []).append((ts, stream, raw))
+        if not self._agent_ships():
+            return
+        labels = {"namespace": NS_APP, "pod": name, "container": app, "app": app,
+                  "stream": stream}  # fmt: skip
+        metadata = {}
+        trace = (fields or {}).get("trace_id")
+        if trace and self.s.trace_id_label:
+            labels["trace_id"] = trace
+        if trace and self.s.trace_id_metadata:
+            metadata["trace_id"] = trace
+        if self.s.extra_label == "order" and (fields or {}).get("order_id"):
+            labels["order"] = fields["order_id"]
+        if self.s.extra_label == "client" and fields and fields.get("request_id"):
+            labels["client"] = f"172.18.0.{len(self.cri[(name, app)]) % 250 + 1}"
+        self.loki.push(labels, raw, ts, metadata=metadata, delay=self._batch_delay(name))
 
-    def _agent_ships(self, pod: dict) -> bool:
+    def _sampled_out(self, fields: dict) -> bool:
+        """The real LOG_SAMPLE_RATE rule: only successful request lines, by trace id."""
+        keep = sampling.by_trace_id(self.s.sample_rate)
+        return sampling.is_sampleable(fields) and not keep(fields.get("trace_id"))
+
+    def _batch_delay(self, pod_name: str) -> float:
+        """Each pod's lines travel in their own batches: pods alternate between a quick and a
+        slow arrival, so one request's lines from two pods are queryable at different times."""
+        slow = sum(map(ord, pod_name)) % 2
+        return self.loki.ingest_delay + (4.0 if slow else 0.0)
+
+    def _agent_ships(self) -> bool:
         return (
             self.s.ships
             and self.s.agent_kind == "DaemonSet"
@@ -425,93 +409,42 @@ class FakeCluster:
             and self.s.agent_namespace == NS_LOGGING
         )
 
-    def _pick(self, app: str) -> dict:
+    def _pick(self, app: str) -> dict | None:
         pods = [p for p in self.pods.values() if p["metadata"]["labels"].get("app") == app]
-        if not pods:
-            raise httpx.ConnectError(f'no endpoints available for service "{app}"')
-        return pods[len(self.calls) % len(pods)]
+        return pods[len(self.calls) % len(pods)] if pods else None
 
     def bookstore(self, app: str, request: httpx.Request) -> httpx.Response:
         self.calls.append(f"{app} {request.method} {request.url.path}")
-        try:
-            pod = self._pick(app)
-        except httpx.ConnectError as e:
-            return httpx.Response(503, text=str(e))
-        rid = request.headers.get("x-request-id") or secrets.token_hex(8)
-        tp = request.headers.get("traceparent", "")
-        trace = tp.split("-")[1] if tp.count("-") == 3 else secrets.token_hex(16)
-        base = {"trace_id": trace, "span_id": secrets.token_hex(8), "trace_flags": "01",
-                "request_id": rid, "method": request.method, "duration_ms": 1.5}  # fmt: skip
-        fault = request.headers.get("x-inject-fault") == "database"
-        path = request.url.path
-        if app == "catalog" and path == "/books":
-            self.write(pod, {**base, "level": "INFO", "msg": "request completed",
-                             "route": "/books", "status": 200})  # fmt: skip
-            return httpx.Response(200, json=[{"id": 1, "title": "Kubernetes Up"}])
-        if app == "catalog" and path.startswith("/books/"):
-            status = 503 if fault else 200
-            if fault:
-                self.write(pod, {**base, "level": "ERROR", "msg": "database connection failed",
-                                 "error_type": "DatabaseConnectionError",
-                                 "error": "connection refused",
-                                 "stack": "Traceback ..."})  # fmt: skip
-            self.write(pod, {**base, "level": "ERROR" if fault else "INFO",
-                             "msg": "request completed", "route": "/books/{book_id}/reserve",
-                             "status": status})  # fmt: skip
-            return httpx.Response(status, json={})
-        if app == "orders" and path == "/orders" and request.method == "POST":
-            body = json.loads(request.content or b"{}")
-            headers = {"x-request-id": rid}
-            if self.s.propagates_trace:
-                headers["traceparent"] = f"00-{trace}-{secrets.token_hex(8)}-01"
-            if fault:
-                headers["x-inject-fault"] = "database"
-            reserve = httpx.Request("POST", "http://catalog/books/1/reserve", headers=headers)
-            status = self.bookstore("catalog", reserve).status_code
-            shown = body if not self.s.redacts else {
-                k: ("[REDACTED]" if k in ("password", "card_number") else v)
-                for k, v in body.items()
-            }  # fmt: skip
-            if status >= 500:
-                self.write(pod, {**base, "level": "ERROR", "msg": "catalog unavailable",
-                                 "error_type": "DatabaseConnectionError", "status": 503,
-                                 "route": "/orders"})  # fmt: skip
-                return httpx.Response(503, json={"error": "catalog_unavailable"})
-            self.write(pod, {**base, "level": "INFO", "msg": "order placed", "order_id": "o-1",
-                             "book_id": body.get("book_id"), "qty": body.get("qty"),
-                             "body": shown})  # fmt: skip
-            self.write(pod, {**base, "level": "INFO", "msg": "request completed",
-                             "route": "/orders", "status": 201})  # fmt: skip
-            return httpx.Response(201, json={"order_id": "o-1"})
-        self.write(pod, {**base, "level": "WARN", "msg": "request completed",
-                         "route": "unmatched", "status": 404})  # fmt: skip
-        return httpx.Response(404, json={"error": "not_found"})
+        pod = self._pick(app)
+        if pod is None:
+            return proxy_status(503, f'no endpoints available for service "{app}"')
+        return FakeService(self, app, pod).handle(request)
 
     def grafana(self, request: httpx.Request) -> httpx.Response:
-        if request.headers.get("authorization") is None:
+        if request.headers.get("authorization") is None and not self.s.grafana_anonymous:
             return httpx.Response(401, json={"message": "Unauthorized"})
         sources = [{"name": "Loki", "type": "loki", "isDefault": self.s.grafana_default_loki,
-                    "url": "http://loki.logging.svc.cluster.local:3100"}]  # fmt: skip
+                    "url": self.s.grafana_url}]  # fmt: skip
         return httpx.Response(200, json=sources)
 
     # -- the checks.kube.Kube interface --------------------------------------------------
     def server_version(self) -> str:
         if self.s.unreachable:
-            from checks.kube import KubeUnreachable
-
             raise KubeUnreachable(f"no API server answered at {self.host} (connection refused)")
-        return "v1.34.0"
+        return "v1.36.1"
 
     def get_namespace(self, name):
         return self.namespaces.get(name)
 
+    def list_nodes(self):
+        return list(self.nodes)
+
     def list_daemonsets(self, namespace=None):
         if self.s.daemonsets_forbidden:
-            from checks.kube import KubeError
-
-            raise KubeError(
+            raise error_for_status(
+                403,
                 f"LIST daemonsets -n {namespace}: HTTP 403: daemonsets.apps is forbidden: User "
-                f'"learner" cannot list resource "daemonsets" in API group "apps"'
+                f'"learner" cannot list resource "daemonsets" in API group "apps"',
             )
         return [d for d in self.daemonsets if namespace in (None, d["metadata"]["namespace"])]
 
@@ -531,20 +464,35 @@ class FakeCluster:
         return self.pods.get(name)
 
     def get_secret_value(self, namespace, name, key):
-        return "generated-admin-password" if (namespace, name) == (NS_LOGGING, "grafana") else None
+        return None
 
     def pod_logs(self, namespace, name, container, *, tail_lines=None):
+        """`kubectl logs`: both streams merged, CRI framing removed."""
         if name not in self.pods:
             raise NotFound(f'GET logs {namespace}/{name} -c {container}: not found '
                            f'(pods "{name}" not found)')  # fmt: skip
-        lines = self.logs.get((name, container), [])
+        lines = [content for _, _, content in self.cri.get((name, container), [])]
         return "".join(line + "\n" for line in lines[-(tail_lines or len(lines) or 1) :])
+
+    def container_log_file(self, pod: dict, container: str) -> str:
+        name = pod["metadata"]["name"]
+        if name not in self.pods:
+            raise NotFound(f"GET node log of {name}: not found")
+        return "".join(
+            f"{rfc3339(ts)} {stream} F {content}\n"
+            for ts, stream, content in self.cri.get((name, container), [])
+        )
 
     def delete_pod(self, namespace, name):
         pod = self.pods.pop(name, None)
         if pod is None:
             raise NotFound(f"DELETE pod {namespace}/{name}: not found")
         self.deleted.add(name)
+        if self.s.loses_lines_of_deleted_pods:
+            now = self.clock.monotonic()
+            self.loki.records = [
+                r for r in self.loki.records if r.labels.get("pod") != name or r.arrives <= now
+            ]
         app = pod["metadata"]["labels"].get("app")
         if app:  # the ReplicaSet replaces it
             self._new_app_pod(app, pod["spec"]["nodeName"])
@@ -570,34 +518,146 @@ class FakeCluster:
     def service_client(self, namespace, service, port):
         base = f"{self.host}/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy/"
         if (namespace, service, port) == (NS_LOGGING, "loki", 3100):
-            transport = self.loki.transport
+            handler = self.loki.handle
         elif (namespace, service) == (NS_LOGGING, "grafana"):
-            transport = httpx.MockTransport(self.grafana)
+            handler = self.grafana
         elif namespace == NS_APP and service in ("catalog", "orders"):
-            transport = httpx.MockTransport(lambda r, s=service: self.bookstore(s, r))
+            handler = lambda r, s=service: self.bookstore(s, r)  # noqa: E731
         else:
-            transport = httpx.MockTransport(
-                lambda r: httpx.Response(404, text=f'services "{service}" not found')
-            )
-        return _ProxyClient(base_url=base, transport=transport)
+            handler = lambda r: proxy_status(404, f'services "{service}" not found')  # noqa: E731
+        return _ProxyClient(self, base_url=base, handler=handler)
+
+
+class FakeService:
+    """One request to a bookstore pod, answered and logged the way bookstore.web and the
+    services do (request line last, WARN for 4xx, ERROR for 5xx)."""
+
+    def __init__(self, cluster: FakeCluster, app: str, pod: dict):
+        self.cluster, self.app, self.pod, self.s = cluster, app, pod, cluster.s
+
+    def log(self, fields: dict) -> None:
+        self.cluster.write(self.pod, {**self.base, **fields})
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path in ("/readyz", "/healthz"):
+            return httpx.Response(200, json={"status": "ok"})  # probes log at DEBUG: nothing
+        rid = request.headers.get("x-request-id") or secrets.token_hex(8)
+        tp = request.headers.get("traceparent", "")
+        trace = tp.split("-")[1] if tp.count("-") == 3 else secrets.token_hex(16)
+        self.base = {"trace_id": trace, "span_id": secrets.token_hex(8), "trace_flags": "01",
+                     "request_id": rid}  # fmt: skip
+        self.request = request
+        if self.s.logs_headers:
+            self.log({"level": "INFO", "msg": "headers", "headers": dict(request.headers)})
+        status, body, route = self.route(request, trace, rid)
+        level = "ERROR" if status >= 500 else "WARN" if status >= 400 else "INFO"
+        self.log({"level": level, "msg": "request completed", "method": request.method,
+                  "route": route, "status": status, "duration_ms": 1.5})  # fmt: skip
+        if self.s.logs_query_string:
+            self.log({"level": "INFO", "msg": "access", "url": str(request.url)})
+        return httpx.Response(status, json=body)
+
+    def route(self, request: httpx.Request, trace: str, rid: str) -> tuple[int, dict, str]:
+        path, method = request.url.path, request.method
+        fault = request.headers.get("x-inject-fault") == "database"
+        if self.app == "catalog" and path == "/books" and method == "GET":
+            books = [{"id": i, "title": f"Book {i}", "stock": n}
+                     for i, n in self.cluster.stock.items()]  # fmt: skip
+            return 200, {"books": books, "count": len(books)}, "/books"
+        m = re.fullmatch(r"/books/([^/]+)(/reserve)?", path)
+        if self.app == "catalog" and m:
+            route = "/books/{book_id}" + ("/reserve" if m.group(2) else "")
+            raw = m.group(1)
+            book = int(raw) if raw.isdigit() else 0
+            if book not in self.cluster.stock:
+                self.log({"level": "WARN", "msg": "unknown book",
+                          "reason": f"no book with id {raw!r}"})  # fmt: skip
+                return 404, {"error": "not_found"}, route
+            if fault:
+                self.log({"level": "ERROR", "msg": "database connection failed",
+                          "error_type": "DatabaseConnectionError", "error": "refused",
+                          "stack": "Traceback ..."})  # fmt: skip
+                return 503, {"error": "unavailable"}, route
+            if m.group(2):
+                self.cluster.stock[book] -= 1
+                self.log({"level": "INFO", "msg": "stock reserved", "book_id": book, "qty": 1,
+                          "remaining": self.cluster.stock[book]})  # fmt: skip
+            return 200, {"book_id": book}, route
+        if self.app == "orders" and path == "/orders" and method == "POST":
+            return self.place_order(request, trace, rid, fault)
+        if self.app == "orders" and path.startswith("/orders/") and method == "GET":
+            order_id = path.removeprefix("/orders/")
+            fields = {"order_id": order_id} if ORDER_ID.fullmatch(order_id) else {}
+            self.log({"level": "WARN", "msg": "unknown order", **fields})
+            return 404, {"error": "not_found"}, "/orders/{order_id}"
+        return 404, {"error": "not_found"}, "unmatched"
+
+    def place_order(self, request, trace, rid, fault) -> tuple[int, dict, str]:
+        try:
+            body = json.loads(request.content or b"{}")
+        except ValueError:
+            body = request.content.decode(errors="replace")
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("qty"), int)
+            or not isinstance(body.get("book_id"), int)
+            or not 1 <= body["qty"] <= 100
+        ):
+            shown = redaction.redact_value(body) if self.s.redacts else body
+            self.log({"level": "WARN", "msg": "request rejected", "reason": "qty: not an integer",
+                      "body": shown})  # fmt: skip
+            return 422, {"error": "invalid_input"}, "/orders"
+        if self.cluster.unlucky_left > 0:  # bookstore.faults: FAULT_RATE fails some requests
+            self.cluster.unlucky_left -= 1
+            fault = True
+        headers = {"x-request-id": rid}
+        if self.s.propagates_trace:
+            headers["traceparent"] = f"00-{trace}-{secrets.token_hex(8)}-01"
+        if fault:
+            headers["x-inject-fault"] = "database"
+        reserve = httpx.Request(
+            "POST", f"http://catalog/books/{body['book_id']}/reserve", headers=headers
+        )
+        status = self.cluster.bookstore("catalog", reserve).status_code
+        if status >= 500:
+            self.log({"level": "ERROR", "msg": "catalog unavailable", "status_upstream": status,
+                      "error_type": "DatabaseConnectionError"})  # fmt: skip
+            return 503, {"error": "catalog_unavailable"}, "/orders"
+        if status >= 400:
+            return status, {"error": "not_found"}, "/orders"
+        order_id = "ord-" + secrets.token_hex(8)
+        self.log({"level": "INFO", "msg": "order placed", "order_id": order_id,
+                  "book_id": body["book_id"], "qty": body["qty"]})  # fmt: skip
+        return 201, {"order_id": order_id}, "/orders"
 
 
 class _ProxyClient(httpx.Client):
-    """An httpx client whose requests reach the handler with the path below `/proxy`,
-    as the API server forwards them."""
+    """An httpx client whose requests reach the handler with the path below `/proxy`, as the
+    API server forwards them: `Authorization` removed (the API server consumed it), and the
+    first `proxy_hiccups` requests answered by the proxy's own 503 Status."""
 
-    def __init__(self, *, base_url: str, transport: httpx.MockTransport):
+    def __init__(self, cluster: FakeCluster, *, base_url: str, handler):
         prefix = httpx.URL(base_url).path.rstrip("/")
+        service = prefix.rsplit("/", 2)[-2]
 
-        def strip(request: httpx.Request) -> httpx.Response:
+        def forward(request: httpx.Request) -> httpx.Response:
+            cluster.proxy_requests.append(request)
+            if cluster.hiccups_left > 0:
+                cluster.hiccups_left -= 1
+                return proxy_status(
+                    503,
+                    f"error trying to reach service: dial tcp 10.244.1.9:8080: connect: "
+                    f"connection refused ({service})",
+                )
             path = request.url.path.removeprefix(prefix) or "/"
+            headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
             inner = httpx.Request(
                 request.method, request.url.copy_with(path=path),
-                headers=request.headers, content=request.content,
+                headers=headers, content=request.content,
             )  # fmt: skip
-            return transport.handle_request(inner)
+            return handler(inner)
 
-        super().__init__(base_url=base_url, transport=httpx.MockTransport(strip))
+        super().__init__(base_url=base_url, transport=httpx.MockTransport(forward))
 
 
 def fake_lab(scenario: Scenario | None = None, **switches) -> tuple[Lab, FakeCluster]:

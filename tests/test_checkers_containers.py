@@ -49,6 +49,17 @@ class DockerKube:
         # `kubectl logs` shows both streams; so does this (stderr lines are checked too).
         return result.stdout + result.stderr
 
+    def container_log_file(self, pod, container):
+        """The CRI file a kubelet would serve: `docker logs` keeps the two streams apart
+        (the container's stdout on ours, its stderr on ours), each line stamped."""
+        result = run_docker(self.client, "logs", "--timestamps", pod["metadata"]["name"])
+        out = []
+        for stream, text in (("stdout", result.stdout), ("stderr", result.stderr)):
+            for line in text.splitlines():
+                stamp, _, content = line.partition(" ")
+                out.append(f"{stamp} {stream} F {content}\n")
+        return "".join(out)
+
     def service_client(self, namespace, service, port):
         return httpx.Client(base_url=self.containers[service].url, timeout=10)
 
@@ -81,7 +92,7 @@ def services(network, bookstore_images) -> dict[str, Container]:
 def test_real_bookstore_output_passes_the_checker(network, services):
     client = network[0]
     result = check_json_stdout(Lab(DockerKube(client, services), names=NAMES))
-    assert "from 2 pods all validate" in result.summary
+    assert "from 2 pods, all on stdout, all validate" in result.summary
 
 
 def test_a_plain_text_line_from_a_real_container_is_named_with_its_container(

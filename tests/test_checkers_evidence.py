@@ -116,3 +116,49 @@ def test_traces_are_fresh_and_well_formed():
 def test_check_failed_prints_observed_expected_next():
     err = CheckFailed("saw x", "wanted y", "run z")
     assert str(err) == "observed: saw x\nexpected: wanted y\nnext: run z"
+
+
+def test_rollout_problem_judges_like_kubectl_rollout_status():
+    from checks.evidence import rollout_problem
+
+    def deployment(replicas=2, **status):
+        base = {"observedGeneration": 1, "replicas": replicas, "updatedReplicas": replicas,
+                "readyReplicas": replicas, "availableReplicas": replicas}  # fmt: skip
+        return {"metadata": {"generation": 1}, "spec": {"replicas": replicas},
+                "status": {**base, **status}}  # fmt: skip
+
+    assert rollout_problem(deployment()) is None
+    assert "scaled to 0" in rollout_problem(deployment(replicas=0))
+    assert "0/2 replicas of the newest revision; 2 old pod(s) still serve" in rollout_problem(
+        deployment(updatedReplicas=0)
+    )
+    assert "still runs 1 old replica(s)" in rollout_problem(deployment(replicas=3) | {
+        "status": {"observedGeneration": 1, "replicas": 4, "updatedReplicas": 3,
+                   "readyReplicas": 3, "availableReplicas": 3}})  # fmt: skip
+    assert "not acted on yet" in rollout_problem(deployment() | {"metadata": {"generation": 2}})
+    stuck = deployment(conditions=[{"type": "Progressing", "reason": "ProgressDeadlineExceeded"}])
+    assert "progress deadline" in rollout_problem(stuck)
+
+
+def test_find_agent_and_the_nodes_a_daemonset_owes_a_pod():
+    from checks.evidence import find_agent, nodes_for_daemonset
+
+    chart = {"metadata": {"name": "grafana-alloy", "labels": {"app.kubernetes.io/name": "alloy"}}}
+    named = {"metadata": {"name": "alloy"}}
+    other = {"metadata": {"name": "fluent-bit"}}
+    assert find_agent([other, chart], "alloy") is chart
+    assert find_agent([chart, named], "alloy") is named
+    assert find_agent([other], "alloy") is None
+    nodes = [
+        {"metadata": {"name": "cp"}, "spec": {"taints": [
+            {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]}},
+        {"metadata": {"name": "w1"}, "spec": {"taints": [
+            {"key": "node.kubernetes.io/not-ready", "effect": "NoExecute"}]}},
+        {"metadata": {"name": "w2"}, "spec": {}},
+    ]  # fmt: skip
+    ds = {"spec": {"template": {"spec": {"nodeSelector": {"kubernetes.io/hostname": "w2"}}}}}
+    assert nodes_for_daemonset(nodes, ds) == ["w1", "w2"]  # a nodeSelector owes no less
+    ds["spec"]["template"]["spec"]["tolerations"] = [
+        {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}
+    ]
+    assert nodes_for_daemonset(nodes, ds) == ["cp", "w1", "w2"]

@@ -19,7 +19,16 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from checks.kube import Kube, KubeError, NotFound, proxy_path
+from checks.kube import (
+    Conflict,
+    Forbidden,
+    Kube,
+    KubeError,
+    NotFound,
+    ServerError,
+    Unauthorized,
+    proxy_path,
+)
 
 REJECTED = (
     'pods "probe" is forbidden: violates PodSecurity "restricted:latest": hostPath volumes '
@@ -73,6 +82,18 @@ class FakeApiServer(BaseHTTPRequestHandler):
         if path == "/api/v1/namespaces/bookstore/pods" and self.command == "POST":
             assert json.loads(body)["metadata"]["name"] == "probe"
             return self.reply(403, status(403, REJECTED))
+        if path == "/api/v1/nodes/worker/proxy/logs/pods/bookstore_catalog-1_u1/catalog/2.log":
+            # The kubelet serves the node's /var/log (pkg/kubelet/server/server.go, /logs/).
+            cri = b"2026-01-01T00:00:00.1Z stdout F {}\n2026-01-01T00:00:00.2Z stderr F oops\n"
+            return self.reply(200, cri, "text/plain")
+        if path.startswith("/api/v1/nodes/locked/proxy/"):
+            return self.reply(403, status(403, 'nodes "locked" is forbidden: nodes/proxy'))
+        if path == "/apis/apps/v1/namespaces/bookstore/deployments":
+            return self.reply(401, status(401, "Unauthorized"))
+        if path == "/apis/apps/v1/namespaces/busy/deployments":
+            return self.reply(409, status(409, "the object has been modified"))
+        if path == "/apis/apps/v1/namespaces/flaky/deployments":
+            return self.reply(503, status(503, "etcdserver: leader changed"))
         if path.startswith(proxy_path("logging", "loki", 3100)):
             inner = path.removeprefix(proxy_path("logging", "loki", 3100).rstrip("/"))
             return self.reply(200, {"inner": inner, "query": query}, "application/json")
@@ -133,6 +154,30 @@ def test_service_client_reaches_the_proxy_path_with_the_token(kube):
     response = client.get("/loki/api/v1/labels", params={"start": "1"})
     assert response.json() == {"inner": "/loki/api/v1/labels", "query": {"start": ["1"]}}
     assert FakeApiServer.seen[-1][3] == "Bearer s3cret-token"
+
+
+def test_the_container_log_file_comes_from_the_kubelet_through_the_node_proxy(kube):
+    pod = {
+        "metadata": {"name": "catalog-1", "namespace": "bookstore", "uid": "u1"},
+        "spec": {"nodeName": "worker"},
+        "status": {"containerStatuses": [{"name": "catalog", "restartCount": 2}]},
+    }
+    text = kube.container_log_file(pod, "catalog")
+    assert text.splitlines()[1] == "2026-01-01T00:00:00.2Z stderr F oops"
+    assert FakeApiServer.seen[-1][3] == "Bearer s3cret-token"
+    locked = {**pod, "spec": {"nodeName": "locked"}}
+    with pytest.raises(Forbidden, match="nodes/proxy"):
+        kube.container_log_file(locked, "catalog")
+
+
+def test_each_http_status_is_its_own_error(kube):
+    with pytest.raises(Unauthorized, match="HTTP 401: Unauthorized"):
+        kube.list_deployments("bookstore")
+    with pytest.raises(Conflict, match="HTTP 409"):
+        kube.list_deployments("busy")
+    with pytest.raises(ServerError, match="leader changed"):
+        kube.list_deployments("flaky")
+    assert issubclass(Forbidden, KubeError) and issubclass(NotFound, KubeError)
 
 
 def test_bad_kubeconfigs_are_clear_errors(tmp_path):

@@ -55,11 +55,11 @@ def test_live_gradebook_in_every_format(class_folder, tmp_path, capsys):
     assert "<td>ada</td>" in html and f"{MAX}/{MAX}" in html
     assert 'class="status-unreachable"' in html
     assert "Starting catalog" in html  # the diagnosis, escaped into the page
-    assert "hint: Each line must parse as JSON" in html and "lab-2.md#step-1" in html
+    assert "hint: kubectl -n bookstore logs catalog-" in html and "lab-2.md#step-1" in html
     assert "<script" not in html
 
     report = (out / "reports" / "bob.txt").read_text()
-    assert "FAIL  lab2.json-stdout" in report and "hint:" in report
+    assert "FAIL  lab2.json-stdout" in report and "next: " in report
     assert f"Total: {MAX - 45}/{MAX} points" in report
 
 
