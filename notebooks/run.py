@@ -86,7 +86,7 @@ def _select(names: list[str]) -> list[Path]:
     return chosen
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="notebooks to run (default: all), e.g. offline")
     where = parser.add_mutually_exclusive_group()
@@ -102,7 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cell-timeout", type=int, default=DEFAULT_CELL_TIMEOUT, help="seconds per cell"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 

@@ -227,6 +227,12 @@ def render_log_schema(page_src_uri: str) -> str:
     out = []
     if schema.get("description"):
         out += [schema["description"], ""]
+    unexplained = [name for name, spec in props.items() if not spec.get("description", "").strip()]
+    if unexplained:
+        raise PluginError(
+            f"{SCHEMA_PATH}: no description for {', '.join(unexplained)}; every field of the log "
+            "contract must say what it means, the reference page shows it"
+        )
     rows = []
     for name, spec in props.items():
         rows.append(
