@@ -233,19 +233,21 @@ def render_log_schema(page_src_uri: str) -> str:
             f"{SCHEMA_PATH}: no description for {', '.join(unexplained)}; every field of the log "
             "contract must say what it means, the reference page shows it"
         )
+    # The meaning comes second: on a phone the table scrolls sideways, and the key with what it
+    # means is what a reader needs to see without scrolling.
     rows = []
     for name, spec in props.items():
         rows.append(
             [
                 f"`{name}`",
-                "yes" if name in required else "",
-                _schema_type(spec),
-                _schema_constraints(spec),
                 spec.get("description", "").replace("|", "\\|").replace("\n", " "),
+                _schema_type(spec),
+                "yes" if name in required else "",
+                _schema_constraints(spec),
             ]
         )
     out += ["## Fields {#fields}", ""]
-    out += [_table(["Key", "Always", "Type", "Constraints", "Meaning"], rows), ""]
+    out += [_table(["Key", "Meaning", "Type", "Always", "Constraints"], rows), ""]
     extra = schema.get("additionalProperties", True)
     if extra is False:
         out += ["No other keys are allowed.", ""]
