@@ -163,7 +163,11 @@ class FakeApiServer(BaseHTTPRequestHandler):
         if path == "/ready":
             return self._send(200, "ready")
         if path == "/loki/api/v1/labels":
-            return ok(["app", "container", "namespace", "pod", "service_name"])
+            # The indexed labels of the lab's streams, as a real Loki 3.7.6 lists them: the
+            # relabel rules' four, `stream` from Alloy's stage.cri (grafana/alloy loki.process
+            # docs), `service_name` from Loki's discover_service_name (grafana/loki
+            # limits_config docs). Structured metadata such as detected_level is not indexed.
+            return ok(["app", "container", "namespace", "pod", "service_name", "stream"])
         if path.startswith("/loki/api/v1/label/"):
             return ok(["catalog", "orders"])
         if path == "/loki/api/v1/query":
