@@ -461,6 +461,8 @@ def test_options_never_break_at_a_hyphen():
         '<p><code>nox <span class="nowrap">-s</span> <span class="nowrap">lab-2</span> '
         '<span class="nowrap">-- --dry-run</span></code></p><pre><code>a-b -- --c</code></pre>'
     )
+    path = "/var/log/pods/&lt;namespace&gt;_&lt;pod&gt;_&lt;pod-uid&gt;/&lt;container&gt;/"
+    assert hook.on_page_content(f"<code>{path}</code>", None, None, None) == f"<code>{path}</code>"
     css = (REPO_ROOT / "docs" / "assets" / "stylesheets" / "extra.css").read_text("utf-8")
     assert re.search(r"\.nowrap\s*\{\s*white-space:\s*nowrap", css)
 

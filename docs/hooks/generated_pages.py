@@ -696,12 +696,18 @@ INLINE_CODE = re.compile(r"<code>([^<]*)</code>")
 CODE_WORDS = re.compile(r"(?:--\s+)?\S+")
 
 
+# Longer words (paths, URLs) must stay breakable, or they run off a phone's screen.
+NOWRAP_MAX_CHARS = 32
+
+
 def _nowrap_words(code: str) -> str:
     """Inline code whose hyphenated words (options, names) cannot be broken at a hyphen."""
 
     def wrap(match: re.Match) -> str:
         word = match.group(0)
-        return f'<span class="nowrap">{word}</span>' if "-" in word else word
+        if "-" in word and len(word) <= NOWRAP_MAX_CHARS:
+            return f'<span class="nowrap">{word}</span>'
+        return word
 
     return CODE_WORDS.sub(wrap, code)
 
