@@ -7,7 +7,10 @@ tests read the built HTML, so they check what a learner actually gets, not the M
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
+import re
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -284,7 +287,6 @@ def test_relative_links_from_nested_pages():
 
 def _prose(html: str) -> str:
     """The page's text outside code blocks and scripts, where Markdown syntax must not survive."""
-    import re
 
     html = re.sub(r"<(pre|script|style|code)\b.*?</\1>", " ", html, flags=re.S | re.I)
     return re.sub(r"<[^>]+>", " ", html)
@@ -301,8 +303,7 @@ def test_no_raw_markdown_reaches_the_pages(site):
     assert not leftovers, "raw Markdown in the built site:\n" + "\n".join(leftovers)
 
 
-def test_screenshots_of_home_and_lab_show_a_styled_page(site, tmp_path):
-    """Headless Chromium renders the home and lab pages with the theme: not blank, not unstyled."""
+def _screenshot_module():
     spec = importlib.util.spec_from_file_location(
         "screenshot", REPO_ROOT / "scripts" / "screenshot.py"
     )
@@ -312,25 +313,300 @@ def test_screenshots_of_home_and_lab_show_a_styled_page(site, tmp_path):
         screenshot.find_chromium()
     except SystemExit as e:
         pytest.skip(f"no Chromium on this machine: {e}")
+    return screenshot
+
+
+def test_screenshots_of_home_and_lab_show_a_styled_page(site, tmp_path):
+    """Headless Chromium renders the home and lab pages with the theme, at desktop and phone
+    width: not blank, not unstyled."""
+    screenshot = _screenshot_module()
     from PIL import Image
 
     assert screenshot.main(["--site", str(site), "--out", str(tmp_path), "", "lab-2/"]) == 0
     for name in ("home", "lab-2"):
-        image = Image.open(tmp_path / f"{name}.png").convert("RGB")
-        width, height = image.size
-        # The theme's indigo header bar: an unstyled page would be white at the top.
-        r, g, b = image.getpixel((width // 2, 10))
-        assert b > r + 40 and b > 120, f"{name}: header is {(r, g, b)}, the theme CSS did not load"
-        # Text on the page: many distinct shades, and not one colour covering everything.
-        body = image.crop((0, 120, width, height)).convert("L")
-        histogram = body.histogram()
-        assert max(histogram) < 0.97 * sum(histogram), f"{name}: the page body is blank"
-        assert sum(1 for n in histogram if n) > 40, f"{name}: too few shades for rendered text"
+        for width in (1280, 390):
+            image = Image.open(tmp_path / f"{name}@{width}.png").convert("RGB")
+            assert image.size[0] == width
+            height = image.size[1]
+            # The theme's indigo header bar: an unstyled page would be white at the top.
+            r, g, b = image.getpixel((width // 2, 10))
+            assert b > r + 40 and b > 120, f"{name}@{width}: header is {(r, g, b)}, no theme CSS"
+            # Text on the page: many distinct shades, and not one colour covering everything.
+            body = image.crop((0, 120, width, height)).convert("L")
+            histogram = body.histogram()
+            assert max(histogram) < 0.97 * sum(histogram), f"{name}@{width}: the body is blank"
+            assert sum(1 for n in histogram if n) > 40, f"{name}@{width}: too few shades"
+
+
+def test_diagrams_render_without_internet(site):
+    """Every Mermaid diagram of the chapter is drawn by the site's own copy of Mermaid, in a
+    browser that cannot resolve any host but the local server (scripts/screenshot.py)."""
+    screenshot = _screenshot_module()
+    fences = (REPO_ROOT / "docs" / "chapter.md").read_text(encoding="utf-8").count("```mermaid")
+    assert fences >= 3
+    server = screenshot.serve(site)
+    try:
+        dom = screenshot.dump_dom(
+            screenshot.find_chromium(), f"http://127.0.0.1:{server.server_port}/chapter/"
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    # Material replaces each <pre class="mermaid"> by a <div class="mermaid"> holding the SVG
+    # once Mermaid has run (mkdocs-material, components/content/mermaid); without Mermaid the
+    # <pre> with the diagram's source stays.
+    drawn = dom.count('<div class="mermaid">')
+    assert drawn == fences, f"{drawn} of {fences} diagrams drawn offline"
+    assert "subgraph" not in dom, "a diagram is still shown as its source code"
+
+
+# -- the site works offline ------------------------------------------------------------------
+class _Resources(HTMLParser):
+    """Every URL a page makes the browser fetch by itself: scripts, styles, images, frames."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag in ("script", "img", "iframe", "source", "audio", "video", "embed") and a.get("src"):
+            self.urls.append(a["src"])
+        if tag == "link" and a.get("href") and "canonical" not in (a.get("rel") or ""):
+            self.urls.append(a["href"])
+        if tag == "object" and a.get("data"):
+            self.urls.append(a["data"])
+
+
+def external_resources(html: str) -> list[str]:
+    parser = _Resources()
+    parser.feed(html)
+    # data: URLs are inline (the notebook's figures); only a network scheme leaves the site.
+    return [u for u in parser.urls if urlsplit(u).scheme not in ("", "data") or u[:2] == "//"]
+
+
+def test_site_loads_nothing_from_other_hosts(site):
+    """No page pulls a script, style, font or image from a CDN: the site works offline."""
+    found = []
+    for html in sorted(site.rglob("*.html")):
+        for url in external_resources(html.read_text(encoding="utf-8")):
+            found.append(f"{html.relative_to(site)}: {url}")
+    for css in sorted(site.rglob("*.css")):
+        for url in re.findall(r"url\(\s*['\"]?((?:https?:)?//[^)'\"]+)", css.read_text("utf-8")):
+            found.append(f"{css.relative_to(site)}: {url}")
+    assert not found, "the built site loads resources from other hosts:\n" + "\n".join(found)
+
+
+def test_external_resource_check_notices_a_cdn():
+    page = (
+        '<script src="https://unpkg.com/mermaid@11/dist/mermaid.min.js"></script>'
+        '<link rel="stylesheet" href="//fonts.googleapis.com/css">'
+        '<script src="../assets/x.js"></script><a href="https://example.org/">fine</a>'
+        '<img src="data:image/png;base64,iVBOR"><img src="http://example.org/a.png">'
+    )
+    assert external_resources(page) == [
+        "https://unpkg.com/mermaid@11/dist/mermaid.min.js",
+        "//fonts.googleapis.com/css",
+        "http://example.org/a.png",
+    ]
+
+
+def test_pages_with_diagrams_load_the_vendored_mermaid_first(site):
+    """The theme fetches Mermaid from a CDN unless `window.mermaid` exists when it runs, so our
+    copy must be loaded before the theme's bundle on every page that draws a diagram."""
+    pages = [p for p in site.rglob("*.html") if 'class="mermaid"' in p.read_text("utf-8")]
+    assert any(p.parent.name == "chapter" for p in pages)
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        ours = re.search(r'<script src="([^"]*assets/vendor/mermaid/mermaid\.min\.js)"', text)
+        bundle = re.search(r'<script src="[^"]*assets/javascripts/bundle\.', text)
+        assert ours and bundle and ours.start() < bundle.start(), page.relative_to(site)
+        target, _ = _target(site, page, ours.group(1))
+        assert target.is_file(), f"{page.relative_to(site)} loads {ours.group(1)}: missing"
+
+
+def test_vendored_mermaid_matches_its_pin_and_the_theme():
+    """The committed copy is the npm package's file (scripts/vendor_mermaid.py), and the major
+    version the theme is written for."""
+
+    vendor = REPO_ROOT / "docs" / "assets" / "vendor" / "mermaid"
+    pin = json.loads((vendor / "mermaid.json").read_text(encoding="utf-8"))
+    data = (vendor / pin["file"]).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == pin["sha256"], (
+        "mermaid.min.js is not the pinned file"
+    )
+    assert (vendor / "LICENSE").is_file()
+    import material
+
+    bundle = next(
+        (Path(material.__file__).parent / "templates/assets/javascripts").glob("bundle.*.js")
+    )
+    wanted = re.search(r"mermaid@(\d+)/", bundle.read_text(encoding="utf-8"))
+    assert wanted, "mkdocs-material no longer names a Mermaid version: recheck the vendoring"
+    assert pin["version"].split(".")[0] == wanted.group(1), (
+        f"vendored mermaid {pin['version']}, the theme expects major {wanted.group(1)}"
+    )
+
+
+# -- pages read well on a phone --------------------------------------------------------------
+def test_options_never_break_at_a_hyphen():
+    hook = load_hook()
+    html = hook.on_page_content(
+        "<p><code>nox -s lab-2 -- --dry-run</code></p><pre><code>a-b -- --c</code></pre>",
+        None,
+        None,
+        None,
+    )
+    assert html == (
+        '<p><code>nox <span class="nowrap">-s</span> <span class="nowrap">lab-2</span> '
+        '<span class="nowrap">-- --dry-run</span></code></p><pre><code>a-b -- --c</code></pre>'
+    )
+    path = "/var/log/pods/&lt;namespace&gt;_&lt;pod&gt;_&lt;pod-uid&gt;/&lt;container&gt;/"
+    assert hook.on_page_content(f"<code>{path}</code>", None, None, None) == f"<code>{path}</code>"
+    css = (REPO_ROOT / "docs" / "assets" / "stylesheets" / "extra.css").read_text("utf-8")
+    assert re.search(r"\.nowrap\s*\{\s*white-space:\s*nowrap", css)
+
+
+def test_home_page_keeps_dry_run_in_one_piece(site):
+    text = (site / "index.html").read_text(encoding="utf-8")
+    assert '<span class="nowrap">-- --dry-run</span>' in text
+
+
+# -- the chapter -----------------------------------------------------------------------------
+def _chapter_sections() -> list[tuple[str, str, str]]:
+    """(anchor, title, body) of each `##` section of the chapter."""
+    text = (REPO_ROOT / "docs" / "chapter.md").read_text(encoding="utf-8")
+    parts = re.split(r"^## (.*?) \{#([a-z0-9-]+)\}\s*$", text, flags=re.M)
+    return [(parts[i + 1], parts[i], parts[i + 2]) for i in range(1, len(parts), 3)]
+
+
+NOT_REVIEWED = {"production-checklist", "test-your-understanding", "hands-on-extension",
+                "further-reading"}  # fmt: skip
+
+
+def test_every_chapter_section_ends_with_a_question_and_its_answer():
+    sections = _chapter_sections()
+    assert len(sections) > 15
+    missing = []
+    for anchor, title, body in sections:
+        if anchor in NOT_REVIEWED:
+            continue
+        question = re.search(r'^\?\?\? question "(.+)"\n((?:    .*\n|\n)+)', body, flags=re.M)
+        if not question or len(question.group(2).split()) < 12:
+            missing.append(f"{title} (#{anchor})")
+    assert not missing, "sections without a check question and a real answer:\n" + "\n".join(
+        missing
+    )
+
+
+def test_chapter_reading_time_matches_its_length():
+    """The stated reading time is what 150 to 250 words a minute gives for the chapter's words."""
+    text = (REPO_ROOT / "docs" / "chapter.md").read_text(encoding="utf-8")
+    stated = re.search(r"About (\d+) minutes to read", text)
+    assert stated, "the chapter no longer states its reading time"
+    words = len(text.split())
+    minutes = int(stated.group(1))
+    assert words / 250 <= minutes <= words / 150, f"{words} words stated as {minutes} minutes"
+    index = (REPO_ROOT / "docs" / "index.md").read_text(encoding="utf-8")
+    assert f"About {minutes} minutes." in index, "the home page states another reading time"
+
+
+def test_label_set_is_the_same_everywhere():
+    """The chapter, troubleshooting and the LogQL reference name the same labels."""
+    for page in ("chapter.md", "troubleshooting.md", "reference/logql.md", "challenge.md"):
+        text = (REPO_ROOT / "docs" / page).read_text(encoding="utf-8")
+        for label in ("namespace", "pod", "container", "app", "stream", "service_name"):
+            assert f"`{label}`" in text, f"{page} does not name the label {label}"
+
+
+# -- reference pages -------------------------------------------------------------------------
+def test_log_schema_page_explains_every_field(site):
+    from bookstore.logschema import load_schema
+
+    class Rows(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.rows: list[list[str]] = []
+            self._cell: list[str] | None = None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "tr":
+                self.rows.append([])
+            elif tag in ("td", "th"):
+                self._cell = []
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th") and self._cell is not None:
+                self.rows[-1].append("".join(self._cell).strip())
+                self._cell = None
+
+        def handle_data(self, data):
+            if self._cell is not None:
+                self._cell.append(data)
+
+    rows = Rows()
+    rows.feed((site / "reference" / "log-schema" / "index.html").read_text(encoding="utf-8"))
+    assert ["Key", "Meaning", "Type", "Always", "Constraints"] in rows.rows
+    fields = {r[0]: r[1] for r in rows.rows if len(r) == 5 and r[0] != "Key"}
+    assert set(fields) == set(load_schema()["properties"])
+    assert not [k for k, meaning in fields.items() if not meaning], "fields with no meaning"
+
+
+def test_a_schema_field_without_meaning_fails_the_build(tmp_path, monkeypatch):
+
+    from mkdocs.exceptions import PluginError
+
+    import bookstore.logschema
+
+    schema = {"properties": {"time": {"type": "string", "description": "when"}, "x": {}}}
+    path = tmp_path / "schema.json"
+    path.write_text(json.dumps(schema), encoding="utf-8")
+    monkeypatch.setattr(bookstore.logschema, "SCHEMA_PATH", path)
+    with pytest.raises(PluginError, match="no description for x"):
+        load_hook().render_log_schema("reference/log-schema.md")
+
+
+def test_checker_links_read_as_section_titles(site):
+    text = (site / "reference" / "checkers" / "index.html").read_text(encoding="utf-8")
+    links = re.findall(r"Learn it: <a [^>]*>(.*?)</a>", text)
+    assert len(links) == len(CHECKERS)
+    for link in links:
+        label = re.sub(r"<[^>]+>", "", link)
+        assert ".md" not in label and "#" not in label, f"link text is a path: {label}"
+    hook = load_hook()
+    assert hook.section_title("chapter.md#alerting") == "Alerting and metrics from logs"
+    assert hook.section_title("lab-2.md#step-0").startswith("Lab 2, step 0: ")
+    from mkdocs.exceptions import PluginError
+
+    with pytest.raises(PluginError, match="no heading"):
+        hook.section_title("chapter.md#no-such-section")
+
+
+def test_maintainers_pages_are_not_in_the_learners_reference():
+    """The architecture page is for people changing the project, not for learners."""
+    lines = (REPO_ROOT / "mkdocs.yml").read_text(encoding="utf-8").splitlines()
+    start = lines.index("  - Reference:")
+    block = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("      "):
+            break
+        block.append(line)
+    assert block and not any("architecture.md" in line for line in block), block
+    assert any("Maintainers" in line for line in lines)
+
+
+def test_executed_notebook_is_published_and_linked(site):
+
+    executed = site / "notebooks" / "executed" / "offline.ipynb"
+    assert executed.is_file(), "the build did not publish the executed offline notebook"
+    nb = json.loads(executed.read_text(encoding="utf-8"))
+    assert any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
+    page = parse(site / "notebooks" / "index.html")
+    assert "executed/offline.ipynb" in page.links
 
 
 def test_commands_named_in_the_docs_exist(site):
     """Every `nox -s SESSION` in the pages is a session, every `-- --option` of lab-2 an option."""
-    import re
 
     noxfile = (REPO_ROOT / "noxfile.py").read_text(encoding="utf-8")
     sessions = set(re.findall(r'name="([a-z0-9-]+)"', noxfile))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import threading
 import time
@@ -78,6 +79,37 @@ def test_live_notebook_skips_without_a_cluster(tmp_path, monkeypatch):
     assert not images
 
 
+def test_runner_keeps_executed_copies_and_kernels_stay_off_tcp(tmp_path, monkeypatch, capfd):
+    """`nox -s notebooks` leaves readable executed copies, and no kernel warns about plain TCP."""
+    import nbformat
+
+    monkeypatch.setenv("LAB_KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
+    runner = load_runner()
+    out = tmp_path / "executed"
+    assert runner.main(["live", "--output", str(out)]) == 0
+    text, _ = outputs(nbformat.read(out / "live.ipynb", as_version=4))
+    assert "skipped: no lab cluster" in text, "the executed copy has no outputs"
+    printed = capfd.readouterr()
+    assert f"in {out}/" in printed.out, "the run does not say where the copies are"
+    # ipykernel >= 7 warns on every start over TCP without CurveZMQ keys (ipykernel/kernelapp.py,
+    # init_sockets); the kernel inherits our stderr, so the warning would show here.
+    assert "running over TCP" not in printed.err + printed.out
+    if os.name == "posix":
+        assert runner.kernel_manager(str(tmp_path)).transport == "ipc"
+
+
+def test_runner_writes_into_notebooks_executed_unless_told_not_to():
+    runner = load_runner()
+    parser = runner.build_parser()
+    assert parser.parse_args([]).output == REPO_ROOT / "notebooks" / "executed"
+    assert parser.parse_args(["--no-output"]).output is None
+    assert parser.parse_args(["--output", "x"]).output == Path("x")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--output", "x", "--no-output"])
+    ignored = (REPO_ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert "notebooks/executed/" in ignored, "executed copies would end up in commits"
+
+
 # -- a fake API server with Loki behind the service proxy ------------------------------------
 PROXY = "/api/v1/namespaces/logging/services/loki:3100/proxy"
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -131,7 +163,11 @@ class FakeApiServer(BaseHTTPRequestHandler):
         if path == "/ready":
             return self._send(200, "ready")
         if path == "/loki/api/v1/labels":
-            return ok(["app", "container", "namespace", "pod", "service_name"])
+            # The indexed labels of the lab's streams, as a real Loki 3.7.6 lists them: the
+            # relabel rules' four, `stream` from Alloy's stage.cri (grafana/alloy loki.process
+            # docs), `service_name` from Loki's discover_service_name (grafana/loki
+            # limits_config docs). Structured metadata such as detected_level is not indexed.
+            return ok(["app", "container", "namespace", "pod", "service_name", "stream"])
         if path.startswith("/loki/api/v1/label/"):
             return ok(["catalog", "orders"])
         if path == "/loki/api/v1/query":

@@ -19,9 +19,12 @@ that mkdocs-jupyter renders them like any other page.
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -224,19 +227,27 @@ def render_log_schema(page_src_uri: str) -> str:
     out = []
     if schema.get("description"):
         out += [schema["description"], ""]
+    unexplained = [name for name, spec in props.items() if not spec.get("description", "").strip()]
+    if unexplained:
+        raise PluginError(
+            f"{SCHEMA_PATH}: no description for {', '.join(unexplained)}; every field of the log "
+            "contract must say what it means, the reference page shows it"
+        )
+    # The meaning comes second: on a phone the table scrolls sideways, and the key with what it
+    # means is what a reader needs to see without scrolling.
     rows = []
     for name, spec in props.items():
         rows.append(
             [
                 f"`{name}`",
-                "yes" if name in required else "",
-                _schema_type(spec),
-                _schema_constraints(spec),
                 spec.get("description", "").replace("|", "\\|").replace("\n", " "),
+                _schema_type(spec),
+                "yes" if name in required else "",
+                _schema_constraints(spec),
             ]
         )
     out += ["## Fields {#fields}", ""]
-    out += [_table(["Key", "Always", "Type", "Constraints", "Meaning"], rows), ""]
+    out += [_table(["Key", "Meaning", "Type", "Always", "Constraints"], rows), ""]
     extra = schema.get("additionalProperties", True)
     if extra is False:
         out += ["No other keys are allowed.", ""]
@@ -282,6 +293,37 @@ def checker_anchor(checker_id: str) -> str:
     return "checker-" + re.sub(r"[^a-z0-9]+", "-", checker_id.lower()).strip("-")
 
 
+HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*(?:\{#([A-Za-z0-9_-]+)\})?\s*$")
+
+
+def section_title(link: str) -> str:
+    """The words a reader sees for a docs link such as "chapter.md#alerting" or "lab-2.md#step-2".
+
+    Link text is what tells a learner where a link goes, so it is the section's own heading, not
+    the file path. Lab steps come from the lab definition (their page is generated); any other
+    page is read for the heading carrying that `{#anchor}`, or its title without one.
+    """
+    path, _, anchor = link.partition("#")
+    if path == "lab-2.md":
+        try:
+            from labs.lab2 import LAB
+        except ImportError:
+            LAB = None
+        for step in LAB.steps if LAB else ():
+            if step.anchor == anchor:
+                return f"Lab 2, step {step.number}: {step.title}"
+    source = REPO_ROOT / "docs" / path
+    try:
+        lines = source.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise PluginError(f"a link points at {link}, but {source} cannot be read: {e}") from e
+    for line in lines:
+        match = HEADING.match(line)
+        if match and (match.group(3) == anchor or (not anchor and match.group(1) == "#")):
+            return match.group(2)
+    raise PluginError(f"a link points at {link}, but {path} has no heading with {{#{anchor}}}")
+
+
 def render_checkers(page_src_uri: str) -> str:
     """Every checker of checks.catalogue: id, points, what it verifies, its hint and lesson."""
     from checks.catalogue import CHECKERS
@@ -316,7 +358,7 @@ def render_checkers(page_src_uri: str) -> str:
             "",
             "    " + c.hint,
             "",
-            f"Learn it: [{c.docs}]({_relative(c.docs, page_src_uri)})",
+            f"Learn it: [{section_title(c.docs)}]({_relative(c.docs, page_src_uri)})",
             "",
         ]
     out += _render_offline_checks(page_src_uri)
@@ -356,15 +398,19 @@ CHECK_ALL_CLASS = "lab-check-all"
 # (the lab definition links each step to its section on this page); tests/test_docs.py checks
 # that every step of the lab has an entry, so a renamed step is noticed.
 CHAPTER_SECTIONS: dict[str, tuple[tuple[str, str], ...]] = {
-    "prerequisites": (("Follow one log line", "chapter.md#one-log-line"),),
+    "prerequisites": (("The path of a single line", "chapter.md#one-log-line"),),
     "json-on-stdout": (
         ("Structured JSON: the log contract", "chapter.md#log-contract"),
         ("What kubectl logs can and cannot do", "chapter.md#kubectl-logs"),
     ),
-    "loki-and-alloy": (("Three ways to ship logs", "chapter.md#shipping-patterns"),),
+    "loki-and-alloy": (
+        ("Three ways to ship logs", "chapter.md#shipping-patterns"),
+        ("Debugging the agent", "chapter.md#debugging-the-agent"),
+    ),
     "query-one-request": (
         ("Correlation: one request, many services", "chapter.md#correlation"),
         ("Labels are the index", "chapter.md#labels-are-the-index"),
+        ("Structured metadata", "chapter.md#structured-metadata"),
     ),
     "logs-survive-deletion": (("What kubectl logs can and cannot do", "chapter.md#kubectl-logs"),),
     "grafana": (("Alerting and metrics from logs", "chapter.md#alerting"),),
@@ -560,25 +606,135 @@ RENDERERS: dict[str, Callable[[str], str]] = {
 
 
 # -- MkDocs events ---------------------------------------------------------------------------
+# The notebooks are executed here, by notebooks/run.py (what `nox -s notebooks` runs), and the
+# executed copies are published under notebooks/executed/ for download. The live notebook needs a
+# lab cluster, so the site shows it as written. DOCS_EXECUTE_NOTEBOOKS=false skips the run
+# (a quicker `nox -s docs -- serve` while writing).
+SHOWN_AS_WRITTEN = frozenset({"live.ipynb"})
+EXECUTED_DIR = "notebooks/executed"
+_build_dir: Path | None = None
+
+
+def _notebook_runner():
+    """notebooks/run.py as a module (the folder is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("notebook_runner", NOTEBOOKS_DIR / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _execute_notebooks() -> bool:
+    return os.environ.get("DOCS_EXECUTE_NOTEBOOKS", "true").strip().lower() not in (
+        "false",
+        "0",
+        "no",
+    )
+
+
 @event_priority(100)  # before mkdocs-jupyter's on_files, so it wraps the notebooks we add
 def on_files(files, config):
-    """Add notebooks/*.ipynb to the site as notebooks/<name>.ipynb pages."""
+    """Add notebooks/*.ipynb to the site as notebooks/<name>.ipynb pages, executed first."""
     from mkdocs.structure.files import File
 
+    global _build_dir
+    _build_dir = Path(tempfile.mkdtemp(prefix="site-notebooks-"))
+    runner = _notebook_runner() if _execute_notebooks() else None
     for notebook in sorted(NOTEBOOKS_DIR.glob("*.ipynb")):
         src_uri = f"notebooks/{notebook.name}"
-        if files.get_file_from_path(src_uri) is None:
-            # A plain File rooted at the repository (not File.generated): mkdocs-jupyter's
-            # wrapper finds the notebook through src_dir, which generated files leave empty.
-            files.append(
-                File(
-                    src_uri,
-                    src_dir=str(REPO_ROOT),
-                    dest_dir=config["site_dir"],
-                    use_directory_urls=config["use_directory_urls"],
-                )
+        if files.get_file_from_path(src_uri) is not None:
+            continue
+        src_dir = REPO_ROOT
+        if runner is not None and notebook.name not in SHOWN_AS_WRITTEN:
+            try:
+                runner.execute(notebook, output=_build_dir / "notebooks")
+            except Exception as e:  # a notebook that fails must fail the build, saying which
+                raise PluginError(
+                    f"{src_uri} failed while executing for the site "
+                    f"(rerun it alone: python notebooks/run.py {notebook.stem}):\n{e}"
+                ) from e
+            src_dir = _build_dir
+        # A plain File (not File.generated): mkdocs-jupyter's wrapper finds the notebook through
+        # src_dir, which generated files leave empty.
+        files.append(
+            File(
+                src_uri,
+                src_dir=str(src_dir),
+                dest_dir=config["site_dir"],
+                use_directory_urls=config["use_directory_urls"],
             )
+        )
     return files
+
+
+def on_post_build(config):
+    """Publish the executed notebooks for download, then drop the build's scratch folder."""
+    global _build_dir
+    if _build_dir is None:
+        return
+    executed = sorted((_build_dir / "notebooks").glob("*.ipynb"))
+    if executed:
+        target = Path(config["site_dir"]) / EXECUTED_DIR
+        target.mkdir(parents=True, exist_ok=True)
+        for notebook in executed:
+            shutil.copy2(notebook, target / notebook.name)
+    shutil.rmtree(_build_dir, ignore_errors=True)
+    _build_dir = None
+
+
+# -- site plumbing: works offline, reads well on a phone ---------------------------------------
+MERMAID_DIR = "assets/vendor/mermaid"
+MERMAID_SCRIPT = f"{MERMAID_DIR}/mermaid.min.js"
+# Material's own bundle: our Mermaid must be defined before it runs, or the theme fetches one
+# from a CDN (it only does so while `window.mermaid` is undefined).
+THEME_BUNDLE = re.compile(r'<script src="[^"]*assets/javascripts/bundle\.[^"]*\.min\.js"></script>')
+PRE_BLOCK = re.compile(r"(<pre\b.*?</pre>)", re.S)
+INLINE_CODE = re.compile(r"<code>([^<]*)</code>")
+# A bare "--" belongs to the option after it: `nox -s lab-2 -- --dry-run` must never end a
+# line with "--".
+CODE_WORDS = re.compile(r"(?:--\s+)?\S+")
+
+
+# Longer words (paths, URLs) must stay breakable, or they run off a phone's screen.
+NOWRAP_MAX_CHARS = 32
+
+
+def _nowrap_words(code: str) -> str:
+    """Inline code whose hyphenated words (options, names) cannot be broken at a hyphen."""
+
+    def wrap(match: re.Match) -> str:
+        word = match.group(0)
+        if "-" in word and len(word) <= NOWRAP_MAX_CHARS:
+            return f'<span class="nowrap">{word}</span>'
+        return word
+
+    return CODE_WORDS.sub(wrap, code)
+
+
+def on_page_content(html: str, page, config, files) -> str:
+    """Keep options and hyphenated names whole in inline code; code blocks are left alone."""
+    parts = PRE_BLOCK.split(html)
+    for i in range(0, len(parts), 2):  # even items are outside <pre> blocks
+        parts[i] = INLINE_CODE.sub(lambda m: f"<code>{_nowrap_words(m.group(1))}</code>", parts[i])
+    return "".join(parts)
+
+
+def on_post_page(output: str, page, config) -> str:
+    """Serve Mermaid from the site itself on the pages that draw a diagram (no CDN)."""
+    if 'class="mermaid"' not in output:
+        return output
+    from mkdocs.utils import get_relative_url
+
+    src = get_relative_url(MERMAID_SCRIPT, page.url)
+    tag = f'<script src="{src}"></script>'
+    found = THEME_BUNDLE.search(output)
+    if found is None:
+        raise PluginError(
+            f"{page.file.src_uri}: the theme's bundle script was not found, so the site's own "
+            "Mermaid cannot be loaded before it (did mkdocs-material change its layout?)"
+        )
+    return output[: found.start()] + tag + output[found.start() :]
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
