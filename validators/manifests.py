@@ -37,9 +37,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 from labconfig.versions import load_versions
+from validators import files
 
 MANIFESTS = Path("manifests")
 KIND_CONFIG = MANIFESTS / "kind" / "cluster.yaml"
@@ -58,8 +57,6 @@ LOKI_HTTP_PORT_DEFAULT = 3100
 PSS_LABEL = "pod-security.kubernetes.io/"
 WORKLOAD_KINDS = {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"}
 HELM_TIMEOUT_S = 120
-# libyaml when PyYAML has it: chart values and rendered charts run to thousands of lines.
-YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -74,6 +71,11 @@ class Finding:
     message: str
     file: str = ""
     skipped: bool = False
+
+    def __post_init__(self) -> None:
+        # Messages quote the learner's files: bounded, whatever the files hold.
+        object.__setattr__(self, "message", files.clip(self.message, 2000))
+        object.__setattr__(self, "file", files.clip(self.file, 300))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -167,7 +169,8 @@ def pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _name(obj: dict[str, Any]) -> str:
-    return f"{obj.get('kind')}/{_get(obj, 'metadata', 'name', default='?')}"
+    name = _get(obj, "metadata", "name", default="?")
+    return f"{files.clip(obj.get('kind'), 60)}/{files.clip(name, 100)}"
 
 
 def _service_url_target(url: str) -> tuple[str, str, int] | None:
@@ -201,29 +204,26 @@ def load_tree(root: Path, versions: dict[str, Any] | None = None) -> tuple[Tree,
             )
         )
         return tree, findings
-    files = sorted(p for p in base.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-    bad = 0
-    for path in files:
-        rel = path.relative_to(root)
+    paths, problems = files.yaml_files(base)
+    for path in paths:
         try:
-            tree.docs[rel] = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
-        except yaml.YAMLError as e:
-            bad += 1
-            where = getattr(e, "problem_mark", None)
-            at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-            problem = getattr(e, "problem", None) or str(e)
-            findings.append(
-                Finding(
-                    "yaml",
-                    False,
-                    f"{rel} is not valid YAML{at}: {problem}. Fix the indentation or quoting "
-                    "there (a tab, or an unquoted `: ` inside a value, are the usual causes).",
-                    str(rel),
-                )
-            )
-    if not bad:
-        findings.append(Finding("yaml", True, f"{len(files)} YAML files parse"))
+            docs = files.yaml_documents(path)
+        except files.FileProblem as e:
+            problems.append(e)
+            continue
+        tree.docs[path.relative_to(root)] = [d.value for d in docs if d.value is not None]
+    findings += [_file_finding(root, p) for p in problems]
+    if not problems:
+        findings.append(Finding("yaml", True, f"{len(paths)} YAML files parse"))
     return tree, findings
+
+
+def _file_finding(root: Path, problem: files.FileProblem) -> Finding:
+    """A file that was not read, named relative to the checked folder."""
+    path = Path(problem.path)
+    rel = path.relative_to(root) if path.is_relative_to(root) else path
+    problem.path = str(rel)
+    return Finding("yaml", False, f"{problem}.", str(rel))
 
 
 def _load_versions_for(root: Path) -> tuple[dict[str, Any], list[Finding]]:
@@ -244,7 +244,8 @@ def _load_versions_for(root: Path) -> tuple[dict[str, Any], list[Finding]]:
 
 def check_schema(tree: Tree) -> list[Finding]:
     """Every Kubernetes object (incl. extraObjects in values) against the pinned schema."""
-    import kubernetes_validate  # imported here: only this check needs it
+    # Imported here: kubernetes-validate is in the `lab` extra, and only this check needs it.
+    import kubernetes_validate
 
     version = tree.versions["kubernetes"]["version"]
     supported = kubernetes_validate.latest_version()
@@ -300,24 +301,24 @@ def _schema_targets(tree: Tree) -> Iterator[tuple[Path, dict[str, Any]]]:
 
 def schema_problem(obj: dict[str, Any], version: str) -> str | None:
     """None when `obj` validates, else one sentence naming the field and the fix."""
-    import kubernetes_validate
+    from validators import schemas  # kubernetes-validate, an optional dependency
 
     try:
-        kubernetes_validate.validate(obj, kube_minor(version), strict=True)
-    except kubernetes_validate.SchemaNotFoundError:
+        schemas.validate(obj, kube_minor(version), strict=True)
+    except schemas.SchemaNotFoundError:
         return (
-            f"no schema for apiVersion {obj.get('apiVersion')!r} kind {obj.get('kind')!r} in "
-            f"Kubernetes {kube_minor(version)}: check the apiVersion/kind spelling "
-            "(`kubectl api-resources` lists them)."
+            f"no schema for apiVersion {files.clip(repr(obj.get('apiVersion')), 100)} kind "
+            f"{files.clip(repr(obj.get('kind')), 100)} in Kubernetes {kube_minor(version)}: "
+            "check the apiVersion/kind spelling (`kubectl api-resources` lists them)."
         )
-    except kubernetes_validate.ValidationError as e:
+    except schemas.ValidationError as e:
         # kubernetes-validate's error carries jsonschema's fields: the path and the short message.
-        where = "/".join(str(p) for p in e.path) or "(top level)"
-        msg = e.message
+        where = files.clip("/".join(str(p) for p in e.path) or "(top level)", 200)
+        msg = files.clip(e.message)  # jsonschema quotes the offending value whole
         hint = (
             "an unknown field is usually a typo or a field at the wrong indentation"
             if "Additional properties" in msg
-            else "compare with `kubectl explain " + str(obj.get("kind", "")).lower() + "`"
+            else f"compare with `kubectl explain {files.clip(obj.get('kind', ''), 60).lower()}`"
         )
         return f"field {where}: {msg} ({hint})."
     return None
@@ -820,9 +821,9 @@ def find_chart(root: Path, chart: str, version: str) -> Path | None:
         meta = d / chart / "Chart.yaml"
         if meta.is_file():
             try:
-                if str(yaml.safe_load(meta.read_text()).get("version")) == version:
+                if str(files.yaml_mapping(meta).get("version")) == version:
                     return d / chart
-            except (yaml.YAMLError, AttributeError):
+            except files.FileProblem:
                 continue
     return None
 
@@ -849,7 +850,11 @@ def helm_template(
         raise RuntimeError(f"`{' '.join(argv)}` did not finish in {HELM_TIMEOUT_S}s") from None
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.strip() or f"helm exited {proc.returncode}")
-    return [d for d in yaml.load_all(proc.stdout, Loader=YAML_LOADER) if isinstance(d, dict)]
+    try:
+        docs = files.parse_yaml(proc.stdout, f"helm template {pins['chart']}")
+    except files.FileProblem as e:
+        raise RuntimeError(str(e)) from None
+    return [d.value for d in docs if isinstance(d.value, dict)]
 
 
 def check_helm_render(tree: Tree) -> list[Finding]:
@@ -941,22 +946,25 @@ FREE_FORM_VALUES = {"grafana": ("grafana.ini",)}
 def read_chart(ref: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
     """(default values, values.schema.json or {}, all template text) of a packaged or unpacked
     chart, without its subcharts."""
-    files: dict[str, str] = {}
+    texts: dict[str, str] = {}
     if ref.is_dir():
         for path in ref.rglob("*"):
             rel = path.relative_to(ref).as_posix()
             if path.is_file() and not rel.startswith("charts/"):
-                files[rel] = path.read_text(errors="replace")
+                texts[rel] = files.read_bytes(path).decode(errors="replace")
     else:
         with tarfile.open(ref) as tar:
             for member in tar.getmembers():
                 top, _, rel = member.name.partition("/")
                 if member.isfile() and not rel.startswith("charts/"):
+                    if member.size > files.MAX_FILE_BYTES:
+                        raise files.FileProblem(f"{ref}:{member.name}", "is too large to read")
                     data = tar.extractfile(member)
-                    files[rel] = data.read().decode(errors="replace") if data else ""
-    defaults = yaml.load(files.get("values.yaml", ""), Loader=YAML_LOADER) or {}
-    schema = json.loads(files["values.schema.json"]) if "values.schema.json" in files else {}
-    templates = "\n".join(v for k, v in sorted(files.items()) if k.startswith("templates/"))
+                    texts[rel] = data.read().decode(errors="replace") if data else ""
+    docs = files.parse_yaml(texts.get("values.yaml", ""), ref / "values.yaml")
+    defaults = (docs[0].value if docs else None) or {}
+    schema = json.loads(texts["values.schema.json"]) if "values.schema.json" in texts else {}
+    templates = "\n".join(v for k, v in sorted(texts.items()) if k.startswith("templates/"))
     return defaults, schema, templates
 
 
@@ -1144,8 +1152,8 @@ def check_tree(
                 Finding(
                     name_of(check),
                     False,
-                    f"could not run on this tree: {type(e).__name__}: {e}. The files it reads "
-                    "are probably malformed (see the other findings).",
+                    f"could not run on this tree: {type(e).__name__}: {files.clip(e)}. The "
+                    "files it reads are probably malformed (see the other findings).",
                 )
             )
     return findings
@@ -1179,6 +1187,7 @@ def main(argv: list[str] | None = None) -> int:
         "--no-helm", action="store_true", help="do not run `helm template` even if available"
     )
     args = parser.parse_args(argv)
+    files.safe_output()
     findings = check_tree(args.root, helm=not args.no_helm)
     if args.json:
         print(json.dumps([f.as_dict() for f in findings], indent=2))
