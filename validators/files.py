@@ -9,10 +9,11 @@ must cost one clear error naming it, never a hang, a memory blow-up or a traceba
   FIFO in between cannot hang it either);
 - text must be UTF-8 without NUL bytes: a binary file is one error naming the file and offset;
 - YAML is parsed by PyYAML's safe loader (libyaml when present), then every document's node
-  graph is measured before it is built: aliases may add at most `MAX_ALIAS_NODES` nodes to a
-  document (a 1 KB "billion laughs" bomb would add 10^9), may not refer to themselves, and no
-  document nests deeper than `MAX_DEPTH`. The graph is measured with shared sub-results, so the
-  check is linear in the file and a bomb is refused in milliseconds;
+  graph is measured before any value is built: aliases may add at most `MAX_ALIAS_NODES` (100k)
+  nodes to a document (a 1 KB "billion laughs" bomb would add 10^9), may not refer to the value
+  that holds them, and no document nests deeper than `MAX_DEPTH` (100). The graph is walked
+  once with shared sub-results, so the check is linear in the file and a bomb is refused in
+  milliseconds with its file and line;
 - every message is clipped (`clip`): a value from a file is never printed whole.
 
 Directory walks (`yaml_files`) do not follow symbolic links to directories and do not read a
@@ -170,58 +171,63 @@ class Document:
     line: int
 
 
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    if isinstance(node, yaml.MappingNode):
-        return [n for pair in node.value for n in pair]
-    return []
-
-
 def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
+class _Measure:
+    """One document's node graph, walked once: a node reached again through an alias reuses
+    its measured (expanded size, height), so the walk is linear in the file however far the
+    aliases expand. Recursion is bounded by MAX_DEPTH."""
+
+    def __init__(self, name: str | os.PathLike[str]) -> None:
+        self.name = name
+        self.sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded nodes, height)
+        self.open: set[int] = set()  # the nodes on the path from the root
+        self.seen = 0  # nodes walked so far, each once
+
+    def problem(self, node: yaml.Node, message: str) -> FileProblem:
+        return FileProblem(self.name, message, _line(node))
+
+    def walk(self, node: yaml.Node, depth: int) -> tuple[int, int]:
+        if id(node) in self.open:
+            raise self.problem(node, "an alias refers to the value that contains it (a loop)")
+        if depth > MAX_DEPTH:
+            raise self.problem(node, f"values nest more than {MAX_DEPTH} levels deep; refused")
+        self.open.add(id(node))
+        kids = [n for pair in node.value for n in pair] if type(node) is _MAPPING else node.value
+        size, height = 1, 0
+        for kid in kids:
+            if type(kid) is _SCALAR:  # most nodes: counted inline, for speed
+                size += 1
+                self.seen += 1
+                continue
+            kid_size, kid_height = self.sizes.get(id(kid)) or self.walk(kid, depth + 1)
+            size += kid_size
+            height = max(height, kid_height)
+        self.open.discard(id(node))
+        self.seen += 1
+        self.sizes[id(node)] = (size, height + 1)
+        # Without aliases a value has at most as many nodes as have been walked so far.
+        if size > self.seen + MAX_ALIAS_NODES:
+            raise self.problem(
+                node,
+                f"aliases (*name) expand this value by more than {MAX_ALIAS_NODES:,} nodes; "
+                "refused unread (an alias bomb?). Write the values out instead",
+            )
+        if depth + height > MAX_DEPTH:  # deep through an alias to a deep value
+            raise self.problem(node, f"values nest more than {MAX_DEPTH} levels deep; refused")
+        return size, height + 1
+
+
+_SCALAR, _MAPPING = yaml.ScalarNode, yaml.MappingNode
+
+
 def measure(root: yaml.Node, name: str | os.PathLike[str]) -> None:
     """Refuse a document whose aliases expand it by more than MAX_ALIAS_NODES nodes, that
-    refers to itself, or that nests deeper than MAX_DEPTH. Iterative (no recursion limit) and
-    linear: a node reached through many aliases is measured once."""
-    sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded node count, height)
-    open_: set[int] = set()  # the nodes on the current path from the root
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, closing = stack.pop()
-        key = id(node)
-        if not closing:
-            if key in sizes:
-                continue
-            open_.add(key)
-            stack.append((node, True))
-            for kid in _children(node):
-                if id(kid) in open_:
-                    raise FileProblem(
-                        name, "an alias refers to the value that contains it (a loop)", _line(kid)
-                    )
-                if id(kid) not in sizes:
-                    stack.append((kid, False))
-            continue
-        open_.discard(key)
-        kids = [sizes[id(k)] for k in _children(node)]
-        size = 1 + sum(s for s, _ in kids)
-        height = 1 + max((h for _, h in kids), default=0)
-        sizes[key] = (size, height)
-        # Without aliases a value has at most as many nodes as have been seen so far.
-        if size > len(sizes) + MAX_ALIAS_NODES:
-            raise FileProblem(
-                name,
-                f"aliases (*name) expand this value to more than {MAX_ALIAS_NODES:,} extra "
-                "nodes; refused unread (an alias bomb?). Write the values out instead",
-                _line(node),
-            )
-        if height > MAX_DEPTH:
-            raise FileProblem(
-                name, f"values nest more than {MAX_DEPTH} levels deep here; refused", _line(node)
-            )
+    refers to itself, or that nests deeper than MAX_DEPTH."""
+    if type(root) is not _SCALAR:
+        _Measure(name).walk(root, 1)
 
 
 def _yaml_problem(name: str | os.PathLike[str], e: yaml.YAMLError) -> FileProblem:
@@ -248,12 +254,17 @@ def parse_yaml(text: str, name: str | os.PathLike[str]) -> list[Document]:
                 continue
             measure(node, name)
             docs.append(Document(loader.construct_document(node), _line(node)))
+    except FileProblem:
+        raise
     except yaml.YAMLError as e:
         raise _yaml_problem(name, e) from None
     except (ValueError, TypeError, OverflowError, RecursionError) as e:
         # e.g. an integer of more than 4300 digits, which Python refuses to convert
         line = _line(node) if node is not None else None
         raise FileProblem(name, f"a value cannot be read: {clip(e)}", line) from None
+    except Exception as e:  # noqa: BLE001 - PyYAML's own bugs on hostile input, e.g. an
+        # UnboundLocalError from libyaml's composer on some self-referring aliases
+        raise FileProblem(name, f"the YAML loader failed on it ({type(e).__name__})") from None
     finally:
         loader.dispose()
     return docs
