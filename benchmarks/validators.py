@@ -4,8 +4,9 @@ A copy of the repository's `manifests/` and `versions.toml` plus 10,000 extra ob
 lab's own Deployment, Service and ConfigMap, renamed, in files of 1,000) goes through
 `validators.manifests.check_tree` as the grader runs it (no helm). Each round runs in a fresh
 process, so the schema cache starts cold every time, as it does for `python -m
-validators.manifests`. Wall clock per round; the median counts and the spread is printed, since
-the machine may be shared.
+validators.manifests`. The target is judged on the child's CPU time (like the other benchmarks:
+on a shared machine the wall clock also counts other processes' turns); the wall clock is
+printed too, and the median of the rounds counts, with the spread shown.
 
     python -m benchmarks.validators [--objects N] [--rounds N]
 """
@@ -35,8 +36,9 @@ TEMPLATES = ("bookstore/catalog.yaml", "bookstore/configmap.yaml")
 # Runs in the child: one check_tree over the folder, the findings' count as a sanity check.
 _CHILD = (
     "import sys, time; from pathlib import Path; from validators.manifests import check_tree; "
-    "t = time.perf_counter(); f = check_tree(Path(sys.argv[1]), helm=False); "
-    "print(time.perf_counter() - t, sum(not x.ok for x in f))"
+    "w, c = time.perf_counter(), time.process_time(); f = check_tree(Path(sys.argv[1]), "
+    "helm=False); print(time.process_time() - c, time.perf_counter() - w, "
+    "sum(not x.ok for x in f))"
 )
 
 
@@ -67,7 +69,7 @@ def make_submission(root: Path, objects: int = OBJECTS) -> Path:
     return root
 
 
-def _one_round(root: Path) -> tuple[float, int]:
+def _one_round(root: Path) -> tuple[float, float, int]:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     out = subprocess.run(
         [sys.executable, "-c", _CHILD, str(root)],
@@ -77,7 +79,7 @@ def _one_round(root: Path) -> tuple[float, int]:
         env=env,
         cwd=REPO_ROOT,
     ).stdout.split()
-    return float(out[0]), int(out[1])
+    return float(out[0]), float(out[1]), int(out[2])
 
 
 def measure(objects: int = OBJECTS, rounds: int = 3) -> dict:
@@ -87,12 +89,15 @@ def measure(objects: int = OBJECTS, rounds: int = 3) -> dict:
         root = make_submission(Path(tmp), objects)
         made = time.perf_counter() - started
         runs = [_one_round(root) for _ in range(rounds)]
-    seconds = [s for s, _ in runs]
+    cpu = [c for c, _, _ in runs]
+    wall = [w for _, w, _ in runs]
     return {
         "objects": objects,
-        "seconds": seconds,
-        "median": statistics.median(seconds),
-        "failed_findings": runs[0][1],
+        "cpu_seconds": cpu,
+        "wall_seconds": wall,
+        "median": statistics.median(cpu),
+        "median_wall": statistics.median(wall),
+        "failed_findings": runs[0][2],
         "setup_seconds": made,
     }
 
@@ -101,12 +106,13 @@ def report(objects: int = OBJECTS, rounds: int = 3) -> bool:
     """Print the section for `python -m benchmarks`; True when the target is met."""
     result = measure(objects, rounds)
     met = result["median"] <= MAX_SECONDS
-    spread = ", ".join(f"{s:.2f}" for s in result["seconds"])
+    cpu = ", ".join(f"{s:.2f}" for s in result["cpu_seconds"])
+    wall = ", ".join(f"{s:.2f}" for s in result["wall_seconds"])
     print(f"offline validators, check_tree on a submission with {objects:,} extra objects:")
-    print(f"  seconds per run: {spread} (fresh process each)")
+    print(f"  CPU seconds per run: {cpu}; wall clock: {wall} (fresh process each)")
     print(
-        f"  median {result['median']:6.2f} s   target <= {MAX_SECONDS:.0f} s  "
-        f"{'ok' if met else 'MISSED'}"
+        f"  median {result['median']:6.2f} s CPU ({result['median_wall']:.2f} s wall)   "
+        f"target <= {MAX_SECONDS:.0f} s  {'ok' if met else 'MISSED'}"
     )
     if result["failed_findings"]:
         print(f"  (the run reported {result['failed_findings']} failed findings: look at it)")
