@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from checks import grading
 from labconfig.versions import REPO_ROOT
 from validators import files, manifests, pss
 
@@ -253,3 +254,22 @@ def test_pss_names_every_unreadable_file_at_once(tmp_path: Path):
         pss.load_objects([tmp_path])
     text = str(caught.value)
     assert f"{tmp_path / 'bomb.yaml'}:6: " in text and f"{tmp_path / 'dir.yaml'}: " in text
+
+
+def test_offline_grading_of_a_hostile_submission_names_each_file(tmp_path: Path):
+    # The manifests folder itself handed in: the grader links it as <tmp>/manifests.
+    sub = tmp_path / "mallory"
+    shutil.copytree(REPO_ROOT / "manifests", sub)
+    (sub / "evil").mkdir()
+    (sub / "evil" / "bomb.yaml").write_text(alias_bomb())
+    os.mkfifo(sub / "evil" / "pipe.yaml")
+    bad = Path(os.fsdecode(os.fsencode(sub / "evil") + b"/caf\xe9.yaml"))
+    bad.write_text("a: [\n")
+    graded = grading.grade_submission(sub)
+    rows = graded.score["checkers"]
+    schema = rows["static.schema"]["diagnosis"]
+    assert not rows["static.schema"]["passed"]
+    assert "manifests/evil/bomb.yaml:6: aliases" in schema and "named pipe" in schema
+    assert "caf\\udce9.yaml" in schema  # printable in any report, not a lone surrogate
+    schema.encode("utf-8")
+    assert all(rows[c]["passed"] for c in rows if c != "static.schema")

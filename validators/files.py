@@ -71,8 +71,13 @@ class FileProblem(Exception):
 
 
 def clip(text: Any, limit: int = MESSAGE_LIMIT) -> str:
-    """`text` as a string of at most about `limit` characters, saying how much was cut."""
+    """`text` as valid Unicode of at most about `limit` characters, saying how much was cut.
+
+    A file name that is not UTF-8 reaches Python as lone surrogates, which every UTF-8 writer
+    (a report file, a JSON dump, a terminal) refuses: they become visible `\\udcXX` escapes."""
     text = text if isinstance(text, str) else str(text)
+    if not text.isascii():
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     if len(text) <= limit:
         return text
     return f"{text[:limit]}… ({len(text) - limit} more characters)"
@@ -105,7 +110,7 @@ def _refuse(path: str | os.PathLike[str], st: os.stat_result, limit: int) -> Non
     if st.st_size > limit:
         raise FileProblem(
             path,
-            f"is {st.st_size:,} bytes, more than the {limit:,} a manifest may have; "
+            f"is {st.st_size:,} bytes, more than the {limit:,} the validators read; "
             "it was not read (split it, or check that it is the file you meant)",
         )
 
@@ -133,7 +138,7 @@ def read_bytes(path: str | os.PathLike[str], limit: int = MAX_FILE_BYTES) -> byt
         if len(data) > size.st_size:
             data += f.read(limit + 1 - len(data))
     if len(data) > limit:
-        raise FileProblem(path, f"is more than the {limit:,} bytes a manifest may have")
+        raise FileProblem(path, f"is more than the {limit:,} bytes the validators read")
     return data
 
 
