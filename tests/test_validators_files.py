@@ -273,3 +273,22 @@ def test_offline_grading_of_a_hostile_submission_names_each_file(tmp_path: Path)
     assert "caf\\udce9.yaml" in schema  # printable in any report, not a lone surrogate
     schema.encode("utf-8")
     assert all(rows[c]["passed"] for c in rows if c != "static.schema")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "oversize", "binary"])
+def test_a_hostile_versions_toml_is_a_finding_and_the_repository_pins_are_used(tmp_path, kind):
+    shutil.copytree(REPO_ROOT / "manifests", tmp_path / "manifests")
+    own = tmp_path / "versions.toml"
+    if kind == "fifo":
+        os.mkfifo(own)
+    elif kind == "oversize":
+        with own.open("wb") as f:
+            f.truncate(1 << 30)  # sparse: 1 GiB that costs no disk
+    else:
+        own.write_bytes(b"[kind]\x00\xff")
+    findings = manifests.check_tree(tmp_path, helm=False)
+    failed = [f for f in findings if not f.ok]
+    assert [f.check for f in failed] == ["versions"], failed
+    assert failed[0].message.startswith("versions.toml ") and "repository's own pins" in (
+        failed[0].message
+    )

@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -226,16 +227,25 @@ def _file_finding(root: Path, problem: files.FileProblem) -> Finding:
     return Finding("yaml", False, f"{problem}.", str(rel))
 
 
+MAX_VERSIONS_BYTES = 1024 * 1024  # the real file is ~3 KB
+
+
 def _load_versions_for(root: Path) -> tuple[dict[str, Any], list[Finding]]:
-    """The submission's own versions.toml if it has one, else the repository's pins."""
+    """The submission's own versions.toml if it has one, else the repository's pins.
+
+    Read through validators.files like every other file of a submission (a FIFO or a huge
+    sparse file named versions.toml must not stall the grader); a bad one is a finding."""
     own = root / "versions.toml"
-    if own.is_file():
-        try:
-            return load_versions(own.resolve()), []
-        except SystemExit as e:  # load_versions explains a broken file with SystemExit
-            fallback = load_versions()
-            return fallback, [Finding("versions", False, str(e), "versions.toml")]
-    return load_versions(), []
+    if not os.path.lexists(own):
+        return load_versions(), []
+    try:
+        return tomllib.loads(files.read_text(own, limit=MAX_VERSIONS_BYTES)), []
+    except files.FileProblem as e:
+        why = f"versions.toml {e.message}"
+    except tomllib.TOMLDecodeError as e:
+        why = f"versions.toml is not valid TOML: {files.clip(e)}"
+    why += "; checked against the repository's own pins instead."
+    return load_versions(), [Finding("versions", False, why, "versions.toml")]
 
 
 # --------------------------------------------------------------------------------------------
