@@ -505,11 +505,27 @@ def check_nodeports(tree: Tree) -> list[Finding]:
 
 def check_versions(tree: Tree) -> list[Finding]:
     """Names, images and the Pod Security version agree with versions.toml."""
-    v = tree.versions
-    problems: list[tuple[str, str]] = []
-    app_ns = _get(v, "bookstore", "namespace", default="bookstore")
-    minor = kube_minor(v["kubernetes"]["version"])
+    minor = kube_minor(tree.versions["kubernetes"]["version"])
+    problems = (
+        _pin_problems(tree.versions)
+        + _values_file_problems(tree)
+        + _bookstore_namespace_problems(tree, minor)
+        + _logging_namespace_problems(tree)
+        + _image_problems(tree)
+    )
+    if problems:
+        return [Finding("versions", False, f"{rel}: {p}", rel) for rel, p in problems]
+    return [
+        Finding(
+            "versions",
+            True,
+            f"namespaces, images and enforce-version {minor} agree with versions.toml",
+        )
+    ]
 
+
+def _pin_problems(v: dict[str, Any]) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
     # The pins agree with each other: node image == Kubernetes version, pinned by digest;
     # kubectl within one minor of the server (Kubernetes' version skew policy).
     kube = v["kubernetes"]["version"]
@@ -539,12 +555,21 @@ def check_versions(tree: Tree) -> list[Finding]:
                 f"server {kube}; kubectl supports only one minor of skew",
             )
         )
+    return problems
 
+
+def _values_file_problems(tree: Tree) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
     # Every values file named in versions.toml exists.
     for chart, rel in tree.values_files().items():
         if rel not in tree.docs:
             problems.append((str(rel), f"values file of chart {chart} is missing"))
+    return problems
 
+
+def _bookstore_namespace_problems(tree: Tree, minor: str) -> list[tuple[str, str]]:
+    app_ns = _get(tree.versions, "bookstore", "namespace", default="bookstore")
+    problems: list[tuple[str, str]] = []
     # The bookstore namespace: restricted, pinned to the cluster's minor.
     found = tree.find("Namespace", app_ns)
     if not found:
@@ -583,7 +608,12 @@ def check_versions(tree: Tree) -> list[Finding]:
         ns = _get(obj, "metadata", "namespace")
         if obj.get("kind") != "Namespace" and ns != app_ns:
             problems.append((str(rel), f"{_name(obj)} has namespace {ns!r}, expected {app_ns!r}"))
+    return problems
 
+
+def _logging_namespace_problems(tree: Tree) -> list[tuple[str, str]]:
+    v = tree.versions
+    problems: list[tuple[str, str]] = []
     # The logging namespace named by every chart pin, labelled privileged.
     chart_ns = {c.get("namespace") for c in v.get("charts", {}).values()}
     docs = tree.docs.get(LOGGING_NAMESPACE) or []
@@ -608,7 +638,12 @@ def check_versions(tree: Tree) -> list[Finding]:
                     "`privileged` (baseline and restricted forbid hostPath)",
                 )
             )
+    return problems
 
+
+def _image_problems(tree: Tree) -> list[tuple[str, str]]:
+    v = tree.versions
+    problems: list[tuple[str, str]] = []
     # Images: each Deployment runs the image versions.toml names; the Job reuses one of them.
     images = v.get("images", {})
     for svc in BOOKSTORE_SERVICES:
@@ -636,15 +671,7 @@ def check_versions(tree: Tree) -> list[Finding]:
                             f"images {sorted(images.values())} (kind-loaded, never pulled)",
                         )
                     )
-    if problems:
-        return [Finding("versions", False, f"{rel}: {p}", rel) for rel, p in problems]
-    return [
-        Finding(
-            "versions",
-            True,
-            f"namespaces, images and enforce-version {minor} agree with versions.toml",
-        )
-    ]
+    return problems
 
 
 def check_bookstore(tree: Tree) -> list[Finding]:
@@ -885,66 +912,74 @@ def check_helm_render(tree: Tree) -> list[Finding]:
     kube_version = tree.versions["kubernetes"]["version"]
     findings = []
     for chart, pins in sorted(tree.versions.get("charts", {}).items()):
-        ref = find_chart(tree.root, pins["chart"], pins["version"])
-        if ref is None:
-            where = ", ".join(str(d) for d in chart_dirs(tree.root))
-            findings.append(
-                Finding(
-                    "helm-render",
-                    True,
-                    f"SKIP {chart}: chart {pins['chart']}-{pins['version']} not found in {where}. "
-                    f"`helm pull {pins['repo_name']}/{pins['chart']} --version {pins['version']} "
-                    "-d .lab/charts` (or set LAB_CHART_DIR) to render it.",
-                    skipped=True,
-                )
+        findings += _render_chart(tree, helm, chart, pins, kube_version)
+    return findings
+
+
+def _render_chart(
+    tree: Tree, helm: str, chart: str, pins: dict[str, Any], kube_version: str
+) -> list[Finding]:
+    """One pinned chart rendered with our values: its objects validated and inspected."""
+    findings: list[Finding] = []
+    ref = find_chart(tree.root, pins["chart"], pins["version"])
+    if ref is None:
+        where = ", ".join(str(d) for d in chart_dirs(tree.root))
+        findings.append(
+            Finding(
+                "helm-render",
+                True,
+                f"SKIP {chart}: chart {pins['chart']}-{pins['version']} not found in {where}. "
+                f"`helm pull {pins['repo_name']}/{pins['chart']} --version {pins['version']} "
+                "-d .lab/charts` (or set LAB_CHART_DIR) to render it.",
+                skipped=True,
             )
-            continue
-        values = tree.root / pins["values"]
-        if not values.is_file():
-            findings.append(
-                Finding(
-                    "helm-render",
-                    False,
-                    f"{pins['values']} is missing, so chart {pins['chart']} cannot be rendered "
-                    "with the lab's values: restore the file (git checkout it).",
-                    pins["values"],
-                )
+        )
+        return findings
+    values = tree.root / pins["values"]
+    if not values.is_file():
+        findings.append(
+            Finding(
+                "helm-render",
+                False,
+                f"{pins['values']} is missing, so chart {pins['chart']} cannot be rendered "
+                "with the lab's values: restore the file (git checkout it).",
+                pins["values"],
             )
-            continue
-        try:
-            objs = helm_template(helm, ref, pins, values, kube_version)
-        except RuntimeError as e:
-            findings.append(
-                Finding(
-                    "helm-render",
-                    False,
-                    f"{pins['values']}: helm template {pins['chart']} {pins['version']} failed: "
-                    f"{e}",
-                    pins["values"],
-                )
+        )
+        return findings
+    try:
+        objs = helm_template(helm, ref, pins, values, kube_version)
+    except RuntimeError as e:
+        findings.append(
+            Finding(
+                "helm-render",
+                False,
+                f"{pins['values']}: helm template {pins['chart']} {pins['version']} failed: {e}",
+                pins["values"],
             )
-            continue
-        problems = [
-            f"{_name(o)}: {p}" for o in objs if (p := schema_problem(o, kube_version)) is not None
+        )
+        return findings
+    problems = [
+        f"{_name(o)}: {p}" for o in objs if (p := schema_problem(o, kube_version)) is not None
+    ]
+    problems += _selectors_without_pods(objs)
+    problems += RENDER_EXPECTATIONS.get(chart, lambda _t, _o: [])(tree, objs)
+    findings += check_values_keys(tree, chart, ref)
+    if problems:
+        findings += [
+            Finding("helm-render", False, f"{pins['values']} rendered: {p}", pins["values"])
+            for p in problems
         ]
-        problems += _selectors_without_pods(objs)
-        problems += RENDER_EXPECTATIONS.get(chart, lambda _t, _o: [])(tree, objs)
-        findings += check_values_keys(tree, chart, ref)
-        if problems:
-            findings += [
-                Finding("helm-render", False, f"{pins['values']} rendered: {p}", pins["values"])
-                for p in problems
-            ]
-        else:
-            kinds = sorted({_name(o) for o in objs})
-            findings.append(
-                Finding(
-                    "helm-render",
-                    True,
-                    f"{pins['chart']} {pins['version']} renders {len(objs)} valid objects: "
-                    + ", ".join(kinds),
-                )
+    else:
+        kinds = sorted({_name(o) for o in objs})
+        findings.append(
+            Finding(
+                "helm-render",
+                True,
+                f"{pins['chart']} {pins['version']} renders {len(objs)} valid objects: "
+                + ", ".join(kinds),
             )
+        )
     return findings
 
 
