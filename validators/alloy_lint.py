@@ -1427,6 +1427,39 @@ def _lint_positions(values: dict) -> list[Finding]:
     return []
 
 
+def _content_problem(alloy_values: dict) -> Finding | None:
+    """Why alloy.configMap.content cannot be linted (not there, empty, templated), or None."""
+    config_map = _dict(_alloy_section(alloy_values).get("configMap"))
+    if config_map.get("create", True) is False:
+        return Finding(
+            "config",
+            "alloy.configMap.create",
+            "false (the config lives in a ConfigMap this lint cannot see)",
+            "the pipeline in alloy.configMap.content",
+            "keep the config in the values (configMap.create: true) so it is reviewed and "
+            "linted with them.",
+        )
+    content = config_map.get("content")
+    if not isinstance(content, str) or not content.strip():
+        return Finding(
+            "config",
+            "alloy.configMap.content",
+            "empty",
+            "the Alloy pipeline as a string",
+            "put the pipeline in alloy.configMap.content; when it is empty the chart ships "
+            "an example config that sends logs nowhere.",
+        )
+    if "{{" in content:
+        return Finding(
+            "config",
+            "alloy.configMap.content",
+            "Helm template expressions ({{ ... }}): the chart renders the content with tpl",
+            "plain Alloy syntax, so that what is reviewed is what Alloy runs",
+            "write the values literally (or lint the ConfigMap that `helm template` renders).",
+        )
+    return None
+
+
 def lint_values(alloy_values: dict, loki_values: dict | None = None) -> list[Finding]:
     """Every finding for these Alloy chart values (and, if given, the Loki chart values).
 
@@ -1434,43 +1467,10 @@ def lint_values(alloy_values: dict, loki_values: dict | None = None) -> list[Fin
     port 3100, in the namespace versions.toml gives the Loki release.
     """
     findings = _lint_chart_values(alloy_values)
-    config_map = _dict(_alloy_section(alloy_values).get("configMap"))
-    if config_map.get("create", True) is False:
-        findings.append(
-            Finding(
-                "config",
-                "alloy.configMap.create",
-                "false (the config lives in a ConfigMap this lint cannot see)",
-                "the pipeline in alloy.configMap.content",
-                "keep the config in the values (configMap.create: true) so it is reviewed and "
-                "linted with them.",
-            )
-        )
-        return findings
-    content = config_map.get("content")
-    if not isinstance(content, str) or not content.strip():
-        findings.append(
-            Finding(
-                "config",
-                "alloy.configMap.content",
-                "empty",
-                "the Alloy pipeline as a string",
-                "put the pipeline in alloy.configMap.content; when it is empty the chart ships "
-                "an example config that sends logs nowhere.",
-            )
-        )
-        return findings
-    if "{{" in content:
-        findings.append(
-            Finding(
-                "config",
-                "alloy.configMap.content",
-                "Helm template expressions ({{ ... }}): the chart renders the content with tpl",
-                "plain Alloy syntax, so that what is reviewed is what Alloy runs",
-                "write the values literally (or lint the ConfigMap that `helm template` renders).",
-            )
-        )
-        return findings
+    problem = _content_problem(alloy_values)
+    if problem is not None:
+        return [*findings, problem]
+    content = _alloy_section(alloy_values)["configMap"]["content"]
     try:
         blocks = parse(content)
     except AlloySyntaxError as e:
