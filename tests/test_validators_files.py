@@ -292,3 +292,13 @@ def test_a_hostile_versions_toml_is_a_finding_and_the_repository_pins_are_used(t
     assert failed[0].message.startswith("versions.toml ") and "repository's own pins" in (
         failed[0].message
     )
+
+
+def test_a_refused_values_file_is_not_called_missing(tmp_path: Path):
+    shutil.copytree(REPO_ROOT / "manifests", tmp_path / "manifests")
+    (tmp_path / "manifests" / "logging" / "alloy-values.yaml").write_text(alias_bomb())
+    failed = [f for f in manifests.check_tree(tmp_path, helm=False) if not f.ok]
+    messages = " | ".join(f.message for f in failed)
+    assert "manifests/logging/alloy-values.yaml:6: aliases" in messages
+    assert "could not be read (see its yaml finding)" in messages
+    assert "is missing" not in messages

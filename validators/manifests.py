@@ -89,6 +89,13 @@ class Tree:
     root: Path
     versions: dict[str, Any]
     docs: dict[Path, list[Any]] = field(default_factory=dict)  # relative path -> YAML documents
+    unreadable: set[Path] = field(default_factory=set)  # relative paths refused by the loader
+
+    def absent(self, rel: Path | None) -> str:
+        """Why a file the lab needs has no documents: missing, or refused (its yaml finding)."""
+        if rel is not None and rel in self.unreadable:
+            return "could not be read (see its yaml finding)"
+        return "is missing or empty"
 
     def objects(self, under: Path = MANIFESTS) -> Iterator[tuple[Path, dict[str, Any]]]:
         """Kubernetes objects (apiVersion + kind + metadata) in manifest files under `under`."""
@@ -213,16 +220,17 @@ def load_tree(root: Path, versions: dict[str, Any] | None = None) -> tuple[Tree,
             problems.append(e)
             continue
         tree.docs[path.relative_to(root)] = [d.value for d in docs if d.value is not None]
-    findings += [_file_finding(root, p) for p in problems]
+    findings += [_file_finding(tree, p) for p in problems]
     if not problems:
         findings.append(Finding("yaml", True, f"{len(paths)} YAML files parse"))
     return tree, findings
 
 
-def _file_finding(root: Path, problem: files.FileProblem) -> Finding:
+def _file_finding(tree: Tree, problem: files.FileProblem) -> Finding:
     """A file that was not read, named relative to the checked folder."""
     path = Path(problem.path)
-    rel = path.relative_to(root) if path.is_relative_to(root) else path
+    rel = path.relative_to(tree.root) if path.is_relative_to(tree.root) else path
+    tree.unreadable.add(rel)
     problem.path = str(rel)
     return Finding("yaml", False, f"{problem}.", str(rel))
 
@@ -372,7 +380,8 @@ def check_alloy(tree: Tree) -> list[Finding]:
     rel = tree.values_files().get("alloy")
     values = tree.values("alloy")
     if values is None:
-        return [Finding("alloy", False, f"{rel}: missing or empty Alloy values file", str(rel))]
+        why = tree.absent(rel)
+        return [Finding("alloy", False, f"{rel}: the Alloy values file {why}", str(rel))]
     problems = alloy_lint.lint_values(values, loki_values=tree.values("loki"))
     if not problems:
         return [Finding("alloy", True, f"Alloy pipeline: {alloy_lint.describe_pipeline(values)}")]
@@ -383,7 +392,8 @@ def check_kind(tree: Tree) -> list[Finding]:
     """The kind config: the pinned name, one control plane plus workers, no stray image."""
     docs = tree.docs.get(KIND_CONFIG)
     if not docs or not isinstance(docs[0], dict):
-        return [Finding("kind", False, f"{KIND_CONFIG} is missing or empty", str(KIND_CONFIG))]
+        why = tree.absent(KIND_CONFIG)
+        return [Finding("kind", False, f"{KIND_CONFIG} {why}", str(KIND_CONFIG))]
     cfg = docs[0]
     kind_pins = tree.versions["kind"]
     problems = []
@@ -563,7 +573,7 @@ def _values_file_problems(tree: Tree) -> list[tuple[str, str]]:
     # Every values file named in versions.toml exists.
     for chart, rel in tree.values_files().items():
         if rel not in tree.docs:
-            problems.append((str(rel), f"values file of chart {chart} is missing"))
+            problems.append((str(rel), f"values file of chart {chart} {tree.absent(rel)}"))
     return problems
 
 
