@@ -302,3 +302,17 @@ def test_a_refused_values_file_is_not_called_missing(tmp_path: Path):
     assert "manifests/logging/alloy-values.yaml:6: aliases" in messages
     assert "could not be read (see its yaml finding)" in messages
     assert "is missing" not in messages
+
+
+def test_aliases_that_repeat_a_long_text_are_a_bomb_too(tmp_path: Path):
+    # Few nodes, but 20,000 x 200 KB = 4 GB of text for anything that prints or serialises it.
+    path = tmp_path / "text-bomb.yaml"
+    path.write_text("big: &t " + "x" * 200_000 + "\nlist: [" + ", ".join(["*t"] * 20_000) + "]\n")
+    tracemalloc.start()
+    try:
+        problem = problem_of(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert problem.line == 2 and "characters of text" in problem.message
+    assert peak < 20 * 1024 * 1024

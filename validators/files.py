@@ -10,7 +10,8 @@ must cost one clear error naming it, never a hang, a memory blow-up or a traceba
 - text must be UTF-8 without NUL bytes: a binary file is one error naming the file and offset;
 - YAML is parsed by PyYAML's safe loader (libyaml when present), then every document's node
   graph is measured before any value is built: aliases may add at most `MAX_ALIAS_NODES` (100k)
-  nodes to a document (a 1 KB "billion laughs" bomb would add 10^9), may not refer to the value
+  nodes and `MAX_ALIAS_CHARS` (1M) characters of text to a document (a 1 KB "billion laughs"
+  bomb would add 10^9 nodes), may not refer to the value
   that holds them, and no document nests deeper than `MAX_DEPTH` (100). The graph is walked
   once with shared sub-results, so the check is linear in the file and a bomb is refused in
   milliseconds with its file and line;
@@ -36,6 +37,7 @@ import yaml
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_ALIAS_NODES = 100_000
+MAX_ALIAS_CHARS = 1_000_000
 MAX_DEPTH = 100
 MESSAGE_LIMIT = 300  # characters of any one value quoted in a message
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -182,57 +184,71 @@ def _line(node: yaml.Node) -> int:
 
 class _Measure:
     """One document's node graph, walked once: a node reached again through an alias reuses
-    its measured (expanded size, height), so the walk is linear in the file however far the
-    aliases expand. Recursion is bounded by MAX_DEPTH."""
+    its measured (expanded nodes, expanded text, height), so the walk is linear in the file
+    however far the aliases expand. Recursion is bounded by MAX_DEPTH.
 
-    def __init__(self, name: str | os.PathLike[str]) -> None:
+    Text is bounded as well as nodes: a list of 50,000 aliases to one 10 MB string is few nodes
+    but 500 GB once anything prints or serialises it."""
+
+    def __init__(self, name: str | os.PathLike[str], text_length: int) -> None:
         self.name = name
-        self.sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded nodes, height)
+        # id(node) -> (expanded nodes, expanded scalar characters, height)
+        self.sizes: dict[int, tuple[int, int, int]] = {}
         self.open: set[int] = set()  # the nodes on the path from the root
-        self.seen = 0  # nodes walked so far, each once
+        self.seen = 0  # nodes walked so far
+        # A scalar's value is never longer than its source, so without aliases a document
+        # holds at most as much text as the file.
+        self.max_chars = text_length + MAX_ALIAS_CHARS
 
     def problem(self, node: yaml.Node, message: str) -> FileProblem:
         return FileProblem(self.name, message, _line(node))
 
-    def walk(self, node: yaml.Node, depth: int) -> tuple[int, int]:
+    def bomb(self, node: yaml.Node, what: str) -> FileProblem:
+        return self.problem(
+            node,
+            f"aliases (*name) expand this value by more than {what}; refused unread (an alias "
+            "bomb?). Write the values out instead",
+        )
+
+    def walk(self, node: yaml.Node, depth: int) -> tuple[int, int, int]:
         if id(node) in self.open:
             raise self.problem(node, "an alias refers to the value that contains it (a loop)")
         if depth > MAX_DEPTH:
             raise self.problem(node, f"values nest more than {MAX_DEPTH} levels deep; refused")
         self.open.add(id(node))
         kids = [n for pair in node.value for n in pair] if type(node) is _MAPPING else node.value
-        size, height = 1, 0
+        size, chars, height = 1, 0, 0
         for kid in kids:
             if type(kid) is _SCALAR:  # most nodes: counted inline, for speed
                 size += 1
+                chars += len(kid.value)
                 self.seen += 1
                 continue
-            kid_size, kid_height = self.sizes.get(id(kid)) or self.walk(kid, depth + 1)
+            kid_size, kid_chars, kid_height = self.sizes.get(id(kid)) or self.walk(kid, depth + 1)
             size += kid_size
+            chars += kid_chars
             height = max(height, kid_height)
         self.open.discard(id(node))
         self.seen += 1
-        self.sizes[id(node)] = (size, height + 1)
+        self.sizes[id(node)] = (size, chars, height + 1)
         # Without aliases a value has at most as many nodes as have been walked so far.
         if size > self.seen + MAX_ALIAS_NODES:
-            raise self.problem(
-                node,
-                f"aliases (*name) expand this value by more than {MAX_ALIAS_NODES:,} nodes; "
-                "refused unread (an alias bomb?). Write the values out instead",
-            )
+            raise self.bomb(node, f"{MAX_ALIAS_NODES:,} nodes")
+        if chars > self.max_chars:
+            raise self.bomb(node, f"{MAX_ALIAS_CHARS:,} characters of text")
         if depth + height > MAX_DEPTH:  # deep through an alias to a deep value
             raise self.problem(node, f"values nest more than {MAX_DEPTH} levels deep; refused")
-        return size, height + 1
+        return size, chars, height + 1
 
 
 _SCALAR, _MAPPING = yaml.ScalarNode, yaml.MappingNode
 
 
-def measure(root: yaml.Node, name: str | os.PathLike[str]) -> None:
-    """Refuse a document whose aliases expand it by more than MAX_ALIAS_NODES nodes, that
-    refers to itself, or that nests deeper than MAX_DEPTH."""
+def measure(root: yaml.Node, name: str | os.PathLike[str], text_length: int) -> None:
+    """Refuse a document whose aliases expand it by more than MAX_ALIAS_NODES nodes or
+    MAX_ALIAS_CHARS characters, that refers to itself, or that nests deeper than MAX_DEPTH."""
     if type(root) is not _SCALAR:
-        _Measure(name).walk(root, 1)
+        _Measure(name, text_length).walk(root, 1)
 
 
 def _yaml_problem(name: str | os.PathLike[str], e: yaml.YAMLError) -> FileProblem:
@@ -257,7 +273,7 @@ def parse_yaml(text: str, name: str | os.PathLike[str]) -> list[Document]:
             node = loader.get_node()
             if node is None:
                 continue
-            measure(node, name)
+            measure(node, name, len(text))
             docs.append(Document(loader.construct_document(node), _line(node)))
     except FileProblem:
         raise
