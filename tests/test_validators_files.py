@@ -316,3 +316,23 @@ def test_aliases_that_repeat_a_long_text_are_a_bomb_too(tmp_path: Path):
         tracemalloc.stop()
     assert problem.line == 2 and "characters of text" in problem.message
     assert peak < 20 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a: [" + "1," * (files.MAX_VALUES + 1) + "]\n", "---\n" * (files.MAX_VALUES // 2)],
+    ids=["a-flow-list-of-tiny-values", "hundreds-of-thousands-of-empty-documents"],
+)
+def test_a_file_of_too_many_values_is_refused_before_parsing(tmp_path: Path, text: str):
+    path = tmp_path / "many.yaml"
+    path.write_text(text)
+    tracemalloc.start()
+    try:
+        problem = problem_of(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (
+        f"more than the {files.MAX_VALUES:,}" in problem.message and "split it" in problem.message
+    )
+    assert peak < 3 * len(text) + 1024 * 1024  # the text itself, no parsed nodes

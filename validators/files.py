@@ -8,6 +8,8 @@ must cost one clear error naming it, never a hang, a memory blow-up or a traceba
   reported from `stat` without being read (and the open is non-blocking, so a file swapped for a
   FIFO in between cannot hang it either);
 - text must be UTF-8 without NUL bytes: a binary file is one error naming the file and offset;
+- a file of more than `MAX_VALUES` (500k) values, estimated from its separators, is refused
+  before parsing: PyYAML holds ~350 bytes per value;
 - YAML is parsed by PyYAML's safe loader (libyaml when present), then every document's node
   graph is measured before any value is built: aliases may add at most `MAX_ALIAS_NODES` (100k)
   nodes and `MAX_ALIAS_CHARS` (1M) characters of text to a document (a 1 KB "billion laughs"
@@ -36,6 +38,7 @@ from typing import Any
 import yaml
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_VALUES = 500_000  # estimated values per file (PyYAML holds ~350 bytes per parsed node)
 MAX_ALIAS_NODES = 100_000
 MAX_ALIAS_CHARS = 1_000_000
 MAX_DEPTH = 100
@@ -263,8 +266,25 @@ def _yaml_problem(name: str | os.PathLike[str], e: yaml.YAMLError) -> FileProble
     )
 
 
+# Every value (node) but the first needs one of these before it: an upper bound on the count.
+_SEPARATORS = (",", "\n", ":", "-", "[", "{")
+
+
+def _too_many_values(text: str, name: str | os.PathLike[str]) -> None:
+    """Refuse, before parsing, a file of more values than MAX_VALUES: a 4 MB flow list of
+    `1,1,1,...` would make 2 million nodes, 700 MB and 17 s inside the parser."""
+    estimate = sum(text.count(c) for c in _SEPARATORS)
+    if estimate > MAX_VALUES:
+        raise FileProblem(
+            name,
+            f"holds about {estimate:,} values, more than the {MAX_VALUES:,} the validators read "
+            "from one file; it was not parsed (split it into several files)",
+        )
+
+
 def parse_yaml(text: str, name: str | os.PathLike[str]) -> list[Document]:
     """Every document of a YAML text (empty documents included as None), measured first."""
+    _too_many_values(text, name)
     loader = _LOADER(text)
     docs: list[Document] = []
     node: yaml.Node | None = None
