@@ -7,8 +7,14 @@ import argparse
 import sys
 
 from rich.console import Console
+from rich.markup import escape
+
+from labconfig.settings import LAB_DIR
+from labconfig.versions import REPO_ROOT
+from labs.state import STATE_FILE, LabState, StateError, ensure_writable
 
 LABS = ("lab2",)
+LAB_PATH = REPO_ROOT / LAB_DIR
 
 
 def _lab(name: str, settings):
@@ -50,6 +56,13 @@ def _real_runner(console: Console, settings):
         clusters=KindClusters(),
         preflight=probes.preflight,
     )
+
+
+def _notice(console: Console, state: LabState) -> LabState:
+    """Say what happened to a progress file that could not be used (it is never lost)."""
+    if state.notice:
+        console.print(f"[yellow]{escape(state.notice)}[/]")
+    return state
 
 
 def _path_hint(console: Console, runner) -> None:
@@ -94,11 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         result = runner.delete_cluster(name)
         console.print(result.output)
         if result.ok:
-            from labconfig.settings import LAB_DIR
-            from labconfig.versions import REPO_ROOT
-            from labs.state import STATE_FILE, LabState
-
-            LabState.load(REPO_ROOT / LAB_DIR / STATE_FILE, "lab2", name).reset()
+            try:
+                _notice(console, LabState.load(LAB_PATH / STATE_FILE, "lab2", name)).reset()
+            except StateError as e:
+                console.print(f"[red]{escape(str(e))}[/]")
+                return 1
         return 0 if result.ok else 1
 
     lab = _lab(args.lab, settings)
@@ -118,9 +131,16 @@ def main(argv: list[str] | None = None) -> int:
         # Plain print: the plan is meant to be copied into a shell or a document.
         sys.stdout.write(engine.render_plan(lab, options))
         return 0
-    runner = _real_runner(console, settings)
     try:
-        code = engine.Engine(lab, runner).run(options)
+        # Before any step: a read-only checkout is one clear message, not an EROFS traceback.
+        ensure_writable(LAB_PATH)
+        runner = _real_runner(console, settings)
+        lab_engine = engine.Engine(lab, runner)
+        _notice(console, lab_engine.state)
+        code = lab_engine.run(options)
+    except StateError as e:
+        console.print(f"[red]{escape(str(e))}[/]")
+        return 1
     except KeyboardInterrupt:
         console.print(
             "\n[yellow]Interrupted.[/] Finished steps are recorded in .lab/state.json; "

@@ -666,7 +666,7 @@ def test_cli_bad_input_exits_2(tmp_path, capsys):
     assert al.main([str(broken)]) == 2
     assert f"{broken}:" in capsys.readouterr().err
     assert al.main([str(tmp_path / "missing.yaml")]) == 2
-    assert "cannot read it" in capsys.readouterr().err
+    assert "missing.yaml: cannot be read: No such file" in capsys.readouterr().err
     listing = tmp_path / "list.yaml"
     listing.write_text("- a\n")
     assert al.main([str(listing)]) == 2

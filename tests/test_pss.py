@@ -552,7 +552,7 @@ def test_cli_invalid_yaml_exits_2_naming_file_and_line(tmp_path, capsys):
     file.write_text("kind: Pod\nmetadata:\n  name: x\n spec: [\n")
     assert pss.main([str(file)]) == 2
     err = capsys.readouterr().err
-    assert re.search(rf"{re.escape(str(file))}:\d+: invalid YAML", err)
+    assert re.search(rf"{re.escape(str(file))}:\d+: not valid YAML", err)
 
 
 def test_cli_missing_file_exits_2(tmp_path, capsys):

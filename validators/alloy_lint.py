@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
+from validators import files
 
 # --- findings ---------------------------------------------------------------------------------
 
@@ -61,6 +61,11 @@ class Finding:
     found: str
     expected: str
     fix: str
+
+    def __post_init__(self) -> None:
+        # `found` quotes the learner's config: bounded, however long the value there is.
+        for name, value in asdict(self).items():
+            object.__setattr__(self, name, files.clip(value, 500))
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -416,7 +421,11 @@ class _Parser:
 
 def parse(text: str) -> list[Block]:
     """The top-level blocks of an Alloy config (components and settings blocks)."""
-    _, blocks = _Parser(tokenize(text)).body(closing=False)
+    parser = _Parser(tokenize(text))
+    try:
+        _, blocks = parser.body(closing=False)
+    except RecursionError:  # the parser recurses once per nested block, list or operator
+        raise AlloySyntaxError(parser.tok.line, "blocks or values nest too deeply here") from None
     return blocks
 
 
@@ -771,431 +780,560 @@ def loki_target(loki_values: dict | None) -> LokiTarget:
     return LokiTarget(f"{fullname}-distributor", namespace, port, domain)
 
 
-class _Lint:
+# --- the checks, one function per concern ------------------------------------------------------
+#
+# Each takes the parsed config (or one component of it) and returns its findings; lint_values
+# runs them in the order the pipeline is built, so one broken link does not hide the others.
+
+
+class Components:
+    """The labelled components of one config (`type "label" { ... }`), by type and by name."""
+
     def __init__(self, blocks: list[Block]) -> None:
         self.blocks = blocks
-        self.components = [b for b in blocks if b.label is not None and "." in b.name]
-        self.findings: list[Finding] = []
-        seen: dict[str, Block] = {}
-        for comp in self.components:
-            if comp.title in seen:
-                self.add(
+        self.all = [b for b in blocks if b.label is not None and "." in b.name]
+
+    def of_type(self, name: str) -> list[Block]:
+        return [c for c in self.all if c.name == name]
+
+    def resolve(self, path: str) -> tuple[Block, str] | None:
+        """`loki.write.default.receiver` -> (the loki.write "default" block, "receiver")."""
+        for comp in self.all:
+            prefix = f"{comp.name}.{comp.label}."
+            if path.startswith(prefix):
+                return comp, path[len(prefix) :]
+        return None
+
+
+def check_duplicates(comps: Components) -> list[Finding]:
+    findings = []
+    seen: dict[str, Block] = {}
+    for comp in comps.all:
+        if comp.title in seen:
+            findings.append(
+                Finding(
                     "component",
                     f"{comp.title} (line {comp.line})",
                     f"a second {comp.title} (the first is at line {seen[comp.title].line})",
                     "a unique label per component type",
                     "rename one of them; Alloy refuses to load duplicate components.",
                 )
-            seen.setdefault(comp.title, comp)
-
-    def add(self, check: str, where: str, found: str, expected: str, fix: str) -> None:
-        self.findings.append(Finding(check, where, found, expected, fix))
-
-    def of_type(self, name: str) -> list[Block]:
-        return [c for c in self.components if c.name == name]
-
-    def resolve(self, path: str) -> tuple[Block, str] | None:
-        for comp in self.components:
-            prefix = f"{comp.name}.{comp.label}."
-            if path.startswith(prefix):
-                return comp, path[len(prefix) :]
-        return None
-
-    # references --------------------------------------------------------------------------
-    def check_references(self) -> None:
-        for comp in self.components:
-            for ref in _all_refs(comp):
-                if not ref.path.startswith(tuple(r + "." for r in COMPONENT_ROOTS)):
-                    continue
-                resolved = self.resolve(ref.path)
-                if resolved is None:
-                    defined = ", ".join(c.title for c in self.components) or "none"
-                    self.add(
-                        "reference",
-                        f"{comp.title} (line {ref.line})",
-                        f"a reference to {ref.path}, but no component by that name exists",
-                        f"a reference to a defined component (defined: {defined})",
-                        "correct the type and label in the reference so that they match a "
-                        "component block exactly.",
-                    )
-                    continue
-                target, export = resolved
-                exports = EXPORTS.get(target.name)
-                first = export.split(".")[0]
-                if exports is not None and first not in exports:
-                    offered = ", ".join(sorted(exports)) or "nothing"
-                    self.add(
-                        "reference",
-                        f"{comp.title} (line {ref.line})",
-                        f"{ref.path}: {target.name} has no exported field {first!r}",
-                        f"one of its exports: {offered}",
-                        f"use {target.name}.{target.label}.{sorted(exports)[0]}"
-                        if exports
-                        else f"{target.name} exports nothing; wire it through forward_to.",
-                    )
-
-    # wiring -------------------------------------------------------------------------------
-    def links_to(self, holder: Block, attr: str, target: Block, export: str) -> bool:
-        wanted = f"{target.name}.{target.label}.{export}"
-        return any(r.path == wanted for r in refs_in(holder.attrs.get(attr)))
-
-    def follow_pipeline(self) -> dict[str, Block]:
-        """The first connected chain of components, by type; reports the first broken link."""
-        missing = [t for t in PIPELINE if not self.of_type(t)]
-        builtin = [
-            s
-            for s in self.of_type("loki.source.file")
-            if any(evaluate(b.attrs.get("enabled"), {}) is True for b in s.children("file_match"))
-        ]
-        if builtin:
-            missing = [m for m in missing if m != "local.file_match"]
-        for name in missing:
-            self.add(
-                "component",
-                "alloy.configMap.content",
-                f"no {name} component",
-                "the file pipeline " + " -> ".join(PIPELINE),
-                f'add a {name} "<label>" {{ ... }} block and wire it in (see the Alloy '
-                "reference page for " + name + ").",
             )
-        if missing:
-            return {}
-        links = list(LINKS)
-        if not self.of_type("local.file_match"):
-            # loki.source.file's own file_match block stands in for the separate component.
-            links[1:3] = [("discovery.relabel", "loki.source.file", "down", "targets", "output")]
-        chain: dict[str, Block] = {}
-        current = self.of_type("discovery.kubernetes")
-        for up_type, down_type, holder, attr, export in links:
-            candidates = self.of_type(down_type)
-            if down_type == "loki.source.file" and up_type == "discovery.relabel":
-                candidates = builtin
-            connected = [
-                (up, down)
-                for up in current
-                for down in candidates
-                if (
-                    self.links_to(down, attr, up, export)
-                    if holder == "down"
-                    else self.links_to(up, attr, down, export)
-                )
-            ]
-            if not connected:
-                ups = " or ".join(u.title for u in current)
-                if holder == "down":
-                    found = "; ".join(
-                        f"{d.title} has {attr} = {render(d.attrs[attr])}"
-                        if attr in d.attrs
-                        else f"{d.title} has no {attr}"
-                        for d in candidates
-                    )
-                    example = f"{attr} = {up_type}.{current[0].label}.{export}"
-                    where = candidates[0].title
-                else:
-                    found = "; ".join(
-                        f"{u.title} has {attr} = {render(u.attrs[attr])}"
-                        if attr in u.attrs
-                        else f"{u.title} has no {attr}"
-                        for u in current
-                    )
-                    example = f"{attr} = [{down_type}.{candidates[0].label}.{export}]"
-                    where = current[0].title
-                self.add(
-                    "wiring",
-                    where,
-                    f"the link {up_type} -> {down_type} is broken: {found}",
-                    f"{down_type} to receive from {ups}",
-                    f"set {example} in {where}.",
-                )
-                return chain
-            chain.setdefault(up_type, connected[0][0])
-            chain[down_type] = connected[0][1]
-            current = sorted({id(d): d for _, d in connected}.values(), key=lambda b: b.line)
-        return chain
+        seen.setdefault(comp.title, comp)
+    return findings
 
-    # discovery ----------------------------------------------------------------------------
-    def check_discovery(self, disco: Block) -> None:
-        role = evaluate(disco.attrs.get("role"), {})
-        if role != "pod":
-            self.add(
+
+# references -----------------------------------------------------------------------------------
+
+
+def check_references(comps: Components) -> list[Finding]:
+    """Every reference to a component names one that exists, and an export it has."""
+    roots = tuple(r + "." for r in COMPONENT_ROOTS)
+    return [
+        finding
+        for comp in comps.all
+        for ref in _all_refs(comp)
+        if ref.path.startswith(roots)
+        for finding in _reference_problem(comps, comp, ref)
+    ]
+
+
+def _reference_problem(comps: Components, comp: Block, ref: Ref) -> list[Finding]:
+    where = f"{comp.title} (line {ref.line})"
+    resolved = comps.resolve(ref.path)
+    if resolved is None:
+        defined = ", ".join(c.title for c in comps.all) or "none"
+        return [
+            Finding(
+                "reference",
+                where,
+                f"a reference to {ref.path}, but no component by that name exists",
+                f"a reference to a defined component (defined: {defined})",
+                "correct the type and label in the reference so that they match a "
+                "component block exactly.",
+            )
+        ]
+    target, export = resolved
+    exports = EXPORTS.get(target.name)
+    first = export.split(".")[0]
+    if exports is None or first in exports:
+        return []
+    return [
+        Finding(
+            "reference",
+            where,
+            f"{ref.path}: {target.name} has no exported field {first!r}",
+            f"one of its exports: {', '.join(sorted(exports)) or 'nothing'}",
+            f"use {target.name}.{target.label}.{sorted(exports)[0]}"
+            if exports
+            else f"{target.name} exports nothing; wire it through forward_to.",
+        )
+    ]
+
+
+# wiring ---------------------------------------------------------------------------------------
+
+
+def _links_to(holder: Block, attr: str, target: Block, export: str) -> bool:
+    wanted = f"{target.name}.{target.label}.{export}"
+    return any(r.path == wanted for r in refs_in(holder.attrs.get(attr)))
+
+
+def _builtin_file_match(comps: Components) -> list[Block]:
+    """loki.source.file components with their own `file_match { enabled = true }` block."""
+    return [
+        s
+        for s in comps.of_type("loki.source.file")
+        if any(evaluate(b.attrs.get("enabled"), {}) is True for b in s.children("file_match"))
+    ]
+
+
+def _missing_components(comps: Components, builtin: list[Block]) -> list[Finding]:
+    missing = [t for t in PIPELINE if not comps.of_type(t)]
+    if builtin:
+        missing = [m for m in missing if m != "local.file_match"]
+    return [
+        Finding(
+            "component",
+            "alloy.configMap.content",
+            f"no {name} component",
+            "the file pipeline " + " -> ".join(PIPELINE),
+            f'add a {name} "<label>" {{ ... }} block and wire it in (see the Alloy '
+            "reference page for " + name + ").",
+        )
+        for name in missing
+    ]
+
+
+def _attr_shown(block: Block, attr: str) -> str:
+    if attr in block.attrs:
+        return f"{block.title} has {attr} = {render(block.attrs[attr])}"
+    return f"{block.title} has no {attr}"
+
+
+def _broken_link(link: tuple[str, ...], current: list[Block], candidates: list[Block]) -> Finding:
+    up_type, down_type, holder, attr, export = link
+    if holder == "down":
+        found = "; ".join(_attr_shown(d, attr) for d in candidates)
+        example = f"{attr} = {up_type}.{current[0].label}.{export}"
+        where = candidates[0].title
+    else:
+        found = "; ".join(_attr_shown(u, attr) for u in current)
+        example = f"{attr} = [{down_type}.{candidates[0].label}.{export}]"
+        where = current[0].title
+    return Finding(
+        "wiring",
+        where,
+        f"the link {up_type} -> {down_type} is broken: {found}",
+        f"{down_type} to receive from {' or '.join(u.title for u in current)}",
+        f"set {example} in {where}.",
+    )
+
+
+def follow_pipeline(comps: Components) -> tuple[dict[str, Block], list[Finding]]:
+    """The first connected chain of components, by type, and the first broken link if any."""
+    builtin = _builtin_file_match(comps)
+    missing = _missing_components(comps, builtin)
+    if missing:
+        return {}, missing
+    links = list(LINKS)
+    if not comps.of_type("local.file_match"):
+        # loki.source.file's own file_match block stands in for the separate component.
+        links[1:3] = [("discovery.relabel", "loki.source.file", "down", "targets", "output")]
+    chain: dict[str, Block] = {}
+    current = comps.of_type("discovery.kubernetes")
+    for link in links:
+        up_type, down_type, holder, attr, export = link
+        candidates = comps.of_type(down_type)
+        if down_type == "loki.source.file" and up_type == "discovery.relabel":
+            candidates = builtin
+        connected = [
+            (up, down)
+            for up in current
+            for down in candidates
+            if (
+                _links_to(down, attr, up, export)
+                if holder == "down"
+                else _links_to(up, attr, down, export)
+            )
+        ]
+        if not connected:
+            return chain, [_broken_link(link, current, candidates)]
+        chain.setdefault(up_type, connected[0][0])
+        chain[down_type] = connected[0][1]
+        current = sorted({id(d): d for _, d in connected}.values(), key=lambda b: b.line)
+    return chain, []
+
+
+# discovery ------------------------------------------------------------------------------------
+
+
+def check_discovery(disco: Block) -> list[Finding]:
+    """Pods (role "pod") of the agent's own node only."""
+    findings = []
+    if evaluate(disco.attrs.get("role"), {}) != "pod":
+        shown = render(disco.attrs["role"]) if "role" in disco.attrs else "(unset)"
+        findings.append(
+            Finding(
                 "discovery",
                 disco.title,
-                f"role = {render(disco.attrs['role']) if 'role' in disco.attrs else '(unset)'}",
+                f"role = {shown}",
                 'role = "pod" (one target per container, with the pod uid and container name)',
                 f'set role = "pod" in {disco.title}.',
             )
-        env = {"HOSTNAME": SAMPLE_NODE, "__constants.hostname__": SAMPLE_ALLOY_POD}
-        wanted = f"spec.nodeName={SAMPLE_NODE}"
-        fix = (
-            f'add to {disco.title}: selectors {{ role = "pod"  field = "spec.nodeName=" + '
-            'coalesce(sys.env("HOSTNAME"), constants.hostname) }: the chart sets HOSTNAME to the '
-            "node's name, so each agent only watches and tails the pods of its own node."
         )
-        selectors = disco.children("selectors")
-        pod_fields = [
-            s.attrs.get("field")
-            for s in selectors
-            if evaluate(s.attrs.get("role"), {}) == "pod" and "field" in s.attrs
-        ]
-        if not pod_fields:
-            self.add(
+    return findings + _check_node_local(disco)
+
+
+def _check_node_local(disco: Block) -> list[Finding]:
+    env = {"HOSTNAME": SAMPLE_NODE, "__constants.hostname__": SAMPLE_ALLOY_POD}
+    wanted = f"spec.nodeName={SAMPLE_NODE}"
+    fix = (
+        f'add to {disco.title}: selectors {{ role = "pod"  field = "spec.nodeName=" + '
+        'coalesce(sys.env("HOSTNAME"), constants.hostname) }: the chart sets HOSTNAME to the '
+        "node's name, so each agent only watches and tails the pods of its own node."
+    )
+    pod_fields = [
+        s.attrs.get("field")
+        for s in disco.children("selectors")
+        if evaluate(s.attrs.get("role"), {}) == "pod" and "field" in s.attrs
+    ]
+    if not pod_fields:
+        return [
+            Finding(
                 "node-local",
                 disco.title,
                 'no selectors block with role "pod" and a field selector',
                 "discovery limited to pods on the agent's own node (spec.nodeName)",
                 fix,
             )
-            return
-        for expr in pod_fields:
-            value = evaluate(expr, env)
-            if value != wanted:
-                shown = "could not be evaluated" if value is _UNKNOWN else f"gives {value!r}"
-                self.add(
+        ]
+    findings = []
+    for expr in pod_fields:
+        value = evaluate(expr, env)
+        if value != wanted:
+            shown = "could not be evaluated" if value is _UNKNOWN else f"gives {value!r}"
+            findings.append(
+                Finding(
                     "node-local",
                     disco.title,
                     f"field = {render(expr)} ({shown} on node {SAMPLE_NODE})",
                     f'"spec.nodeName=" + the node name from sys.env("HOSTNAME") ({wanted!r})',
                     fix,
                 )
+            )
+    return findings
 
-    # relabel and labels -------------------------------------------------------------------
-    def sample_target(self, relabel_block: Block) -> tuple[dict[str, str] | None, dict]:
-        labels = dict(SAMPLE_TARGET)
-        origin: dict[str, str] = {}
-        env = {"HOSTNAME": SAMPLE_NODE}
-        for rule in relabel_block.children("rule"):
-            args = {k: evaluate(v, env) for k, v in rule.attrs.items()}
-            sources = args.get("source_labels", [])
-            if not isinstance(sources, list) or not all(isinstance(x, str) for x in sources):
-                self.add(
+
+# relabel: what the sample pod's target becomes ---------------------------------------------------
+
+
+@dataclass
+class SampleTarget:
+    """The sample pod's labels after the relabel rules, and which rule set each one."""
+
+    labels: dict[str, str] | None  # None: a rule dropped the sample pod
+    origin: dict[str, str] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+
+def _rule_problem(where: str, rule: Block, args: dict[str, Any]) -> Finding | None:
+    """Why a rule cannot be run offline, or None."""
+    sources = args.get("source_labels", [])
+    if not isinstance(sources, list) or not all(isinstance(x, str) for x in sources):
+        return Finding(
+            "path",
+            where,
+            f"source_labels = {render(rule.attrs['source_labels'])}",
+            'a list of label names, e.g. ["__meta_kubernetes_namespace"]',
+            "write source_labels as a list of strings.",
+        )
+    unknown = [k for k, v in args.items() if v is _UNKNOWN]
+    if unknown:
+        return Finding(
+            "path",
+            where,
+            f"{', '.join(unknown)} that can only be computed by a running Alloy",
+            "literal strings in relabel rules",
+            "write the rule with literal values so that it can be checked offline.",
+        )
+    return None
+
+
+def sample_target(relabel_block: Block) -> SampleTarget:
+    """Run the relabel rules on the sample pod, as discovery.relabel would."""
+    result = SampleTarget(dict(SAMPLE_TARGET))
+    env = {"HOSTNAME": SAMPLE_NODE}
+    for rule in relabel_block.children("rule"):
+        where = f"{relabel_block.title} rule at line {rule.line}"
+        args = {k: evaluate(v, env) for k, v in rule.attrs.items()}
+        problem = _rule_problem(where, rule, args)
+        if problem is not None:
+            result.findings.append(problem)
+            continue
+        try:
+            after = relabel(result.labels, args)
+        except (re.error, ValueError) as e:
+            result.findings.append(
+                Finding(
                     "path",
-                    f"{relabel_block.title} rule at line {rule.line}",
-                    f"source_labels = {render(rule.attrs['source_labels'])}",
-                    'a list of label names, e.g. ["__meta_kubernetes_namespace"]',
-                    "write source_labels as a list of strings.",
-                )
-                continue
-            unknown = [k for k, v in args.items() if v is _UNKNOWN]
-            if unknown:
-                self.add(
-                    "path",
-                    f"{relabel_block.title} rule at line {rule.line}",
-                    f"{', '.join(unknown)} that can only be computed by a running Alloy",
-                    "literal strings in relabel rules",
-                    "write the rule with literal values so that it can be checked offline.",
-                )
-                continue
-            try:
-                after = relabel(labels, args)
-            except (re.error, ValueError) as e:
-                self.add(
-                    "path",
-                    f"{relabel_block.title} rule at line {rule.line}",
+                    where,
                     f"a rule Alloy would reject ({e})",
                     "a valid action and RE2 regex",
                     "fix the rule's action or regex.",
                 )
-                continue
-            if after is None:
-                self.add(
+            )
+            continue
+        if after is None:
+            result.findings.append(
+                Finding(
                     "path",
-                    f"{relabel_block.title} rule at line {rule.line}",
+                    where,
                     f"a rule that drops the sample pod bookstore/{SAMPLE_POD} "
                     f"(container catalog) — its logs would never be read",
                     "bookstore pods kept",
                     "narrow the keep/drop rule so that it only removes what you mean to.",
                 )
-                return None, origin
-            for key, value in after.items():
-                if labels.get(key) != value:
-                    origin[key] = f"{relabel_block.title} rule at line {rule.line}"
-            labels = after
-        return labels, origin
+            )
+            result.labels = None
+            return result
+        result.origin |= {k: where for k, v in after.items() if result.labels.get(k) != v}
+        result.labels = after
+    return result
 
-    def check_path(self, relabel_block: Block, target: dict[str, str]) -> None:
-        where = f"{relabel_block.title}"
-        fix = (
-            'build __path__ with the rule { source_labels = ["__meta_kubernetes_pod_uid", '
-            '"__meta_kubernetes_pod_container_name"]  separator = "/"  target_label = '
-            '"__path__"  replacement = "/var/log/pods/*$1/*.log" }'
-        )
-        glob = target.get("__path__")
-        if not glob:
-            self.add(
+
+# the files a target's __path__ reads ------------------------------------------------------------
+
+_PATH_FIX = (
+    'build __path__ with the rule { source_labels = ["__meta_kubernetes_pod_uid", '
+    '"__meta_kubernetes_pod_container_name"]  separator = "/"  target_label = '
+    '"__path__"  replacement = "/var/log/pods/*$1/*.log" }'
+)
+
+
+def check_path(relabel_block: Block, target: dict[str, str]) -> list[Finding]:
+    """__path__ matches the sample container's files and no other container's."""
+    where = relabel_block.title
+    glob = target.get("__path__")
+    if not glob:
+        return [
+            Finding(
                 "path",
                 where,
                 "no __path__ on the sample pod's target after relabeling",
                 f"a __path__ glob for the kubelet layout {KUBELET_LAYOUT}",
-                fix,
+                _PATH_FIX,
             )
-            return
-        pattern = glob_regex(glob)
-        misses = [f for f in OWN_FILES if not pattern.fullmatch(f)]
-        if misses:
-            self.add(
+        ]
+    pattern = glob_regex(glob)
+    misses = [f for f in OWN_FILES if not pattern.fullmatch(f)]
+    if misses:
+        return [
+            Finding(
                 "path",
                 where,
                 f"__path__ = {glob!r} for the sample pod, which does not match its file "
                 f"{misses[0]}",
                 f"a glob matching {KUBELET_LAYOUT} (any restart number n)",
-                fix + " (the directory is /var/log/pods, the pod uid ends the pod's directory "
-                "name, the container name is the next directory, files end in .log)",
+                _PATH_FIX + " (the directory is /var/log/pods, the pod uid ends the pod's "
+                "directory name, the container name is the next directory, files end in .log)",
             )
-            return
+        ]
+    return [
+        Finding(
+            "path",
+            where,
+            f"__path__ = {glob!r}, which also matches {other}: {what}",
+            "a glob that matches only this container's files: pod uid and container "
+            "name in the path",
+            _PATH_FIX,
+        )
         for other, what in (
             (OTHER_POD_FILE, "another replica's container of the same name (uid missing?)"),
             (SIBLING_FILE, "another container of the same pod (container name missing?)"),
-        ):
-            if pattern.fullmatch(other):
-                self.add(
-                    "path",
-                    where,
-                    f"__path__ = {glob!r}, which also matches {other}: {what}",
-                    "a glob that matches only this container's files: pod uid and container "
-                    "name in the path",
-                    fix,
-                )
+        )
+        if pattern.fullmatch(other)
+    ]
 
-    def check_labels(
-        self, target: dict[str, str], origin: dict[str, str], chain: dict[str, Block]
-    ) -> None:
-        labels = {k: origin.get(k, "discovery") for k in target if not k.startswith("__")}
-        if "loki.source.file" in chain:
-            labels["filename"] = f"{chain['loki.source.file'].title} (from __path__)"
-        process = chain.get("loki.process")
-        if process is not None:
-            self.apply_stages(process, labels)
-        write = chain.get("loki.write")
-        if write is not None:
-            extra = evaluate(write.attrs.get("external_labels"), {})
-            if isinstance(extra, dict):
-                labels |= {k: f"{write.title} external_labels" for k in extra}
-        for name in ALLOWED_LABELS:
-            if name not in labels:
-                self.add(
-                    "labels",
-                    "discovery.relabel",
-                    f"no {name!r} label on the sample pod's lines",
-                    "labels " + ", ".join(ALLOWED_LABELS),
-                    f"add a rule with target_label = {name!r} from "
-                    + {
-                        "namespace": "__meta_kubernetes_namespace",
-                        "pod": "__meta_kubernetes_pod_name",
-                        "container": "__meta_kubernetes_pod_container_name",
-                        "app": "__meta_kubernetes_pod_label_app",
-                    }[name]
-                    + ".",
-                )
-        volatile = {SAMPLE_UID: "pod uid", SAMPLE_IP: "pod IP", SAMPLE_CONTAINER_ID: "container id"}
-        for name in ALLOWED_LABELS:
-            value = target.get(name)
-            if value in volatile:
-                self.add(
-                    "labels",
-                    origin.get(name, "discovery.relabel"),
-                    f"label {name} = the {volatile[value]} ({value})",
-                    f"{name} from its own metadata, a value that is the same for every replica",
-                    f"take {name} from the matching __meta_kubernetes_* label.",
-                )
-        for name, source in sorted(labels.items()):
-            if name in ALLOWED_LABELS or name in BOUNDED_EXTRAS:
-                continue
-            if name == "filename":
-                self.add(
-                    "filename",
-                    source,
-                    "the filename label is kept (one more stream per file and restart)",
-                    "filename dropped before the push",
-                    'add stage.label_drop { values = ["filename"] } to loki.process.',
-                )
-            elif HIGH_CARDINALITY.search(name):
-                self.add(
-                    "labels",
-                    source,
-                    f"label {name!r}, which has a new value per request, pod or file",
-                    "only " + ", ".join(ALLOWED_LABELS) + " as labels",
-                    f"remove {name!r} from the labels; if it is in the log line, query it with "
-                    f'`| json | {name}="..."` instead (or keep it as structured metadata).',
-                )
-            else:
-                self.add(
-                    "labels",
-                    source,
-                    f"extra label {name!r}",
-                    "exactly the lab's label set: " + ", ".join(ALLOWED_LABELS),
-                    f"remove the rule or stage that adds {name!r}.",
-                )
 
-    def apply_stages(self, process: Block, labels: dict[str, str]) -> None:
-        for stage in process.blocks:
-            where = f"{process.title} {stage.name} (line {stage.line})"
-            values = evaluate(stage.attrs.get("values"), {})
-            if stage.name in ("stage.cri", "stage.docker"):
-                labels["stream"] = where
-            elif stage.name == "stage.label_drop" and isinstance(values, list):
-                for name in values:
-                    labels.pop(name, None)
-            elif stage.name == "stage.label_keep" and isinstance(values, list):
-                for name in [k for k in labels if k not in values]:
-                    labels.pop(name)
-            elif stage.name in ("stage.labels", "stage.static_labels") and isinstance(values, dict):
-                labels |= {k: where for k in values}
-            elif stage.name == "stage.match":
-                self.apply_stages(stage, labels)
+# labels: what reaches Loki ----------------------------------------------------------------------
 
-    def check_cri(self, process: Block) -> None:
-        names = [b.name for b in process.blocks]
-        fix = f"put stage.cri {{}} first in {process.title}."
-        if "stage.cri" not in names:
-            found = (
-                "stage.docker (Docker's json-file format; kind nodes run containerd)"
-                if "stage.docker" in names
-                else "no stage.cri"
+_LABEL_SOURCES = {
+    "namespace": "__meta_kubernetes_namespace",
+    "pod": "__meta_kubernetes_pod_name",
+    "container": "__meta_kubernetes_pod_container_name",
+    "app": "__meta_kubernetes_pod_label_app",
+}
+
+
+def pushed_labels(sample: SampleTarget, chain: dict[str, Block]) -> dict[str, str]:
+    """Label name -> what set it, for the sample pod's lines as loki.write pushes them."""
+    assert sample.labels is not None
+    labels = {k: sample.origin.get(k, "discovery") for k in sample.labels if not k.startswith("__")}
+    if "loki.source.file" in chain:
+        labels["filename"] = f"{chain['loki.source.file'].title} (from __path__)"
+    process = chain.get("loki.process")
+    if process is not None:
+        apply_stages(process, labels)
+    write = chain.get("loki.write")
+    if write is not None:
+        extra = evaluate(write.attrs.get("external_labels"), {})
+        if isinstance(extra, dict):
+            labels |= {k: f"{write.title} external_labels" for k in extra}
+    return labels
+
+
+def apply_stages(process: Block, labels: dict[str, str]) -> None:
+    """What loki.process's stages add and remove (stage.match blocks included)."""
+    for stage in process.blocks:
+        where = f"{process.title} {stage.name} (line {stage.line})"
+        values = evaluate(stage.attrs.get("values"), {})
+        if stage.name in ("stage.cri", "stage.docker"):
+            labels["stream"] = where
+        elif stage.name == "stage.label_drop" and isinstance(values, list):
+            for name in values:
+                labels.pop(name, None)
+        elif stage.name == "stage.label_keep" and isinstance(values, list):
+            for name in [k for k in labels if k not in values]:
+                labels.pop(name)
+        elif stage.name in ("stage.labels", "stage.static_labels") and isinstance(values, dict):
+            labels |= {k: where for k in values}
+        elif stage.name == "stage.match":
+            apply_stages(stage, labels)
+
+
+def check_labels(sample: SampleTarget, chain: dict[str, Block]) -> list[Finding]:
+    """Exactly the lab's low-cardinality labels, from the right metadata."""
+    labels = pushed_labels(sample, chain)
+    return (
+        _missing_labels(labels)
+        + _volatile_labels(sample)
+        + [f for name, source in sorted(labels.items()) for f in _extra_label(name, source)]
+    )
+
+
+def _missing_labels(labels: dict[str, str]) -> list[Finding]:
+    return [
+        Finding(
+            "labels",
+            "discovery.relabel",
+            f"no {name!r} label on the sample pod's lines",
+            "labels " + ", ".join(ALLOWED_LABELS),
+            f"add a rule with target_label = {name!r} from {_LABEL_SOURCES[name]}.",
+        )
+        for name in ALLOWED_LABELS
+        if name not in labels
+    ]
+
+
+def _volatile_labels(sample: SampleTarget) -> list[Finding]:
+    volatile = {SAMPLE_UID: "pod uid", SAMPLE_IP: "pod IP", SAMPLE_CONTAINER_ID: "container id"}
+    labels = sample.labels or {}
+    return [
+        Finding(
+            "labels",
+            sample.origin.get(name, "discovery.relabel"),
+            f"label {name} = the {volatile[labels[name]]} ({labels[name]})",
+            f"{name} from its own metadata, a value that is the same for every replica",
+            f"take {name} from the matching __meta_kubernetes_* label.",
+        )
+        for name in ALLOWED_LABELS
+        if labels.get(name) in volatile
+    ]
+
+
+def _extra_label(name: str, source: str) -> list[Finding]:
+    if name in ALLOWED_LABELS or name in BOUNDED_EXTRAS:
+        return []
+    if name == "filename":
+        return [
+            Finding(
+                "filename",
+                source,
+                "the filename label is kept (one more stream per file and restart)",
+                "filename dropped before the push",
+                'add stage.label_drop { values = ["filename"] } to loki.process.',
             )
-            self.add(
-                "cri",
-                process.title,
-                found,
-                'stage.cri: the kubelet\'s files hold "<time> <stream> <P|F> <line>", not JSON',
-                fix,
+        ]
+    if HIGH_CARDINALITY.search(name):
+        return [
+            Finding(
+                "labels",
+                source,
+                f"label {name!r}, which has a new value per request, pod or file",
+                "only " + ", ".join(ALLOWED_LABELS) + " as labels",
+                f"remove {name!r} from the labels; if it is in the log line, query it with "
+                f'`| json | {name}="..."` instead (or keep it as structured metadata).',
             )
-            return
-        parsers = ("stage.json", "stage.logfmt", "stage.regex", "stage.multiline")
-        first_parser = next((i for i, n in enumerate(names) if n in parsers), None)
-        if first_parser is not None and first_parser < names.index("stage.cri"):
-            self.add(
+        ]
+    return [
+        Finding(
+            "labels",
+            source,
+            f"extra label {name!r}",
+            "exactly the lab's label set: " + ", ".join(ALLOWED_LABELS),
+            f"remove the rule or stage that adds {name!r}.",
+        )
+    ]
+
+
+# the CRI format and the push URL ----------------------------------------------------------------
+
+
+def check_cri(process: Block) -> list[Finding]:
+    """stage.cri unwraps the kubelet's line format before anything parses the app's line."""
+    names = [b.name for b in process.blocks]
+    fix = f"put stage.cri {{}} first in {process.title}."
+    if "stage.cri" not in names:
+        found = (
+            "stage.docker (Docker's json-file format; kind nodes run containerd)"
+            if "stage.docker" in names
+            else "no stage.cri"
+        )
+        expected = 'stage.cri: the kubelet\'s files hold "<time> <stream> <P|F> <line>", not JSON'
+        return [Finding("cri", process.title, found, expected, fix)]
+    parsers = ("stage.json", "stage.logfmt", "stage.regex", "stage.multiline")
+    first_parser = next((i for i, n in enumerate(names) if n in parsers), None)
+    if first_parser is not None and first_parser < names.index("stage.cri"):
+        return [
+            Finding(
                 "cri",
                 process.title,
                 f"{names[first_parser]} before stage.cri",
                 "stage.cri before any stage that reads the application's line",
                 fix,
             )
+        ]
+    return []
 
-    def check_push_url(self, write: Block, loki: LokiTarget, from_namespace: str) -> None:
-        urls = [evaluate(e.attrs.get("url"), {}) for e in write.children("endpoint")]
-        fix = f'set url = "{loki.url}" in the endpoint block of {write.title}.'
-        if not urls:
-            self.add("push-url", write.title, "no endpoint block", f"url {loki.url}", fix)
-            return
-        for url in urls:
-            if not isinstance(url, str):
-                continue
-            parts = urlsplit(url)
-            try:
-                port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-            except ValueError:  # a port that is not a number
-                continue
-            if (
-                parts.scheme == "http"
-                and (parts.hostname or "") in loki.hosts(from_namespace)
-                and port == loki.port
-                and parts.path == PUSH_PATH
-            ):
-                return
-        shown = ", ".join(
-            render(e.attrs["url"]) for e in write.children("endpoint") if "url" in e.attrs
-        )
-        self.add(
+
+def _pushes_to(url: Any, loki: LokiTarget, from_namespace: str) -> bool:
+    if not isinstance(url, str):
+        return False
+    parts = urlsplit(url)
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:  # a port that is not a number
+        return False
+    return (
+        parts.scheme == "http"
+        and (parts.hostname or "") in loki.hosts(from_namespace)
+        and port == loki.port
+        and parts.path == PUSH_PATH
+    )
+
+
+def check_push_url(write: Block, loki: LokiTarget, from_namespace: str) -> list[Finding]:
+    """One endpoint of loki.write pushes to the Loki Service the Loki values create."""
+    endpoints = write.children("endpoint")
+    fix = f'set url = "{loki.url}" in the endpoint block of {write.title}.'
+    if not endpoints:
+        return [Finding("push-url", write.title, "no endpoint block", f"url {loki.url}", fix)]
+    if any(_pushes_to(evaluate(e.attrs.get("url"), {}), loki, from_namespace) for e in endpoints):
+        return []
+    shown = ", ".join(render(e.attrs["url"]) for e in endpoints if "url" in e.attrs)
+    return [
+        Finding(
             "push-url",
             write.title,
             f"endpoint url {shown or '(unset)'}",
@@ -1203,6 +1341,7 @@ class _Lint:
             f"{loki.namespace}, port {loki.port}, path {PUSH_PATH})",
             fix,
         )
+    ]
 
 
 def _alloy_section(values: dict) -> dict:
@@ -1288,6 +1427,39 @@ def _lint_positions(values: dict) -> list[Finding]:
     return []
 
 
+def _content_problem(alloy_values: dict) -> Finding | None:
+    """Why alloy.configMap.content cannot be linted (not there, empty, templated), or None."""
+    config_map = _dict(_alloy_section(alloy_values).get("configMap"))
+    if config_map.get("create", True) is False:
+        return Finding(
+            "config",
+            "alloy.configMap.create",
+            "false (the config lives in a ConfigMap this lint cannot see)",
+            "the pipeline in alloy.configMap.content",
+            "keep the config in the values (configMap.create: true) so it is reviewed and "
+            "linted with them.",
+        )
+    content = config_map.get("content")
+    if not isinstance(content, str) or not content.strip():
+        return Finding(
+            "config",
+            "alloy.configMap.content",
+            "empty",
+            "the Alloy pipeline as a string",
+            "put the pipeline in alloy.configMap.content; when it is empty the chart ships "
+            "an example config that sends logs nowhere.",
+        )
+    if "{{" in content:
+        return Finding(
+            "config",
+            "alloy.configMap.content",
+            "Helm template expressions ({{ ... }}): the chart renders the content with tpl",
+            "plain Alloy syntax, so that what is reviewed is what Alloy runs",
+            "write the values literally (or lint the ConfigMap that `helm template` renders).",
+        )
+    return None
+
+
 def lint_values(alloy_values: dict, loki_values: dict | None = None) -> list[Finding]:
     """Every finding for these Alloy chart values (and, if given, the Loki chart values).
 
@@ -1295,43 +1467,10 @@ def lint_values(alloy_values: dict, loki_values: dict | None = None) -> list[Fin
     port 3100, in the namespace versions.toml gives the Loki release.
     """
     findings = _lint_chart_values(alloy_values)
-    config_map = _dict(_alloy_section(alloy_values).get("configMap"))
-    if config_map.get("create", True) is False:
-        findings.append(
-            Finding(
-                "config",
-                "alloy.configMap.create",
-                "false (the config lives in a ConfigMap this lint cannot see)",
-                "the pipeline in alloy.configMap.content",
-                "keep the config in the values (configMap.create: true) so it is reviewed and "
-                "linted with them.",
-            )
-        )
-        return findings
-    content = config_map.get("content")
-    if not isinstance(content, str) or not content.strip():
-        findings.append(
-            Finding(
-                "config",
-                "alloy.configMap.content",
-                "empty",
-                "the Alloy pipeline as a string",
-                "put the pipeline in alloy.configMap.content; when it is empty the chart ships "
-                "an example config that sends logs nowhere.",
-            )
-        )
-        return findings
-    if "{{" in content:
-        findings.append(
-            Finding(
-                "config",
-                "alloy.configMap.content",
-                "Helm template expressions ({{ ... }}): the chart renders the content with tpl",
-                "plain Alloy syntax, so that what is reviewed is what Alloy runs",
-                "write the values literally (or lint the ConfigMap that `helm template` renders).",
-            )
-        )
-        return findings
+    problem = _content_problem(alloy_values)
+    if problem is not None:
+        return [*findings, problem]
+    content = _alloy_section(alloy_values)["configMap"]["content"]
     try:
         blocks = parse(content)
     except AlloySyntaxError as e:
@@ -1345,33 +1484,48 @@ def lint_values(alloy_values: dict, loki_values: dict | None = None) -> list[Fin
             )
         )
         return findings
-    lint = _Lint(blocks)
-    lint.check_references()
-    chain = lint.follow_pipeline()
+    try:
+        return findings + _lint_pipeline(Components(blocks), loki_values)
+    except RecursionError:  # e.g. thousands of chained operators: evaluate/render recurse
+        return findings + [
+            Finding(
+                "syntax",
+                "alloy.configMap.content",
+                "expressions nested or chained too deeply to evaluate",
+                "the short expressions a pipeline needs",
+                "simplify the expressions (a few operators per attribute).",
+            )
+        ]
+
+
+def _lint_pipeline(comps: Components, loki_values: dict | None) -> list[Finding]:
+    findings = check_duplicates(comps) + check_references(comps)
+    chain, broken = follow_pipeline(comps)
+    findings += broken
     # The checks below look at the chained component of each type, or (when the chain broke
     # before it) the first one defined, so that one broken link does not hide other problems.
-    picked = {t: chain.get(t) or next(iter(lint.of_type(t)), None) for t in PIPELINE}
+    picked = {t: chain.get(t) or next(iter(comps.of_type(t)), None) for t in PIPELINE}
     parts = {t: b for t, b in picked.items() if b is not None}
     if "discovery.kubernetes" in parts:
-        lint.check_discovery(parts["discovery.kubernetes"])
+        findings += check_discovery(parts["discovery.kubernetes"])
     if "discovery.relabel" in parts:
-        target, origin = lint.sample_target(parts["discovery.relabel"])
-        if target is not None:
-            lint.check_path(parts["discovery.relabel"], target)
-            lint.check_labels(target, origin, parts)
+        sample = sample_target(parts["discovery.relabel"])
+        findings += sample.findings
+        if sample.labels is not None:
+            findings += check_path(parts["discovery.relabel"], sample.labels)
+            findings += check_labels(sample, parts)
     if "loki.process" in parts:
-        lint.check_cri(parts["loki.process"])
+        findings += check_cri(parts["loki.process"])
     if "loki.write" in parts:
         alloy_namespace = str(_versions_chart("alloy").get("namespace", "logging"))
-        lint.check_push_url(parts["loki.write"], loki_target(loki_values), alloy_namespace)
-    return findings + lint.findings
+        findings += check_push_url(parts["loki.write"], loki_target(loki_values), alloy_namespace)
+    return findings
 
 
 def describe_pipeline(alloy_values: dict) -> str:
     """One line naming the chain that was followed (for the clean report)."""
     content = _dict(_alloy_section(alloy_values).get("configMap")).get("content", "")
-    lint = _Lint(parse(content))
-    chain = lint.follow_pipeline()
+    chain, _ = follow_pipeline(Components(parse(content)))
     return " -> ".join(chain[t].title for t in PIPELINE if t in chain)
 
 
@@ -1384,18 +1538,9 @@ class InputError(Exception):
 
 def _read_values(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(f"{path}: cannot read it ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise InputError(f"{where}: invalid YAML: {getattr(e, 'problem', e)}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: Helm values must be a mapping, found {type(data).__name__}")
-    return data
+        return files.yaml_mapping(path, "Helm values")
+    except files.FileProblem as e:
+        raise InputError(str(e)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1418,6 +1563,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
+    files.safe_output()
     if args.values is None:
         parser.error("give the Alloy values file")
     loki_path = args.loki_values

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
+from validators import files
 
 Version = tuple[int, int]
 
@@ -63,6 +63,11 @@ class Violation:
         where = f"{self.namespace}/{self.name}" if self.namespace else self.name
         return f"{self.kind} {where}"
 
+    def __post_init__(self) -> None:
+        # Kind, names and values come from the file: a message quotes them, never at any length.
+        for name, value in asdict(self).items():
+            object.__setattr__(self, name, files.clip(value, 500))
+
     def to_dict(self) -> dict[str, str]:
         return {"object": self.object, **asdict(self)}
 
@@ -76,52 +81,35 @@ class Violation:
 # --- reading manifests ------------------------------------------------------------------------
 
 
-def _yaml_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-    if not path.exists():
-        raise InputError(f"{path}: no such file or directory")
-    return [path]
-
-
-def _documents(path: Path) -> Iterator[tuple[Any, int]]:
-    """Yield (document, first line) for every YAML document in one file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read it ({e})") from None
-    loader = yaml.SafeLoader(text)
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            line = node.start_mark.line + 1 if node is not None else 0
-            yield loader.construct_document(node) if node is not None else None, line
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(e, "problem", None) or str(e)
-        raise InputError(
-            f"{where}: invalid YAML: {problem}. Fix the indentation or quoting there "
-            "(a tab, or a `key: value` inside a list item, are the usual suspects)."
-        ) from None
-    finally:
-        loader.dispose()
-
-
 def _load_with_sources(paths: Iterable[str | Path]) -> list[tuple[dict, str]]:
+    """(object, "file:line") for every document; every unreadable file is named in one error."""
     loaded: list[tuple[dict, str]] = []
-    for given in paths:
-        for file in _yaml_files(Path(given)):
-            for number, (doc, line) in enumerate(_documents(file), start=1):
-                if doc is None:
-                    continue
-                if not isinstance(doc, dict):
-                    raise InputError(
-                        f"{file}:{line}: document {number} is a {type(doc).__name__}, "
-                        "not a Kubernetes object (a mapping with apiVersion and kind)."
-                    )
-                loaded.append((doc, f"{file}:{line}"))
+    problems: list[str] = []
+    for item in files.iter_yaml_files(list(paths)):
+        try:
+            if isinstance(item, files.FileProblem):
+                raise item
+            loaded += _objects_of(item)
+        except (files.FileProblem, InputError) as e:
+            problems.append(str(e))
+    if problems:
+        raise InputError("\n".join(problems))
     return loaded
+
+
+def _objects_of(file: Path) -> list[tuple[dict, str]]:
+    found = []
+    for number, doc in enumerate(files.yaml_documents(file), start=1):
+        if doc.value is None:
+            continue
+        if not isinstance(doc.value, dict):
+            raise InputError(
+                f"{files.clip(file)}:{doc.line}: document {number} is a "
+                f"{type(doc.value).__name__}, not a Kubernetes object (a mapping with apiVersion "
+                "and kind)."
+            )
+        found.append((doc.value, f"{file}:{doc.line}"))
+    return found
 
 
 def load_objects(paths: Iterable[str | Path]) -> list[dict]:
@@ -150,7 +138,10 @@ def _mapping(value: Any, path: str) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise InputError(f"{path} should be a mapping, found {type(value).__name__} {value!r}")
+        raise InputError(
+            f"{path} should be a mapping, found {type(value).__name__} "
+            f"{files.clip(repr(value), 80)}"
+        )
     return value
 
 
@@ -158,7 +149,9 @@ def _sequence(value: Any, path: str) -> list:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise InputError(f"{path} should be a list, found {type(value).__name__} {value!r}")
+        raise InputError(
+            f"{path} should be a list, found {type(value).__name__} {files.clip(repr(value), 80)}"
+        )
     return value
 
 
@@ -225,7 +218,7 @@ def _pod_specs(obj: dict) -> list[_Pod]:
 
 def _name(obj: dict) -> str:
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-    return str(meta.get("name", "<unnamed>"))
+    return files.clip(meta.get("name", "<unnamed>"), 100)
 
 
 def _flatten(objects: Iterable[dict]) -> Iterator[dict]:
@@ -257,7 +250,7 @@ class Control:
 
 
 def _show(value: Any) -> str:
-    return "not set" if value is None else json.dumps(value)
+    return "not set" if value is None else files.clip(json.dumps(value), 200)
 
 
 def _cname(container: dict) -> str:
@@ -875,6 +868,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
+    files.safe_output()
     try:
         version = pinned_version() if args.version == "pinned" else args.version
         parse_version(version)
