@@ -104,8 +104,11 @@ def write_gradebook(graded, out: Path, *, mode: str, specs: dict[str, Checker]) 
     (out / "results").mkdir(exist_ok=True)
     for g in graded:
         report = "\n".join(learner_report(g.score)) + "\n"
-        (out / "reports" / f"{g.learner}.txt").write_text(report, **WRITE)
-        (out / "results" / f"{g.learner}.json").write_text(json.dumps(g.score, indent=2) + "\n")
+        try:  # ids are file-safe (checks.roster); still, one learner's file never stops the rest
+            (out / "reports" / f"{g.learner}.txt").write_text(report, **WRITE)
+            (out / "results" / f"{g.learner}.json").write_text(json.dumps(g.score, indent=2) + "\n")
+        except OSError as e:
+            g.note = "; ".join(filter(None, [g.note, f"no per-learner files: {e.strerror}"]))
     book = book_of(graded, mode=mode, specs=specs, statuses=STATUSES)
     paths = {
         "json": out / "gradebook.json",

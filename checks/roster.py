@@ -109,7 +109,10 @@ def _entry_problem(path: Path, root: Path, want: str) -> tuple[str, str]:
                 "a symbolic link that leaves the class folder; the grader follows none. "
                 "Copy the learner's file (or folder) in instead of linking it"
             )
-        info = os.stat(path)
+        try:
+            info = os.stat(path)
+        except OSError as e:
+            return "error", f"a symbolic link that leads to nothing usable: {e.strerror}"
     if want == "file" and not stat.S_ISREG(info.st_mode):
         kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
         return "error", f"{kind}: put one file per learner here"
