@@ -322,6 +322,11 @@ def parse_args(argv):
     add("--allow-servers-file", type=Path, metavar="FILE", help="one HOST[:PORT] per line")
     add("--allow-any-server", action="store_true", help="grade a cluster at any address")
     args = parser.parse_args(argv)
+    if not (args.timeout > 0 and args.jobs >= 1):
+        parser.error("--timeout must be a positive number of seconds and --jobs at least 1")
+    for given in (args.folder, args.scores, args.offline):
+        if given and args.out.resolve().is_relative_to(given.resolve()):
+            parser.error(f"--out {args.out} is inside {given}: put the gradebook outside it")
     if args.offline and (args.folder or args.scores):
         parser.error("--offline grades submissions alone; run live grading separately")
     if not (args.folder or args.scores or args.offline):

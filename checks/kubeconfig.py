@@ -136,6 +136,8 @@ def read(path: Path) -> dict:
         raise KubeconfigError(f"{path.name} is over {MAX_BYTES // 1024} KiB: not a kubeconfig")
     try:
         doc = yaml.safe_load(raw)
+    except RecursionError:
+        raise KubeconfigError(f"{path.name} is nested too deeply to be a kubeconfig") from None
     except yaml.YAMLError as e:
         where = getattr(e, "problem_mark", None)
         at = f" at line {where.line + 1}" if where else ""
@@ -230,6 +232,10 @@ def _kept(section, keep: tuple[str, ...], source: Path, policy: Policy) -> dict:
     if not isinstance(section, dict):
         raise KubeconfigError("a cluster or user entry is not a mapping")
     out = {k: section[k] for k in keep if k in section}
+    for key, value in out.items():  # scalars only: an aliased structure never reaches the client
+        wanted = bool if key == "insecure-skip-tls-verify" else str
+        if not isinstance(value, wanted):
+            raise KubeconfigError(f"`{key}` is not a {wanted.__name__}")
     for file_field, data_field in FILE_FIELDS.items():
         if data_field not in keep or file_field not in section:
             continue

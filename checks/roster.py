@@ -20,10 +20,15 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 KUBECONFIG_SUFFIXES = (".kubeconfig", ".yaml", ".yml", ".conf", ".config", ".json")
 MAX_ID_BYTES = 120  # room for `.json`/`.txt`/`.log` under the 255-byte file-name limit
 MAX_FILE_BYTES = 1 << 20
 MAX_FILES = 2000
+# A YAML "billion laughs" file is small but its aliases expand into more nodes than any checker
+# can walk; a real manifest or values file has a few thousand nodes at most.
+MAX_NODES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,9 @@ def copy_submission(src: Path, dest: Path, *, only: str | None = None) -> list[s
             if real.stat().st_size > MAX_FILE_BYTES:
                 skipped.append(f"{rel} (over {MAX_FILE_BYTES // 1024} KiB)")
                 continue
+            if real.suffix in (".yaml", ".yml") and _expanded_size(real) > MAX_NODES:
+                skipped.append(f"{rel} (YAML aliases expand it past {MAX_NODES:,} nodes)")
+                continue
             count += 1
             if count > MAX_FILES:
                 skipped.append(f"everything after {MAX_FILES} files")
@@ -163,6 +171,29 @@ def copy_submission(src: Path, dest: Path, *, only: str | None = None) -> list[s
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(real, target)
     return skipped
+
+
+def _expanded_size(path: Path) -> int:
+    """How many nodes a YAML file has once every alias is expanded: computed on the composed
+    graph (aliases stay shared references), memoised per node, so in linear time."""
+    sizes: dict[int, int] = {}
+
+    def size(node) -> int:
+        if id(node) not in sizes:
+            sizes[id(node)] = 0  # a cycle counts once
+            if isinstance(node, yaml.MappingNode):
+                children = [n for pair in node.value for n in pair]
+            elif isinstance(node, yaml.SequenceNode):
+                children = node.value
+            else:
+                children = []
+            sizes[id(node)] = 1 + sum(size(c) for c in children)
+        return sizes[id(node)]
+
+    try:
+        return sum(size(doc) for doc in yaml.compose_all(path.read_bytes()) if doc is not None)
+    except (yaml.YAMLError, RecursionError):
+        return 0  # not YAML at all: the validators say so, with the line
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -270,3 +270,9 @@ def test_usage_errors_are_clear(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--offline", str(tmp_path), "--scores", str(tmp_path)])
     assert "--offline grades submissions alone" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([str(tmp_path), "--timeout", "0"])
+    assert "--timeout must be a positive number" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([str(tmp_path), "--out", str(tmp_path / "gradebook")])
+    assert "put the gradebook outside it" in capsys.readouterr().err

@@ -182,6 +182,15 @@ def test_the_vetted_copy_holds_only_the_context_in_use(tmp_path):
         (yaml.safe_dump({**config(), "users": "u"}).encode(), "`users` is not a list"),
         (yaml.safe_dump(config(server="ftp://127.0.0.1")).encode(), "no https:// server"),
         (b"a: 1\n" + b"#" * (kc.MAX_BYTES + 1), "over 1024 KiB"),
+        (b"a: " + b"[" * 50_000 + b"]" * 50_000, "nested too deeply|not valid YAML"),
+        (yaml.safe_dump(config(user={"token": ["a", "b"]})).encode(), "`token` is not a str"),
+        (
+            yaml.safe_dump(config(user={"token": "&"}))
+            .replace("'&'", "*b")
+            .replace("apiVersion", "a: &a [x, x]\nb: &b [*a, *a]\napiVersion")
+            .encode(),
+            "not a str",
+        ),
     ],
 )
 def test_malformed_files_are_clear_errors(tmp_path, content, message):

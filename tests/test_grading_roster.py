@@ -113,3 +113,17 @@ def test_odd_but_valid_names_are_ordinary_learners(tmp_path, name):
     (tmp_path / name).write_text("x")
     [entry] = class_entries(tmp_path, want="file", suffixes=KUBECONFIG_SUFFIXES)
     assert entry.status == "" and entry.learner == name.removesuffix(".yaml")
+
+
+def test_a_yaml_alias_bomb_is_not_copied(tmp_path):
+    src = tmp_path / "sub"
+    src.mkdir()
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, 12):
+        prev = chr(ord("a") + i - 1)
+        lines.append(f"{chr(ord('a') + i)}: &{chr(ord('a') + i)} [{', '.join(['*' + prev] * 9)}]")
+    (src / "bomb.yaml").write_text("\n".join(lines) + "\n")
+    (src / "ok.yaml").write_text("base: &base {a: 1}\nother:\n  <<: *base\n")
+    skipped = copy_submission(src, tmp_path / "copy")
+    assert skipped == ["bomb.yaml (YAML aliases expand it past 1,000,000 nodes)"]
+    assert [p.name for p in (tmp_path / "copy").iterdir()] == ["ok.yaml"]
