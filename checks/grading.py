@@ -109,8 +109,8 @@ class Graded:
 def not_graded(entry: roster.Entry, status: str, why: str, specs: dict[str, Checker]) -> Graded:
     """A row for a learner whose work could not be checked: every checker 0, with why."""
     rows = {cid: result_row(spec, diagnosis=why) for cid, spec in specs.items()}
-    score = score_json(rows, submission=roster.safe_id(str(entry.path)), reachable=False, error=why)
-    return Graded(entry.learner, roster.safe_id(str(entry.path)), status, score, why)
+    score = score_json(rows, submission=roster.shown(entry.path), reachable=False, error=why)
+    return Graded(entry.learner, roster.shown(entry.path), status, score, why)
 
 
 def isolated(grade, entry: roster.Entry, specs: dict[str, Checker], *args) -> Graded:
@@ -188,9 +188,11 @@ def grade_cluster(entry, out: Path, vetted_dir: Path, timeout, checkers, policy)
     env = {k: v for k, v in os.environ.items() if k not in ("LAB_KUBECONFIG", "KUBECONFIG")}
     log = results / f"{entry.learner}.log"
     code, timed_out = run_bounded(cmd, timeout=timeout, log=log, cwd=CHECKS_DIR.parent, env=env)
-    source = roster.safe_id(str(entry.path))
+    source = roster.shown(entry.path)
     try:
-        score = json.loads(score_path.read_bytes())
+        # The diagnoses name the vetted copy, which is gone after grading: name the learner's file.
+        text = score_path.read_text(errors="replace").replace(json.dumps(str(safe))[1:-1], source)
+        score = json.loads(text)
         rows = checked_rows(score, specs)
     except (OSError, ValueError) as e:
         tail = log.read_text(errors="replace")[-800:]
@@ -199,15 +201,16 @@ def grade_cluster(entry, out: Path, vetted_dir: Path, timeout, checkers, policy)
             why = f"timed out after {timeout:.0f} s before any checker finished"
         return not_graded(entry, "timeout" if timed_out else "error", why, specs)
     unfinished = f"not finished: grading stopped at the {timeout:.0f} s limit"
+    missing = [cid for cid in specs if cid not in rows]
     rows = {cid: rows.get(cid) or result_row(specs[cid], diagnosis=unfinished) for cid in specs}
     about = {k: v for k, v in score.items() if k not in ("checkers", "total", "max")}
     score = score_json(rows, **(about | {"kubeconfig": source}))
-    if timed_out:
-        status, note = "timeout", f"stopped at the {timeout:.0f} s limit"
-    elif not score.get("reachable", True):
+    if not score.get("reachable", True):  # the likelier cause of a slow run, and the fix
         status, note = "unreachable", str(score.get("error") or "")
+    elif timed_out and missing:
+        status, note = "timeout", f"stopped at the {timeout:.0f} s limit; {len(missing)} unfinished"
     else:
-        status, note = "graded", ""
+        status, note = "graded", ("every checker finished at the time limit" if timed_out else "")
     return Graded(entry.learner, source, status, score, note)
 
 
@@ -243,7 +246,7 @@ def import_score(entry: roster.Entry, specs: dict[str, Checker]) -> Graded:
     missing = "not in the learner's score file (not run on their machine)"
     rows = {cid: rows.get(cid) or result_row(specs[cid], diagnosis=missing) for cid in specs}
     finished = data.get("finished") if isinstance(data.get("finished"), str) else None
-    source = roster.safe_id(str(entry.path))
+    source = roster.shown(entry.path)
     score = score_json(rows, submission=source, finished=finished, reachable=True, error=None)
     note = "self-reported" + (f", run {finished[:40]}" if finished else "")
     if data.get("reachable") is False:
@@ -290,7 +293,7 @@ def grade_submission(entry: roster.Entry, versions: dict) -> Graded:
             text, passed = "; ".join(f.message for f in found if f.ok)[:500], True
         rows[cid] = result_row(OFFLINE_BY_ID[cid], passed=passed, diagnosis=text, seconds=seconds)
     finished = datetime.now(UTC).isoformat(timespec="seconds")
-    source = roster.safe_id(str(entry.path))
+    source = roster.shown(entry.path)
     score = score_json(rows, submission=source, reachable=True, error=None, finished=finished)
     return Graded(entry.learner, source, "graded", score, note)
 
@@ -355,21 +358,28 @@ def main(argv: list[str] | None = None) -> int:
     else:
         ids = args.checker or [c.id for c in catalogue.CHECKERS]
         specs, graded, mode = {cid: catalogue.get(cid) for cid in ids}, [], "live"
-        if args.folder:
-            entries = class_folder(args.folder, "kubeconfig files", want="file",
-                                   suffixes=roster.KUBECONFIG_SUFFIXES)  # fmt: skip
+        # Both folders are listed before anything runs: a usage error never comes after a
+        # class's worth of live grading.
+        clusters = args.folder and class_folder(
+            args.folder, "kubeconfig files", want="file", suffixes=roster.KUBECONFIG_SUFFIXES
+        )
+        scores = args.scores and class_folder(
+            args.scores, "score files", want="file", suffixes=(".json",)
+        )
+        if clusters:
             policy = kubeconfig.grading_policy(args.folder, args.allowed, args.allow_any_server)
-            print(f"grading {len(entries)} cluster(s), {args.jobs} at once, "
+            print(f"grading {len(clusters)} cluster(s), {args.jobs} at once, "
                   f"{args.timeout:.0f} s each...")  # fmt: skip
-            graded = grade_live(entries, args.out, jobs=args.jobs, timeout=args.timeout,
+            graded = grade_live(clusters, args.out, jobs=args.jobs, timeout=args.timeout,
                                 checkers=args.checker, policy=policy)  # fmt: skip
-        if args.scores:
-            entries = class_folder(args.scores, "score files", want="file", suffixes=(".json",))
-            live = {g.learner.casefold() for g in graded}
-            for g in (isolated(import_score, e, specs, specs) for e in entries):
-                if g.learner.casefold() in live:  # graded live too: keep both rows, apart
-                    g.learner += ".self-reported"
-                graded.append(g)
+        taken = {g.learner.casefold() for g in graded}
+        for g in (isolated(import_score, e, specs, specs) for e in scores or []):
+            if g.learner.casefold() in taken:  # graded live too: keep both rows, apart
+                g.learner += ".self-reported"
+            while g.learner.casefold() in taken:
+                g.learner += "~"
+            taken.add(g.learner.casefold())
+            graded.append(g)
     paths = write_gradebook(graded, args.out, mode=mode, specs=specs)
     for g in graded:
         extra = f"  ({g.note[:100]})" if g.note else ""

@@ -167,6 +167,9 @@ def vet(doc: dict, *, source: Path, policy: Policy = LEARNER, context: str | Non
                 raise KubeconfigRefused(_runs_code_message(name, key, user[key]))
     contexts, clusters = _named(doc, "contexts"), _named(doc, "clusters")
     current = context or doc.get("current-context")
+    if current is None:
+        known = ", ".join(map(str, contexts)) or "none"
+        raise KubeconfigError(f"no `current-context` is set (contexts in the file: {known})")
     if not isinstance(current, str) or current not in contexts:
         known = ", ".join(map(str, contexts)) or "none"
         raise KubeconfigError(f"context {current!r} is not in the file (contexts: {known})")

@@ -196,5 +196,10 @@ def _expanded_size(path: Path) -> int:
         return 0  # not YAML at all: the validators say so, with the line
 
 
+def shown(path: Path | str) -> str:
+    """A path as text for a report: each part spelled as `safe_id` does, `/` kept."""
+    return safe_id(str(path)).replace("%2F", "/")
+
+
 def _rel(path: Path, root: Path) -> str:
-    return safe_id(str(path.relative_to(root))).replace("%2F", "/")
+    return shown(path.relative_to(root))

@@ -81,8 +81,11 @@ def test_live_gradebook_in_every_format(class_folder, tmp_path, capsys):
     report = (out / "reports" / "bob.txt").read_text()
     assert "FAIL  lab2.json-stdout" in report and "hint:" in report
     assert f"Total: {MAX - 45}/{MAX} points" in report
-    # The children got a vetted copy; nothing of it is left behind in the output.
+    # The children got a vetted copy; nothing of it is left behind, and the diagnoses name the
+    # learner's own file.
     assert not list(out.rglob("*.yaml"))
+    assert "lab-grading-" not in (out / "gradebook.json").read_text()
+    assert f"kubectl --kubeconfig {class_folder / 'cyd'} get nodes" in rows["cyd"]["note"]
 
 
 def test_hostile_entries_are_each_a_row_and_never_stop_the_class(tmp_path, fake_children):
@@ -276,3 +279,11 @@ def test_usage_errors_are_clear(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([str(tmp_path), "--out", str(tmp_path / "gradebook")])
     assert "put the gradebook outside it" in capsys.readouterr().err
+
+
+def test_a_bad_scores_folder_stops_the_run_before_any_cluster_is_graded(class_folder, tmp_path):
+    (tmp_path / "scores").mkdir()
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit, match="holds no score files"):
+        main([str(class_folder), "--scores", str(tmp_path / "scores"), "--out", str(out), *FAKE])
+    assert not (out / "results").exists()  # nothing was started
