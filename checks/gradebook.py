@@ -53,6 +53,11 @@ def docs_href(docs: str) -> str | None:
     return make(docs) if callable(make) else None
 
 
+def status_class(status: str) -> str:
+    """The colour of a status badge: green graded, amber self-reported, red anything else."""
+    return {"graded": "pass", "self-reported": "warn"}.get(status, "fail")
+
+
 def first_failure(row: dict, status: str) -> tuple[str, str]:
     """(check id, first line of its diagnosis) of the first failed scoring check, or why the
     learner was not graded."""
@@ -129,6 +134,7 @@ def write_gradebook(graded, out: Path, *, mode: str, specs: dict[str, Checker]) 
         loader=FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True
     )
     env.filters["docs_href"] = docs_href
-    html = env.get_template("gradebook.html.j2").render(book=book, specs=specs)
+    env.filters["status_class"] = status_class
+    html = env.get_template("gradebook.html.j2").render(book=book, counted=COUNTED)
     paths["html"].write_text(html, **WRITE)
     return paths
