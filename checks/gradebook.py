@@ -16,7 +16,6 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader
 
-from checks import catalogue
 from checks.catalogue import Checker
 from checks.report import learner_report
 
@@ -46,11 +45,11 @@ def csv_cell(value):
     return value
 
 
-def docs_href(docs: str) -> str | None:
-    """The published page of a catalogue docs reference (`lab-2.md#step-1`), as the catalogue
-    (which owns the site's address) spells it; None while it gives none."""
-    make = getattr(catalogue, "docs_url", None)
-    return make(docs) if callable(make) else None
+def docs_link(row: dict) -> str | None:
+    """The published docs page of a result row: its `docs_url`, which the catalogue gives
+    (`checks.report.result_row`); never a learner's file's (rows are rebuilt), never a script."""
+    url = row.get("docs_url")
+    return url if isinstance(url, str) and url.startswith(("https://", "http://")) else None
 
 
 def status_class(status: str) -> str:
@@ -133,7 +132,7 @@ def write_gradebook(graded, out: Path, *, mode: str, specs: dict[str, Checker]) 
     env = Environment(
         loader=FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True
     )
-    env.filters["docs_href"] = docs_href
+    env.globals["docs_link"] = docs_link
     env.filters["status_class"] = status_class
     html = env.get_template("gradebook.html.j2").render(book=book, counted=COUNTED)
     paths["html"].write_text(html, **WRITE)

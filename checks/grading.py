@@ -193,7 +193,7 @@ def grade_cluster(entry, out: Path, vetted_dir: Path, timeout, checkers, policy)
         # The diagnoses name the vetted copy, which is gone after grading: name the learner's file.
         text = score_path.read_text(errors="replace").replace(json.dumps(str(safe))[1:-1], source)
         score = json.loads(text)
-        rows = checked_rows(score, specs)
+        rows = checked_rows(score, specs, own=True)
     except (OSError, ValueError) as e:
         tail = log.read_text(errors="replace")[-800:]
         why = f"the checkers produced no score (exit {code}: {e}); log tail: {tail}"

@@ -8,6 +8,8 @@ rename a check or put its own links into the gradebook.
 
 from __future__ import annotations
 
+import math
+
 from checks import catalogue
 from checks.catalogue import Checker
 from checks.report import result_row
@@ -15,9 +17,10 @@ from checks.report import result_row
 MAX_DIAGNOSIS = 4000  # characters of a diagnosis kept from a file
 
 
-def checked_rows(data, specs: dict[str, Checker]) -> dict[str, dict]:
+def checked_rows(data, specs: dict[str, Checker], *, own: bool = False) -> dict[str, dict]:
     """The rows of a score JSON, rebuilt from the catalogue: only `passed`, the diagnosis, the
-    seconds and the measurements are taken from the file. ValueError names what is wrong."""
+    seconds and finite measurements are taken from the file (and, from the checkers' `own` file,
+    the failure's hint, which names its next step). ValueError names what is wrong."""
     if not isinstance(data, dict) or not isinstance(data.get("checkers"), dict):
         raise ValueError("not a score file: no `checkers` mapping")
     problems, rows = [], {}
@@ -36,13 +39,8 @@ def checked_rows(data, specs: dict[str, Checker]) -> dict[str, dict]:
                 f"gives {expected}/{spec.points} when passed is {row['passed']}"
             )
             continue
-        diagnosis = row.get("diagnosis", "")
-        seconds = row.get("seconds", 0.0)
-        if (
-            not isinstance(diagnosis, str)
-            or isinstance(seconds, bool)
-            or not isinstance(seconds, int | float)
-        ):
+        diagnosis, seconds = row.get("diagnosis", ""), row.get("seconds", 0.0)
+        if not isinstance(diagnosis, str) or not _finite(seconds):
             problems.append(f"{cid}: `diagnosis` is not text or `seconds` not a number")
             continue
         rows[cid] = result_row(
@@ -51,12 +49,17 @@ def checked_rows(data, specs: dict[str, Checker]) -> dict[str, dict]:
         measured = row.get("measurements")
         if isinstance(measured, dict):
             rows[cid]["measurements"] = {
-                str(k)[:60]: v for k, v in measured.items() if isinstance(v, int | float)
+                str(k)[:60]: v for k, v in list(measured.items())[:20] if _finite(v)
             }
+        if own and isinstance(row.get("hint"), str):
+            rows[cid]["hint"] = row["hint"][:MAX_DIAGNOSIS]
     total = data.get("total")
-    if total is not None and total != sum(r["points"] for r in data["checkers"].values()
-                                          if isinstance(r, dict)):  # fmt: skip
+    if not problems and total is not None and total != sum(r["points"] for r in rows.values()):
         problems.append(f"total {total!r} is not the sum of the checkers' points")
     if problems:
         raise ValueError("; ".join(problems[:4]))
     return {cid: rows[cid] for cid in specs if cid in rows}
+
+
+def _finite(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from markupsafe import escape
 
 from checks import catalogue
 from checks.grading import main, run_bounded
@@ -77,7 +78,8 @@ def test_live_gradebook_in_every_format(class_folder, tmp_path, capsys):
 
     html = (out / "gradebook.html").read_text()
     assert f"{MAX} / {MAX}" in html and "Starting catalog" in html
-    assert "Hint: Each line must parse as JSON" in html
+    hint = rows["bob"]["checkers"]["lab2.json-stdout"]["hint"]
+    assert f"Hint: {escape(hint)}" in html  # the failure's own hint, as text
     report = (out / "reports" / "bob.txt").read_text()
     assert "FAIL  lab2.json-stdout" in report and "hint:" in report
     assert f"Total: {MAX - 45}/{MAX} points" in report

@@ -14,6 +14,7 @@ from checks.gradebook import COUNTED, csv_cell, write_gradebook
 from checks.grading import Graded, main
 from checks.report import result_row, score_json
 from checks.roster import safe_id
+from checks.scorefile import checked_rows
 from tests.fake_lab_plugin import write_fake_kubeconfig
 
 SPECS = {c.id: c for c in catalogue.CHECKERS}
@@ -179,3 +180,32 @@ def test_a_learner_graded_live_and_self_reported_keeps_both_rows(tmp_path, monke
     assert rows["ada.self-reported"]["status"] == "self-reported"
     assert rows["ada.self-reported"]["max"] == 20  # only the checkers being graded
     assert (out / "reports" / "ada.self-reported.txt").is_file()
+
+
+def test_docs_links_come_from_the_row_and_are_only_web_addresses(tmp_path):
+    score = learner_score({"lab2.json-stdout": "not JSON", "lab2.agent-daemonset": "no agent"})
+    score["checkers"]["lab2.json-stdout"]["docs_url"] = "https://course.example/lab-2/#step-1"
+    score["checkers"]["lab2.agent-daemonset"]["docs_url"] = "javascript:alert(1)"
+    write_gradebook([Graded("ada", "ada.yaml", "graded", score)], tmp_path, mode="live",
+                    specs=SPECS)  # fmt: skip
+    page = (tmp_path / "gradebook.html").read_text()
+    assert '<a href="https://course.example/lab-2/#step-1">Learn it</a>' in page
+    assert "javascript:" not in page
+    assert f"(docs: {SPECS['lab2.agent-daemonset'].docs})" in page  # shown, not linked
+
+
+def test_only_the_checkers_own_score_keeps_its_per_failure_hint():
+    score = learner_score({"lab2.json-stdout": "not JSON"})
+    score["checkers"]["lab2.json-stdout"]["hint"] = "kubectl -n bookstore logs catalog-1"
+    own = checked_rows(score, SPECS, own=True)
+    learners = checked_rows(score, SPECS)
+    assert own["lab2.json-stdout"]["hint"] == "kubectl -n bookstore logs catalog-1"
+    assert learners["lab2.json-stdout"]["hint"] == SPECS["lab2.json-stdout"].hint
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "3", True, None])
+def test_a_score_row_with_a_non_number_is_invalid(bad):
+    score = learner_score()
+    score["checkers"]["lab2.json-stdout"]["seconds"] = bad
+    with pytest.raises(ValueError, match="`seconds` not a number"):
+        checked_rows(score, SPECS)
