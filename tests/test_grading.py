@@ -81,7 +81,7 @@ def test_live_gradebook_in_every_format(class_folder, tmp_path, capsys):
     hint = rows["bob"]["checkers"]["lab2.json-stdout"]["hint"]
     assert f"Hint: {escape(hint)}" in html  # the failure's own hint, as text
     report = (out / "reports" / "bob.txt").read_text()
-    assert "FAIL  lab2.json-stdout" in report and "hint:" in report
+    assert "FAIL  lab2.json-stdout" in report and "Starting catalog" in report
     assert f"Total: {MAX - 45}/{MAX} points" in report
     # The children got a vetted copy; nothing of it is left behind, and the diagnoses name the
     # learner's own file.
@@ -154,7 +154,9 @@ def test_at_the_deadline_the_finished_checkers_still_count(tmp_path, fake_childr
     folder.mkdir()
     write_fake_kubeconfig(folder / "dee.yaml", "stalled")
     out = tmp_path / "out"
-    main([str(folder), "--out", str(out), "--timeout", "6", *FAKE])
+    # 20 s: long enough for pytest to start and run 1-3 on a loaded machine, far shorter than
+    # the Loki checkers' 90 s waits on a lab whose agent ships nothing.
+    main([str(folder), "--out", str(out), "--timeout", "20", *FAKE])
     [row] = rows_of(out).values()
     assert row["status"] == "timeout"
     rows = row["checkers"]
@@ -164,7 +166,7 @@ def test_at_the_deadline_the_finished_checkers_still_count(tmp_path, fake_childr
                                         "lab2.namespace-restricted")] == [True] * 3  # fmt: skip
     assert row["total"] == 60 and row["max"] == MAX
     unfinished = rows["lab2.error-traceable"]["diagnosis"]
-    assert unfinished == "not finished: grading stopped at the 6 s limit"
+    assert unfinished == "not finished: grading stopped at the 20 s limit"
 
 
 def test_timeout_keeps_a_row_and_never_blocks_the_class(class_folder, tmp_path):
