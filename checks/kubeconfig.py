@@ -243,11 +243,11 @@ def _kept(section, keep: tuple[str, ...], source: Path, policy: Policy) -> dict:
         if data_field not in keep or file_field not in section:
             continue
         content = _read_referenced(section[file_field], file_field, source, policy)
-        if data_field in section:
-            continue  # client-go: the inline data wins over the file
+        # client-go (tools/clientcmd/api/v1/types.go, AuthInfo and Cluster): `*-data` overrides
+        # its file, while a readable `tokenFile` takes precedence over `token`.
         if file_field == "tokenFile":
             out[data_field] = content.decode("utf-8", "replace").strip()
-        else:
+        elif data_field not in section:
             out[data_field] = base64.b64encode(content).decode()
     return out
 

@@ -198,3 +198,14 @@ def test_malformed_files_are_clear_errors(tmp_path, content, message):
     path.write_bytes(content)
     with pytest.raises(kc.KubeconfigError, match=message):
         kc.vet(kc.read(path), source=path, policy=grading(tmp_path))
+
+
+def test_inline_data_wins_over_a_file_but_a_token_file_wins_over_a_token(tmp_path):
+    (tmp_path / "ada.token").write_text("from-file\n")
+    (tmp_path / "ada.crt").write_bytes(b"FILE")
+    user = {"token": "inline", "tokenFile": "ada.token", "client-certificate": "ada.crt",
+            "client-certificate-data": base64.b64encode(b"INLINE").decode()}  # fmt: skip
+    path = write(tmp_path / "ada.yaml", config(user=user))
+    vetted = kc.vet(kc.read(path), source=path, policy=grading(tmp_path))["users"][0]["user"]
+    assert vetted["token"] == "from-file"
+    assert vetted["client-certificate-data"] == base64.b64encode(b"INLINE").decode()
