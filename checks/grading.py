@@ -201,6 +201,8 @@ def grade_cluster(entry, out: Path, vetted_dir: Path, timeout, checkers, policy)
             why = f"timed out after {timeout:.0f} s before any checker finished"
         return not_graded(entry, "timeout" if timed_out else "error", why, specs)
     unfinished = f"not finished: grading stopped at the {timeout:.0f} s limit"
+    if not timed_out:
+        unfinished = f"not run: the checkers' process ended early (exit {code}, see its log)"
     missing = [cid for cid in specs if cid not in rows]
     rows = {cid: rows.get(cid) or result_row(specs[cid], diagnosis=unfinished) for cid in specs}
     about = {k: v for k, v in score.items() if k not in ("checkers", "total", "max")}
@@ -209,6 +211,8 @@ def grade_cluster(entry, out: Path, vetted_dir: Path, timeout, checkers, policy)
         status, note = "unreachable", str(score.get("error") or "")
     elif timed_out and missing:
         status, note = "timeout", f"stopped at the {timeout:.0f} s limit; {len(missing)} unfinished"
+    elif missing:
+        status, note = "error", f"{len(missing)} checker(s) not run: {unfinished.split(': ', 1)[1]}"
     else:
         status, note = "graded", ("every checker finished at the time limit" if timed_out else "")
     return Graded(entry.learner, source, status, score, note)

@@ -291,3 +291,35 @@ def test_a_bad_scores_folder_stops_the_run_before_any_cluster_is_graded(class_fo
     with pytest.raises(SystemExit, match="holds no score files"):
         main([str(class_folder), "--scores", str(tmp_path / "scores"), "--out", str(out), *FAKE])
     assert not (out / "results").exists()  # nothing was started
+
+
+def test_one_learner_s_crash_or_early_exit_is_that_learner_s_row(tmp_path, monkeypatch):
+    """The child is replaced by a stand-in that writes what `pytest checks` writes (or not)."""
+    import checks.grading as grading
+    from checks.report import result_row, score_json
+
+    folder = tmp_path / "k"
+    folder.mkdir()
+    for who in ("ada", "bob", "cyd"):
+        write_fake_kubeconfig(folder / f"{who}.yaml", "passing")
+
+    def child(cmd, *, timeout, log, cwd, env):
+        who = log.stem
+        if who == "bob":
+            raise OSError("no more processes")
+        score_path = Path(cmd[cmd.index("--score-json") + 1])
+        ran = catalogue.CHECKERS if who == "ada" else catalogue.CHECKERS[:2]
+        rows = {c.id: result_row(c, passed=True, diagnosis="ok") for c in ran}
+        score_path.write_text(json.dumps(score_json(rows, reachable=True, error=None)))
+        log.write_text("")
+        return (0, False) if who == "ada" else (3, False)
+
+    monkeypatch.setattr(grading, "run_bounded", child)
+    out = tmp_path / "out"
+    assert main([str(folder), "--out", str(out), *FAKE]) == 0
+    rows = rows_of(out)
+    assert rows["ada"]["status"] == "graded" and rows["ada"]["total"] == MAX
+    assert rows["bob"]["status"] == "error" and "OSError: no more processes" in rows["bob"]["note"]
+    assert rows["cyd"]["status"] == "error" and rows["cyd"]["total"] == 40
+    assert "7 checker(s) not run" in rows["cyd"]["note"]
+    assert "ended early (exit 3" in rows["cyd"]["checkers"]["lab2.grafana-datasource"]["diagnosis"]
