@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,9 +111,16 @@ def is_loopback(host: str) -> bool:
     return ip.is_loopback or bool(mapped and mapped.is_loopback)
 
 
+# scheme://host[:port][/path] and nothing else: no user info, backslash, space or fragment that
+# two URL parsers (ours and urllib3's) could read as two different hosts.
+PLAIN_URL = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?(/[\w.~/-]*)?")
+
+
 def server_allowed(url: str, policy: Policy) -> bool:
     if policy.servers is None:
         return True
+    if not PLAIN_URL.fullmatch(url):
+        return False
     parts = urlsplit(url)
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)

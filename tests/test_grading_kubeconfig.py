@@ -88,7 +88,10 @@ def test_loopback_servers_are_lab_clusters(tmp_path, server):
 @pytest.mark.parametrize(
     "server",
     ["https://10.0.0.5:6443", "https://kubernetes.default.svc", "https://localhost.evil.test",
-     "https://127.0.0.1.nip.io:6443", "https://169.254.169.254", "https://0.0.0.0:6443"],
+     "https://127.0.0.1.nip.io:6443", "https://169.254.169.254", "https://0.0.0.0:6443",
+     # URLs two parsers could read as two hosts: refused, whatever Python makes of them
+     "https://evil.test\\@127.0.0.1:6443", "https://127.0.0.1:6443@evil.test",
+     "https://evil.test#@127.0.0.1", "https://127.0.0.1 .evil.test", "https://127.0.0.1:99999"],
 )  # fmt: skip
 def test_other_servers_are_refused_unless_allowed(tmp_path, server):
     path = write(tmp_path / "ada.yaml", config(server=server))
