@@ -124,7 +124,10 @@ def isolated(grade, entry: roster.Entry, specs: dict[str, Checker], *args) -> Gr
 def class_folder(folder: Path, what: str, **kwargs) -> list[roster.Entry]:
     if not folder.is_dir():
         raise SystemExit(f"{folder} is not a folder of {what} (one per learner)")
-    entries = roster.class_entries(folder, **kwargs)
+    try:
+        entries = roster.class_entries(folder, **kwargs)
+    except OSError as e:
+        raise SystemExit(f"cannot list {folder}: {e.strerror}") from None
     if not entries:
         raise SystemExit(f"{folder} holds no {what}: put one per learner there")
     return entries
