@@ -63,6 +63,7 @@ class Policy:
 
     servers: frozenset[tuple[str, int | None]] | None = None
     files_under: Path | None = None
+    every_user: bool = False  # refuse a plugin on any user, not only on the one in use
 
 
 LEARNER = Policy()
@@ -71,7 +72,7 @@ LEARNER = Policy()
 def grading_policy(folder: Path, allow_servers: Iterable[str] = (), any_server: bool = False):
     """The grader's policy for the kubeconfigs in `folder`."""
     servers = None if any_server else frozenset(parse_server(s) for s in allow_servers)
-    return Policy(servers=servers, files_under=Path(os.path.realpath(folder)))
+    return Policy(servers=servers, files_under=Path(os.path.realpath(folder)), every_user=True)
 
 
 def parse_server(text: str) -> tuple[str, int | None]:
@@ -162,15 +163,17 @@ def read(path: Path) -> dict:
 def vet(doc: dict, *, source: Path, policy: Policy = LEARNER, context: str | None = None):
     """A self-contained kubeconfig with only the context in use, or KubeconfigRefused/Error.
 
-    Every user is checked for plugins, not only the active one: a file that carries a program
-    is refused as a whole, so what is graded never depends on which context happens to be set.
+    The grader checks every user for plugins, not only the active one: a learner's file that
+    carries a program is refused as a whole, so what is graded never depends on which context
+    happens to be set. A learner's own run checks the user it will use (their ~/.kube/config
+    may well hold a cloud user beside the lab's).
     """
     users = _named(doc, "users")
     for name, entry in users.items():
         user = entry.get("user") or {}
         if not isinstance(user, dict):
             raise KubeconfigError(f"user {name!r} is not a mapping")
-        for key in RUNS_CODE:
+        for key in RUNS_CODE if policy.every_user else ():
             if key in user:
                 raise KubeconfigRefused(_runs_code_message(name, key, user[key]))
     contexts, clusters = _named(doc, "contexts"), _named(doc, "clusters")
@@ -204,7 +207,11 @@ def vet(doc: dict, *, source: Path, policy: Policy = LEARNER, context: str | Non
     if uname is not None:
         if str(uname) not in users:
             raise KubeconfigError(f"context {current!r} names user {uname!r}, not in the file")
-        user = _kept(users[str(uname)].get("user"), USER_KEEP, source, policy)
+        raw = users[str(uname)].get("user") or {}
+        for key in RUNS_CODE:
+            if key in raw:
+                raise KubeconfigRefused(_runs_code_message(str(uname), key, raw[key]))
+        user = _kept(raw, USER_KEEP, source, policy)
         vetted["users"] = [{"name": str(uname), "user": user}]
         vetted["contexts"][0]["context"]["user"] = str(uname)
     return vetted

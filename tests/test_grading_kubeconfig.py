@@ -56,13 +56,17 @@ def test_exec_plugin_is_refused_and_never_run_by_the_grader_or_the_checkers(tmp_
     assert not canary.exists()
 
 
-def test_a_plugin_on_a_user_the_context_does_not_use_is_still_refused(tmp_path):
+def test_a_plugin_on_a_user_the_context_does_not_use_is_refused_by_the_grader(tmp_path):
     user, canary = canary_exec(tmp_path)
     doc = config()
     doc["users"].append({"name": "other", "user": user})
     path = write(tmp_path / "ada.yaml", doc)
     with pytest.raises(kc.KubeconfigRefused, match="user 'other'"):
-        kc.vet(kc.read(path), source=path, policy=kc.LEARNER)
+        kc.vet(kc.read(path), source=path, policy=grading(tmp_path))
+    # A learner's own ~/.kube/config may hold a cloud user beside the lab's: the vetted copy
+    # holds only the user in use, so nothing of the other one can run.
+    vetted = kc.vet(kc.read(path), source=path, policy=kc.LEARNER)
+    assert [u["name"] for u in vetted["users"]] == ["u"]
     assert not canary.exists()
 
 
