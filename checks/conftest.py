@@ -191,6 +191,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         if outcome is not None:
             row["diagnosis"] = outcome.summary
             row["measurements"] = dict(outcome.measurements)
+    if report.when == "teardown":
+        write_score(item.config)  # after each checker: a kill at a deadline loses nothing done
     return report
 
 
@@ -209,11 +211,18 @@ def score(config: pytest.Config) -> dict:
     )
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    path = session.config.getoption("score_json")
+def write_score(config: pytest.Config) -> None:
+    """The score JSON so far, replaced atomically: a reader never sees half a file."""
+    path = config.getoption("score_json")
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(score(session.config), indent=2) + "\n")
+        partial = Path(f"{path}.partial")
+        partial.write_text(json.dumps(score(config), indent=2) + "\n")
+        os.replace(partial, path)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    write_score(session.config)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:

@@ -1,27 +1,37 @@
-"""Grade a class: many lab clusters (live) or many submissions (offline) into one gradebook.
+"""Grade a class: many lab clusters (live), learners' own score files, or many submissions
+(offline), into one gradebook.
 
-    python -m checks.grading FOLDER_OF_KUBECONFIGS [--out DIR] [--jobs N] [--timeout S]
-                             [--checker ID ...]
+    python -m checks.grading FOLDER_OF_KUBECONFIGS [--scores FOLDER] [--out DIR] [--jobs N]
+                             [--timeout S] [--checker ID ...] [--allow-server HOST[:PORT] ...]
+                             [--allow-servers-file FILE] [--allow-any-server]
+    python -m checks.grading --scores FOLDER_OF_SCORE_FILES [--out DIR]
     python -m checks.grading --offline FOLDER_OF_SUBMISSIONS [--out DIR]
 
-Live: every file in the folder is one learner's kubeconfig (the learner id is the file name
-without its extension). Each cluster is graded by the same checkers a learner runs
-(`python -m pytest checks --kubeconfig ...`) in its own process, several at once, each bounded
-in time: at the deadline it is interrupted (so the checkers that finished still count), then
-killed. An unreachable cluster or a timeout is a row in the gradebook, never the end of the run.
+Live: every file in the folder is one learner's kubeconfig (ids: `checks.roster`). Each is
+vetted first (`checks.kubeconfig`: no exec or auth-provider plugin is ever run, the server must
+be on loopback or allowed by the instructor, no file outside the folder is read); the vetted
+copy is graded by the same checkers a learner runs (`python -m pytest checks`) in a child
+process of its own session, several at once. At the deadline the child's whole process group
+gets SIGTERM, then SIGKILL; every checker that finished is already in its score file (the
+checkers write it after each one), so nothing finished is lost.
+
+Self-reported (`--scores`): `<id>.json` files, each a learner's `.lab/score.json` from their own
+machine, validated by shape and against the catalogue's points; valid ones are rows with status
+`self-reported`, which is only as trustworthy as the learner.
 
 Offline: every sub-folder is one learner's submission (a repository with `manifests/`, or the
-`manifests/` folder itself); the static checks of `validators.manifests.check_tree` (schema, Pod
-Security, Alloy lint, consistency) grade it, with the same report format.
+`manifests/` folder itself). Its regular files are copied without following links out of it and
+checked by `validators.manifests.check_tree` against the course's own pins (this repository's
+versions.toml, never the submission's).
 
-Output in --out (default ./gradebook): gradebook.csv, gradebook.json, gradebook.html, and per
-learner `reports/<id>.txt` (the learner report) and `results/<id>.json` (the score JSON).
+A problem with one learner is that learner's row (status below), never the end of the run.
+Output (`checks.gradebook`) in --out (default ./gradebook, ignored by git in this repository).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import contextlib
 import json
 import os
 import signal
@@ -29,18 +39,21 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from checks import catalogue
+import yaml
+
+from checks import catalogue, kubeconfig, roster
 from checks.catalogue import Checker
-from checks.report import learner_report, result_row, score_json
+from checks.gradebook import write_gradebook
+from checks.report import result_row, score_json
+from checks.scorefile import checked_rows
 
 CHECKS_DIR = Path(__file__).resolve().parent
-INTERRUPT_GRACE_S = 15  # after SIGINT, pytest writes the score of the checkers that finished
+TERM_GRACE_S = 5  # after SIGTERM at the deadline, before SIGKILL
 
 # The static checks, grouped as the issue names them; finding names from validators.manifests.
 OFFLINE_CHECKERS = (
@@ -73,6 +86,7 @@ OFFLINE_CHECKERS = (
         "reference/checkers.md",
     ),
 )
+OFFLINE_BY_ID = {c.id: c for c in OFFLINE_CHECKERS}
 OFFLINE_GROUPS = {
     "yaml": "static.schema",
     "schema": "static.schema",
@@ -87,136 +101,191 @@ OFFLINE_GROUPS = {
 class Graded:
     learner: str
     source: str
-    status: str  # graded | unreachable | timeout | error
+    status: str  # a key of checks.gradebook.STATUSES
     score: dict  # the score JSON (checkers keyed by id)
     note: str = ""
 
 
-# -- live ----------------------------------------------------------------------------------
-def kubeconfigs(folder: Path) -> list[Path]:
+def not_graded(entry: roster.Entry, status: str, why: str, specs: dict[str, Checker]) -> Graded:
+    """A row for a learner whose work could not be checked: every checker 0, with why."""
+    rows = {cid: result_row(spec, diagnosis=why) for cid, spec in specs.items()}
+    score = score_json(rows, submission=roster.shown(entry.path), reachable=False, error=why)
+    return Graded(entry.learner, roster.shown(entry.path), status, score, why)
+
+
+def isolated(grade, entry: roster.Entry, specs: dict[str, Checker], *args) -> Graded:
+    """`grade(entry, *args)`, where any crash is that learner's `error` row."""
+    try:
+        return grade(entry, *args)
+    except Exception as e:  # noqa: BLE001 - one learner never stops the class
+        return not_graded(entry, "error", f"could not grade: {type(e).__name__}: {e}", specs)
+
+
+def class_folder(folder: Path, what: str, **kwargs) -> list[roster.Entry]:
     if not folder.is_dir():
-        raise SystemExit(f"{folder} is not a folder of kubeconfigs (one file per learner)")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    if not files:
-        raise SystemExit(f"{folder} holds no kubeconfig files: put one file per learner there")
-    seen: dict[str, Path] = {}
-    for f in files:
-        who = learner_id(f)
-        if who in seen:
-            raise SystemExit(
-                f"{seen[who].name} and {f.name} are both learner {who!r}: "
-                "keep one kubeconfig per learner"
-            )
-        seen[who] = f
-    return files
+        raise SystemExit(f"{folder} is not a folder of {what} (one per learner)")
+    try:
+        entries = roster.class_entries(folder, **kwargs)
+    except OSError as e:
+        raise SystemExit(f"cannot list {folder}: {e.strerror}") from None
+    if not entries:
+        raise SystemExit(f"{folder} holds no {what}: put one per learner there")
+    return entries
 
 
-def learner_id(path: Path) -> str:
-    name = path.name
-    for suffix in (".kubeconfig", ".yaml", ".yml", ".conf", ".json"):
-        name = name.removesuffix(suffix)
-    return name
+# -- live ----------------------------------------------------------------------------------
+def run_bounded(cmd: list[str], *, timeout: float, log: Path, cwd: Path, env: dict):
+    """Run `cmd` in a new session; at `timeout` SIGTERM its process group, then SIGKILL.
 
-
-def empty_score(source: str, ids: Iterable[str], error: str, specs=catalogue.BY_ID) -> dict:
-    rows = {cid: result_row(specs[cid], diagnosis=error) for cid in ids}
-    return score_json(rows, kubeconfig=source, reachable=False, error=error)
-
-
-def grade_cluster(kubeconfig: Path, out: Path, timeout: float, checkers: list[str]) -> Graded:
-    """Run the checkers against one cluster in a child process bounded by `timeout`."""
-    who = learner_id(kubeconfig)
-    score_path, junit = out / "results" / f"{who}.json", out / "results" / f"{who}.xml"
-    score_path.unlink(missing_ok=True)
-    cmd = [
-        sys.executable, "-m", "pytest", str(CHECKS_DIR), "-p", "no:cacheprovider", "-q",
-        "--kubeconfig", str(kubeconfig), "--score-json", str(score_path),
-        "--junitxml", str(junit),
-    ]  # fmt: skip
-    for cid in checkers:
-        cmd += ["--checker", cid]
-    env = {k: v for k, v in os.environ.items() if k != "LAB_KUBECONFIG"}
-    log = out / "results" / f"{who}.log"
-    with log.open("w") as sink:
+    Returns (exit code, timed out). Whatever the child started is killed with it, even a
+    process that ignores SIGTERM or left the child's process (the group is the unit).
+    """
+    with log.open("wb") as sink:
         child = subprocess.Popen(
-            cmd, cwd=CHECKS_DIR.parent, env=env, stdout=sink, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=sink,
+            stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         timed_out = False
         try:
             child.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-            child.send_signal(signal.SIGINT)  # pytest still writes the finished checkers
-            try:
-                child.wait(timeout=INTERRUPT_GRACE_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
-    ids = checkers or [c.id for c in catalogue.CHECKERS]
-    if score_path.is_file():
-        score = json.loads(score_path.read_text())
-        # Checkers that never ran (interrupted) still appear, with why.
-        for cid in ids:
-            if cid not in score["checkers"]:
-                why = f"not finished: grading stopped at the {timeout:.0f} s limit"
-                score["checkers"][cid] = result_row(catalogue.get(cid), diagnosis=why)
-        score["max"] = sum(r["max_points"] for r in score["checkers"].values())
-    else:
-        tail = log.read_text()[-800:]
-        why = f"the checkers produced no score (exit {child.returncode}); log tail: {tail}"
+            _signal_group(child.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=TERM_GRACE_S)
+        _signal_group(child.pid, signal.SIGKILL)  # nothing of this run outlives it
+        child.wait()
+    return child.returncode, timed_out
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone
+        os.killpg(pgid, sig)
+
+
+def grade_cluster(entry, out: Path, vetted_dir: Path, timeout, checkers, policy) -> Graded:
+    """Vet one learner's kubeconfig, then run the checkers on it in a bounded child."""
+    specs = {cid: catalogue.get(cid) for cid in checkers}
+    if entry.status:
+        return not_graded(entry, entry.status, entry.problem, specs)
+    try:
+        vetted = kubeconfig.vet(kubeconfig.read(entry.path), source=entry.path, policy=policy)
+    except kubeconfig.KubeconfigRefused as e:
+        return not_graded(entry, "refused", str(e), specs)
+    except kubeconfig.KubeconfigError as e:
+        return not_graded(entry, "error", str(e), specs)
+    safe = vetted_dir / f"{entry.learner}.yaml"
+    fd = os.open(safe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as f:
+        yaml.safe_dump(vetted, f)
+    results = out / "results"
+    score_path = results / f"{entry.learner}.json"
+    score_path.unlink(missing_ok=True)
+    cmd = [
+        sys.executable, "-m", "pytest", str(CHECKS_DIR), "-p", "no:cacheprovider", "-q",
+        "--kubeconfig", str(safe), "--score-json", str(score_path),
+        "--junitxml", str(results / f"{entry.learner}.xml"),
+    ]  # fmt: skip
+    for cid in checkers:
+        cmd += ["--checker", cid]
+    env = {k: v for k, v in os.environ.items() if k not in ("LAB_KUBECONFIG", "KUBECONFIG")}
+    log = results / f"{entry.learner}.log"
+    code, timed_out = run_bounded(cmd, timeout=timeout, log=log, cwd=CHECKS_DIR.parent, env=env)
+    source = roster.shown(entry.path)
+    try:
+        # The diagnoses name the vetted copy, which is gone after grading: name the learner's file.
+        text = score_path.read_text(errors="replace").replace(json.dumps(str(safe))[1:-1], source)
+        score = json.loads(text)
+        rows = checked_rows(score, specs, own=True)
+    except (OSError, ValueError) as e:
+        tail = log.read_text(errors="replace")[-800:]
+        why = f"the checkers produced no score (exit {code}: {e}); log tail: {tail}"
         if timed_out:
             why = f"timed out after {timeout:.0f} s before any checker finished"
-        score = empty_score(str(kubeconfig), ids, why)
-    if timed_out:
-        status, note = "timeout", f"stopped at the {timeout:.0f} s limit"
-    elif not score.get("reachable", True):
-        status, note = "unreachable", score.get("error") or ""
-    elif score_path.is_file():
-        status, note = "graded", ""
+        return not_graded(entry, "timeout" if timed_out else "error", why, specs)
+    unfinished = f"not finished: grading stopped at the {timeout:.0f} s limit"
+    if not timed_out:
+        unfinished = f"not run: the checkers' process ended early (exit {code}, see its log)"
+    missing = [cid for cid in specs if cid not in rows]
+    rows = {cid: rows.get(cid) or result_row(specs[cid], diagnosis=unfinished) for cid in specs}
+    about = {k: v for k, v in score.items() if k not in ("checkers", "total", "max")}
+    score = score_json(rows, **(about | {"kubeconfig": source}))
+    if not score.get("reachable", True):  # the likelier cause of a slow run, and the fix
+        status, note = "unreachable", str(score.get("error") or "")
+    elif timed_out and missing:
+        status, note = "timeout", f"stopped at the {timeout:.0f} s limit; {len(missing)} unfinished"
+    elif missing:
+        status, note = "error", f"{len(missing)} checker(s) not run: {unfinished.split(': ', 1)[1]}"
     else:
-        status, note = "error", score["error"]
-    return Graded(who, str(kubeconfig), status, score, note)
+        status, note = "graded", ("every checker finished at the time limit" if timed_out else "")
+    return Graded(entry.learner, source, status, score, note)
 
 
-def grade_live(
-    folder: Path, out: Path, *, jobs: int, timeout: float, checkers: list[str]
-) -> list[Graded]:
-    # Absolute paths: the children run in the repository, not in the caller's directory.
-    files = [f.resolve() for f in kubeconfigs(folder)]
-    out = out.resolve()
+def grade_live(entries, out: Path, *, jobs: int, timeout: float, checkers, policy):
+    out = out.resolve()  # the children run in the repository, not in the caller's directory
     (out / "results").mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(grade_cluster, f, out, timeout, checkers) for f in files]
+    ids = checkers or [c.id for c in catalogue.CHECKERS]
+    specs = {cid: catalogue.get(cid) for cid in ids}
+    with (
+        tempfile.TemporaryDirectory(prefix="lab-grading-") as vetted_dir,
+        ThreadPoolExecutor(max_workers=max(1, jobs)) as pool,
+    ):
+        args = (out, Path(vetted_dir), timeout, ids, policy)
+        futures = [pool.submit(isolated, grade_cluster, e, specs, *args) for e in entries]
         return [f.result() for f in futures]
 
 
+# -- score files (the checkers' own, and the learners' self-reported ones) ------------------
+def import_score(entry: roster.Entry, specs: dict[str, Checker]) -> Graded:
+    """One learner's self-reported score file as a row (`self-reported` or `invalid`)."""
+    if entry.status:
+        return not_graded(entry, entry.status, entry.problem, specs)
+    try:
+        with entry.path.open("rb") as f:
+            raw = f.read(roster.MAX_FILE_BYTES + 1)
+        if len(raw) > roster.MAX_FILE_BYTES:
+            raise ValueError(f"over {roster.MAX_FILE_BYTES // 1024} KiB")
+        data = json.loads(raw)
+        rows = checked_rows(data, specs)
+    except (OSError, ValueError, RecursionError) as e:
+        why = f"not a score file the checkers wrote: {e}. Ask for `.lab/score.json` as written."
+        return not_graded(entry, "invalid", why, specs)
+    missing = "not in the learner's score file (not run on their machine)"
+    rows = {cid: rows.get(cid) or result_row(specs[cid], diagnosis=missing) for cid in specs}
+    finished = data.get("finished") if isinstance(data.get("finished"), str) else None
+    source = roster.shown(entry.path)
+    score = score_json(rows, submission=source, finished=finished, reachable=True, error=None)
+    note = "self-reported" + (f", run {finished[:40]}" if finished else "")
+    if data.get("reachable") is False:
+        note += f"; their checkers could not reach their cluster: {str(data.get('error'))[:300]}"
+    return Graded(entry.learner, source, "self-reported", score, note)
+
+
 # -- offline -------------------------------------------------------------------------------
-def submissions(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        raise SystemExit(f"{folder} is not a folder of submissions (one folder per learner)")
-    subs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not subs:
-        raise SystemExit(f"{folder} holds no submission folders: one folder per learner")
-    return subs
+def grade_submission(entry: roster.Entry, versions: dict) -> Graded:
+    """The static checks on a copy of one learner's manifests, against the course's pins."""
+    from validators.manifests import check_tree  # the validators are only needed offline
 
-
-def grade_submission(sub: Path) -> Graded:
-    """The static checks on one learner's manifests, as a score JSON."""
-    from validators.manifests import check_tree
-
+    if entry.status:
+        return not_graded(entry, entry.status, entry.problem, OFFLINE_BY_ID)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp:
-        root = sub
-        if not (sub / "manifests").is_dir():  # the manifests folder itself was handed in
-            root = Path(tmp)
-            (root / "manifests").symlink_to(sub.resolve(), target_is_directory=True)
-        findings = check_tree(root, helm=False)
+    with tempfile.TemporaryDirectory(prefix="lab-submission-") as tmp:
+        root = Path(tmp)
+        if os.path.lexists(entry.path / "manifests"):  # a repository was handed in
+            skipped = roster.copy_submission(entry.path, root, only="manifests")
+        else:  # the manifests folder itself
+            skipped = roster.copy_submission(entry.path, root / "manifests")
+        note = ("not followed or skipped: " + ", ".join(skipped[:10])) if skipped else ""
+        if not any(p.suffix in (".yaml", ".yml") for p in (root / "manifests").rglob("*")):
+            why = "the submission holds no manifests (no .yaml file in manifests/ or the folder)"
+            empty = not_graded(entry, "empty", why, OFFLINE_BY_ID)
+            empty.note = "; ".join(filter(None, [why, note]))
+            return empty
+        findings = check_tree(root, versions, helm=False)
     seconds = time.monotonic() - started
     groups: dict[str, list] = {c.id: [] for c in OFFLINE_CHECKERS}
     for f in findings:
         groups[OFFLINE_GROUPS.get(f.check, "static.consistency")].append(f)
-    specs = {c.id: c for c in OFFLINE_CHECKERS}
     rows = {}
     for cid, found in groups.items():
         failed = [f for f in found if not f.ok and not f.skipped]
@@ -229,126 +298,100 @@ def grade_submission(sub: Path) -> Graded:
             passed = False
         else:
             text, passed = "; ".join(f.message for f in found if f.ok)[:500], True
-        rows[cid] = result_row(specs[cid], passed=passed, diagnosis=text, seconds=seconds)
-    score = score_json(
-        rows,
-        kubeconfig=None,
-        submission=str(sub),
-        reachable=True,
-        error=None,
-        finished=datetime.now(UTC).isoformat(timespec="seconds"),
+        rows[cid] = result_row(OFFLINE_BY_ID[cid], passed=passed, diagnosis=text, seconds=seconds)
+    finished = datetime.now(UTC).isoformat(timespec="seconds")
+    source = roster.shown(entry.path)
+    score = score_json(rows, submission=source, reachable=True, error=None, finished=finished)
+    return Graded(entry.learner, source, "graded", score, note)
+
+
+def grade_offline(entries) -> list[Graded]:
+    from labconfig.versions import load_versions
+
+    course_pins = load_versions()  # this repository's, never a submission's own versions.toml
+    return [isolated(grade_submission, e, OFFLINE_BY_ID, course_pins) for e in entries]
+
+
+# -- command line --------------------------------------------------------------------------
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m checks.grading",
+        description="Grade lab-2 clusters (a folder of kubeconfigs), learners' own score files "
+        "(--scores) or, with --offline, submissions (a folder of learner folders).",
     )
-    return Graded(sub.name, str(sub), "graded", score)
-
-
-def grade_offline(folder: Path, out: Path) -> list[Graded]:
-    (out / "results").mkdir(parents=True, exist_ok=True)
-    graded = []
-    for sub in submissions(folder):
-        try:
-            graded.append(grade_submission(sub))
-        except Exception as e:  # noqa: BLE001 - one broken submission never stops the class
-            ids = [c.id for c in OFFLINE_CHECKERS]
-            why = f"could not check: {type(e).__name__}: {e}"
-            specs = {c.id: c for c in OFFLINE_CHECKERS}
-            graded.append(
-                Graded(sub.name, str(sub), "error", empty_score(str(sub), ids, why, specs), why)
-            )
-    return graded
-
-
-# -- the gradebook -------------------------------------------------------------------------
-def write_gradebook(graded: list[Graded], out: Path, *, mode: str) -> dict[str, Path]:
-    """gradebook.csv/.json/.html plus each learner's text report and score JSON."""
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
-
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "reports").mkdir(exist_ok=True)
-    (out / "results").mkdir(exist_ok=True)
-    ids: list[str] = []
-    for g in graded:
-        ids += [cid for cid in g.score["checkers"] if cid not in ids]
-    for g in graded:
-        (out / "reports" / f"{g.learner}.txt").write_text("\n".join(learner_report(g.score)) + "\n")
-        (out / "results" / f"{g.learner}.json").write_text(json.dumps(g.score, indent=2) + "\n")
-
-    book = {
-        "mode": mode,
-        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
-        "checkers": ids,
-        "learners": [
-            {
-                "learner": g.learner,
-                "source": g.source,
-                "status": g.status,
-                "note": g.note,
-                "total": g.score["total"],
-                "max": g.score["max"],
-                "checkers": g.score["checkers"],
-            }
-            for g in graded
-        ],
-    }
-    paths = {
-        "json": out / "gradebook.json",
-        "csv": out / "gradebook.csv",
-        "html": out / "gradebook.html",
-    }
-    paths["json"].write_text(json.dumps(book, indent=2) + "\n")
-    with paths["csv"].open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["learner", "status", "total", "max", *ids, "note"])
-        for row in book["learners"]:
-            points = [row["checkers"].get(cid, {}).get("points", "") for cid in ids]
-            writer.writerow([row["learner"], row["status"], row["total"], row["max"], *points,
-                             row["note"]])  # fmt: skip
-    env = Environment(
-        loader=FileSystemLoader(CHECKS_DIR / "templates"),
-        autoescape=select_autoescape(["html", "j2"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    html = env.get_template("gradebook.html.j2").render(book=book)
-    paths["html"].write_text(html)
-    return paths
+    add = parser.add_argument
+    add("folder", type=Path, nargs="?", help="folder of kubeconfigs, one file per learner")
+    add("--scores", type=Path, metavar="FOLDER", help="folder of <id>.json self-reported scores")
+    add("--offline", type=Path, metavar="FOLDER", help="folder of submissions (static checks)")
+    add("--out", type=Path, default=Path("gradebook"), help="output folder (default ./gradebook)")
+    add("--jobs", type=int, default=4, help="clusters graded at once")
+    add("--timeout", type=float, default=600, help="seconds per cluster")
+    add("--checker", action="append", default=[], metavar="ID", help="only these checkers")
+    add("--allow-server", action="append", default=[], metavar="HOST[:PORT]",
+        help="also grade clusters at this address (loopback is always allowed)")  # fmt: skip
+    add("--allow-servers-file", type=Path, metavar="FILE", help="one HOST[:PORT] per line")
+    add("--allow-any-server", action="store_true", help="grade a cluster at any address")
+    args = parser.parse_args(argv)
+    if not (args.timeout > 0 and args.jobs >= 1):
+        parser.error("--timeout must be a positive number of seconds and --jobs at least 1")
+    for given in (args.folder, args.scores, args.offline):
+        if given and args.out.resolve().is_relative_to(given.resolve()):
+            parser.error(f"--out {args.out} is inside {given}: put the gradebook outside it")
+    if args.offline and (args.folder or args.scores):
+        parser.error("--offline grades submissions alone; run live grading separately")
+    if not (args.folder or args.scores or args.offline):
+        parser.error("give a FOLDER of kubeconfigs, --scores FOLDER, or --offline FOLDER")
+    unknown = [c for c in args.checker if c not in catalogue.BY_ID]
+    if unknown:
+        known = ", ".join(catalogue.BY_ID)
+        parser.error(f"unknown checker id(s) {', '.join(unknown)}; known: {known}")
+    allowed = list(args.allow_server)
+    try:
+        if args.allow_servers_file:
+            allowed += kubeconfig.read_allow_file(args.allow_servers_file)
+        for server in allowed:
+            kubeconfig.parse_server(server)
+    except (OSError, kubeconfig.KubeconfigError) as e:
+        parser.error(str(e))
+    args.allowed = allowed
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m checks.grading",
-        description="Grade lab-2 clusters (a folder of kubeconfigs) or, with --offline, "
-        "submissions (a folder of learner folders), into one gradebook.",
-    )
-    parser.add_argument("folder", type=Path, nargs="?", help="folder of kubeconfigs")
-    parser.add_argument(
-        "--offline", type=Path, metavar="FOLDER", help="folder of submissions (static checks)"
-    )
-    parser.add_argument("--out", type=Path, default=Path("gradebook"), help="output folder")
-    parser.add_argument("--jobs", type=int, default=4, help="clusters graded at once")
-    parser.add_argument("--timeout", type=float, default=600, help="seconds per cluster")
-    parser.add_argument(
-        "--checker", action="append", default=[], metavar="ID", help="only these checkers"
-    )
-    args = parser.parse_args(argv)
-    if bool(args.folder) == bool(args.offline):
-        parser.error("give a FOLDER of kubeconfigs, or --offline FOLDER of submissions")
-    unknown = [c for c in args.checker if c not in catalogue.BY_ID]
-    if unknown:
-        parser.error(
-            f"unknown checker id(s) {', '.join(unknown)}; known: {', '.join(catalogue.BY_ID)}"
-        )
+    args = parse_args(argv)
     if args.offline:
-        graded, mode = grade_offline(args.offline, args.out), "offline"
+        entries = class_folder(args.offline, "submission folders", want="dir")
+        graded, specs, mode = grade_offline(entries), OFFLINE_BY_ID, "offline"
     else:
-        print(f"grading {args.folder} ({args.jobs} at once, {args.timeout:.0f} s each)...")
-        graded = grade_live(
-            args.folder, args.out, jobs=args.jobs, timeout=args.timeout, checkers=args.checker
+        ids = args.checker or [c.id for c in catalogue.CHECKERS]
+        specs, graded, mode = {cid: catalogue.get(cid) for cid in ids}, [], "live"
+        # Both folders are listed before anything runs: a usage error never comes after a
+        # class's worth of live grading.
+        clusters = args.folder and class_folder(
+            args.folder, "kubeconfig files", want="file", suffixes=roster.KUBECONFIG_SUFFIXES
         )
-        mode = "live"
-    paths = write_gradebook(graded, args.out, mode=mode)
+        scores = args.scores and class_folder(
+            args.scores, "score files", want="file", suffixes=(".json",)
+        )
+        if clusters:
+            policy = kubeconfig.grading_policy(args.folder, args.allowed, args.allow_any_server)
+            print(f"grading {len(clusters)} cluster(s), {args.jobs} at once, "
+                  f"{args.timeout:.0f} s each...")  # fmt: skip
+            graded = grade_live(clusters, args.out, jobs=args.jobs, timeout=args.timeout,
+                                checkers=args.checker, policy=policy)  # fmt: skip
+        taken = {g.learner.casefold() for g in graded}
+        for g in (isolated(import_score, e, specs, specs) for e in scores or []):
+            if g.learner.casefold() in taken:  # graded live too: keep both rows, apart
+                g.learner += ".self-reported"
+            while g.learner.casefold() in taken:
+                g.learner += "~"
+            taken.add(g.learner.casefold())
+            graded.append(g)
+    paths = write_gradebook(graded, args.out, mode=mode, specs=specs)
     for g in graded:
         extra = f"  ({g.note[:100]})" if g.note else ""
-        print(f"  {g.learner:<24} {g.status:<12} {g.score['total']:>4}/{g.score['max']:<4}{extra}")
+        line = f"  {g.learner:<24} {g.status:<13} {g.score['total']:>4}/{g.score['max']:<4}{extra}"
+        print(line.encode("utf-8", "backslashreplace").decode("utf-8"))
     print("gradebook: " + ", ".join(str(p) for p in paths.values()))
     return 0
 

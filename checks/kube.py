@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from checks.kubeconfig import load_client_config
 from labconfig.settings import DEFAULT_KUBECONFIG, KUBECONFIG_ENV
 
 DEFAULT_TIMEOUT = (5, 30)  # connect, read (seconds): an unreachable cluster fails fast
@@ -69,7 +70,7 @@ class Kube:
     """Kubernetes through one kubeconfig. Construction reads the file but contacts nothing."""
 
     def __init__(self, kubeconfig: str | Path, *, context: str | None = None):
-        from kubernetes import client, config
+        from kubernetes import client
 
         self.kubeconfig = Path(kubeconfig)
         if not self.kubeconfig.is_file():
@@ -80,10 +81,8 @@ class Kube:
             )
         cfg = client.Configuration()
         try:
-            config.load_kube_config(
-                config_file=str(self.kubeconfig), context=context,
-                client_configuration=cfg, persist_config=False,
-            )  # fmt: skip
+            # A vetted copy: the client never sees an exec or auth-provider plugin to run.
+            load_client_config(self.kubeconfig, cfg, context=context)
         except Exception as e:  # the loader raises ConfigException, ValueError, YAML errors...
             raise KubeError(f"cannot load kubeconfig {self.kubeconfig}: {e}") from e
         cfg.retries = 1  # an unreachable cluster is reported quickly, not after 3 retries
