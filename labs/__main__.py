@@ -1,4 +1,5 @@
-"""`python -m labs run lab2 [--dry-run] [--until N] [--step N] [--check] [--fresh]`,
+"""`python -m labs run lab2 [--solve] [--hint] [--dry-run] [--until N] [--step N] [--check]
+[--fresh]`,
 `python -m labs doctor`, `python -m labs down` (the nox sessions call these)."""
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--step", type=int, metavar="N", help="run only step N")
     run.add_argument("--check", action="store_true", help="only run the checkers")
     run.add_argument("--fresh", action="store_true", help="delete and recreate the cluster")
+    run.add_argument(
+        "--solve",
+        action="store_true",
+        help="run the reference solution (every step's commands) instead of stopping at tasks",
+    )
+    run.add_argument(
+        "--hint", action="store_true", help="show the next hint of your current exercise"
+    )
     sub.add_parser("doctor", help="check this machine for the lab")
     sub.add_parser("down", help="delete the lab's kind cluster (and nothing else)")
     return p
@@ -96,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         step=args.step,
         check=args.check,
         fresh=args.fresh,
+        solve=args.solve,
+        hint=args.hint,
     )
     try:
         engine.validate(lab, options)

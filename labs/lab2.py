@@ -363,12 +363,12 @@ def _step1(c: _Context) -> Step:
             "through configuration."
         ),
         minutes=10,
-        title="See the structured JSON the services already write to stdout",
+        title="JSON on stdout: one object per line from both services",
         docs="lab-2.md#step-1",
         summary=(
             "`kubectl logs` reads the CRI log file on the node: one JSON object per line, with "
-            "`level`, `msg`, `service` and the request's `trace_id`. Useful for one pod, now; "
-            "gone when the pod is deleted."
+            "`level`, `msg`, `service` and the request's `trace_id`. It shows one pod's recent "
+            "lines, and nothing at all once that pod is deleted."
         ),
         actions=(
             Action(
