@@ -107,3 +107,30 @@ def get(checker_id: str) -> Checker:
     except KeyError:
         known = ", ".join(BY_ID)
         raise KeyError(f"unknown checker id {checker_id!r}; known ids: {known}") from None
+
+
+# -- learner mode (issue 12): the learner's own queries, run against Loki --------------------
+# Appended here so the checkers above keep their order; they run after every checker above.
+LEARNER_CHECKERS: tuple[Checker, ...] = (
+    Checker(
+        "lab2.learner-queries",
+        "Your `errors` and `one_request` queries (exercises/lab2/queries.yaml) find a fresh "
+        "failing request",
+        20,
+        'one_request: a selector on the namespace, then `| json | trace_id="$TRACE_ID"`, run '
+        'as a range query; errors: only level="ERROR". `python -m validators.exercises` '
+        "judges their shape offline.",
+        "lab-2.md#step-3",
+    ),
+    Checker(
+        "lab2.learner-deleted-pod-lines",
+        "The pods are deleted and your `deleted_pod_lines` query still returns their lines, "
+        "up to the last",
+        10,
+        'Delete every catalog and orders pod; select one with `pod="$POD"` inside the braces: '
+        "a deleted pod's name is still a label value in Loki.",
+        "lab-2.md#step-4",
+    ),
+)
+CHECKERS = (*CHECKERS, *LEARNER_CHECKERS)
+BY_ID.update({c.id: c for c in LEARNER_CHECKERS})

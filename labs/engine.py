@@ -235,6 +235,19 @@ def _read_score(path: Path) -> dict[str, bool]:
         return {}
 
 
+def _read_diagnoses(path: Path) -> dict[str, str]:
+    """checker id -> diagnosis of each failed checker, from the score JSON (empty if absent)."""
+    try:
+        data = json.loads(path.read_text())
+        return {
+            cid: str(row.get("diagnosis") or "")
+            for cid, row in data["checkers"].items()
+            if not row.get("passed")
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
 # Stands in for a step when `--check` fails (no step was run).
 CHECKS_ONLY = Step(
     number=-1,
@@ -496,6 +509,10 @@ class Engine:
             self.console.print(
                 f"\n[bold yellow]Not yet[/] (attempt {attempts}): {escape(failure.reason)}"
             )
+            for cid, diagnosis in _read_diagnoses(self.lab_dir / Path(SCORE_JSON).name).items():
+                self.console.print(f"[bold]{escape(cid)}[/]")
+                for line in diagnosis.splitlines():
+                    self.console.print(f"  {escape(line)}")
             for line in learner.hint_lines(step, shown):
                 self.console.print(f"  {escape(line)}")
             return False
@@ -516,9 +533,8 @@ class Engine:
                 f"No exercise is in progress: `{learner.RUN_AGAIN}` hands out the next one."
             )
             return 0
-        shown = learner.see_hints(
-            self.state, step.number, learner.hints_seen(self.state, step.number) + 1
-        )
+        wanted = learner.hints_seen(self.state, step.number) + 1
+        shown = learner.see_hints(self.state, step.number, min(wanted, len(step.task.hints)))
         self.console.print(f"[bold]Step {step.number}: {escape(step.title)}[/]")
         for line in learner.hint_lines(step, shown):
             self.console.print(f"  {escape(line)}")
@@ -677,7 +693,8 @@ class Engine:
             self.console.print(
                 f"[bold]Your turn:[/] do step {step.number} ({step.title}) by hand "
                 f"(docs/{step.docs}), then `nox -s lab-2 -- --check --step {step.number}`. "
-                f"`nox -s lab-2 -- --solve --step {step.number}` runs the reference solution instead."
+                f"`nox -s lab-2 -- --solve --step {step.number}` runs the reference solution "
+                "instead."
             )
         lines = [f"  {kubeconfig_export(self.lab)}    # use the lab cluster in this shell"]
         grafana = self.lab.grafana_after

@@ -592,7 +592,8 @@ BOOKSTORE_CONFIGMAP = "manifests/bookstore/configmap.yaml"
 # The setting the JSON exercise ships wrong. The bookstore reads it from ConfigMap
 # `bookstore-config` (LOG_FORMAT json|text); see the report of issue 12 for its status.
 LOG_FORMAT_KEY = "LOG_FORMAT"
-CHECK_AGAIN = "Run `nox -s lab-2` again: it checks this exercise (the checkers below)."
+# The label step 4 puts on the pods the learner must delete (the checker's EXERCISE_SELECTOR).
+DELETE_ME = "lab2-exercise=delete-me"
 
 
 def _ship_misconfigured(c: _Context) -> tuple[Action, ...]:
@@ -724,6 +725,24 @@ def _task_deletion(c: _Context) -> Task:
             "stopped, although `kubectl logs` can no longer show them."
         ),
         files=(QUERIES_FILE,),
+        setup=(
+            Action(
+                argv=kubectl(
+                    c.settings,
+                    "label",
+                    "pods",
+                    "-n",
+                    c.app_ns,
+                    "-l",
+                    "app in (catalog,orders)",
+                    DELETE_ME,
+                    "--overwrite",
+                ),
+                title="Mark the pods that run now: the ones you will delete",
+                timeout=60,
+                namespaces=(c.app_ns,),
+            ),
+        ),
         checks=(CheckRef("lab2.learner-deleted-pod-lines"),),
         hints=(
             f"`kubectl --kubeconfig {c.settings.kubeconfig} -n {c.app_ns} delete pod -l "

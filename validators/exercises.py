@@ -137,7 +137,7 @@ def judge_query(q: Query) -> list[Finding]:
                 q.name,
                 f"a metric query ({q.text.split('(')[0].strip()}(...)): it returns numbers",
                 "a log query that returns the lines themselves",
-                "start the query with the stream selector `{namespace=\"bookstore\"}`",
+                'start the query with the stream selector `{namespace="bookstore"}`',
             )
         ]
     selector = matchers(q.text)
@@ -240,8 +240,7 @@ def judge_alloy(text: str, loki_values: dict | None) -> list[Finding]:
         findings.append(
             Finding(
                 "exercise.alloy-todo",
-                f"{ALLOY_FILE}: line{'s' if len(todos) > 1 else ''} "
-                + ", ".join(map(str, todos)),
+                f"{ALLOY_FILE}: line{'s' if len(todos) > 1 else ''} " + ", ".join(map(str, todos)),
                 f"{len(todos)} TODO{'s' if len(todos) > 1 else ''} left",
                 "every TODO of the starter replaced by your pipeline",
                 "complete each TODO (the lab page's step 2 explains each piece)",
