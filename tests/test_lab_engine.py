@@ -96,7 +96,9 @@ def test_until_stops_before_the_step_and_says_what_to_do(lab_dir, plugin):
     # The rest of the lab resumes where the learner left off.
     rest = FakeRunner(clusters=[NAME])
     assert make(rest, lab_dir, plugin).run(Options(solve=True)) == 0
-    assert executed(rest) == [d for n in range(2, 6) for d in planned_displays(Options(solve=True, step=n))]
+    assert executed(rest) == [
+        d for n in range(2, 6) for d in planned_displays(Options(solve=True, step=n))
+    ]
 
 
 def test_step_runs_one_step_even_when_it_is_done(lab_dir, plugin):
@@ -204,7 +206,9 @@ def test_a_poll_succeeds_once_the_probe_does(lab_dir, plugin):
 
 def test_missing_checkers_are_reported_not_passed(lab_dir, tmp_path):
     runner = FakeRunner()
-    code = make(runner, lab_dir, tmp_path / "nowhere" / "conftest.py").run(Options(solve=True, until=2))
+    code = make(runner, lab_dir, tmp_path / "nowhere" / "conftest.py").run(
+        Options(solve=True, until=2)
+    )
     assert code == 0
     assert "Checkers not run" in runner.output and "lab2.json-stdout" in runner.output
     assert not any("pytest" in c for c in runner.commands())
@@ -322,11 +326,17 @@ def test_skip_if_probes_skip_work_that_is_already_done(lab_dir, plugin):
         lab2.LAB, steps=(dataclasses.replace(step, actions=(guarded, *step.actions[1:])),)
     )
     done = FakeRunner(clusters=[NAME])
-    assert Engine(lab, done, lab_dir=lab_dir, checks_plugin=plugin).run(Options(solve=True, step=1)) == 0
+    assert (
+        Engine(lab, done, lab_dir=lab_dir, checks_plugin=plugin).run(Options(solve=True, step=1))
+        == 0
+    )
     assert "deploy/catalog" not in " ".join(done.commands())
     assert "Already done" in done.output
     missing = FakeRunner(clusters=[NAME], responses=[("get ns bookstore", Result(1, "NotFound"))])
-    assert Engine(lab, missing, lab_dir=lab_dir, checks_plugin=plugin).run(Options(solve=True, step=1)) == 0
+    assert (
+        Engine(lab, missing, lab_dir=lab_dir, checks_plugin=plugin).run(Options(solve=True, step=1))
+        == 0
+    )
     assert any("deploy/catalog" in c for c in missing.commands())
 
 
@@ -342,7 +352,9 @@ def test_a_step_done_by_hand_is_checked_recorded_and_the_lab_continues_after_it(
     assert "Step 2 is recorded as done" in by_hand.output
     rest = FakeRunner(clusters=[NAME])
     assert make(rest, lab_dir, plugin).run(Options(solve=True)) == 0
-    assert executed(rest) == [d for n in range(3, 6) for d in planned_displays(Options(solve=True, step=n))]
+    assert executed(rest) == [
+        d for n in range(3, 6) for d in planned_displays(Options(solve=True, step=n))
+    ]
 
 
 def test_checking_a_step_without_checkers_says_so(lab_dir, plugin):
@@ -352,6 +364,9 @@ def test_checking_a_step_without_checkers_says_so(lab_dir, plugin):
 
 
 def test_check_cannot_be_combined_with_until_or_fresh():
-    for options in (Options(solve=True, check=True, until=2), Options(solve=True, check=True, fresh=True)):
+    for options in (
+        Options(solve=True, check=True, until=2),
+        Options(solve=True, check=True, fresh=True),
+    ):
         with pytest.raises(engine.OptionsError, match="cannot be combined"):
             engine.validate(lab2.LAB, options)
