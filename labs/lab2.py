@@ -632,6 +632,11 @@ def _task_json(c: _Context) -> Task:
         ),
         files=(BOOKSTORE_CONFIGMAP,),
         setup=_ship_misconfigured(c),
+        pitfalls=(
+            "Editing the file without applying it, or applying without restarting catalog: "
+            "the running pods keep the environment they started with.",
+            "Changing the Python code instead of the configuration.",
+        ),
         checks=(CheckRef("lab2.json-stdout"),),
         hints=(
             f"Compare `{k} logs deploy/catalog --tail=5` with the same for deploy/orders: "
@@ -685,6 +690,13 @@ def _task_agent(c: _Context) -> Task:
             "and `| json` fails on it. Loki's push URL ends in /loki/api/v1/push.",
         ),
         solution_files=(ALLOY_SOLUTION,),
+        pitfalls=(
+            "Relaxing `bookstore` to `privileged` to make an agent run there: the checker "
+            "fails it; the agent belongs in `logging`.",
+            "A path glob that matches nothing: Alloy runs, reports no targets and ships "
+            "nothing (its UI on port 12345 shows the empty target list).",
+            "Turning trace_id or request_id into labels while experimenting.",
+        ),
     )
 
 
@@ -699,6 +711,11 @@ def _task_queries(c: _Context) -> Task:
         ),
         files=(QUERIES_FILE,),
         setup=_traffic(c),
+        pitfalls=(
+            'Running a log query as an instant query (Grafana\'s "Instant" toggle, or '
+            "/loki/api/v1/query): Loki 3.2+ refuses it.",
+            "Selecting by pod name: it finds one replica of one service, never the request.",
+        ),
         checks=(
             CheckRef("lab2.learner-queries"),
             CheckRef("lab2.error-traceable"),
@@ -744,6 +761,10 @@ def _task_deletion(c: _Context) -> Task:
             ),
         ),
         checks=(CheckRef("lab2.learner-deleted-pod-lines"),),
+        pitfalls=(
+            "Deleting the pods before the agent is ready: their last lines never reach Loki.",
+            "Looking for the old pod with `kubectl logs`: it is gone; only Loki has it.",
+        ),
         hints=(
             f"`kubectl --kubeconfig {c.settings.kubeconfig} -n {c.app_ns} delete pod -l "
             "app=catalog` (and app=orders) deletes them; `get pods` shows the new names.",

@@ -104,6 +104,8 @@ class Task:
     hints: tuple[str, ...] = ()
     # Where the reference answer is (shown collapsed on the lab page, applied by --solve).
     solution_files: tuple[str, ...] = ()
+    # What learners most often get wrong here (the instructor guide's "what to watch for").
+    pitfalls: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.goal.strip():
