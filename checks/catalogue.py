@@ -117,9 +117,9 @@ LEARNER_CHECKERS: tuple[Checker, ...] = (
         "Your `errors` and `one_request` queries (exercises/lab2/queries.yaml) find a fresh "
         "failing request",
         20,
-        'one_request: a selector on the namespace, then `| json | trace_id="$TRACE_ID"`, run '
-        'as a range query; errors: only level="ERROR". `python -m validators.exercises` '
-        "judges their shape offline.",
+        "one_request: select the namespace, then keep only the lines of that one trace "
+        "($TRACE_ID is not a label); errors: only lines whose level is ERROR; both run as range "
+        "queries. `python -m validators.exercises` judges their shape offline.",
         "lab-2.md#step-3",
     ),
     Checker(
