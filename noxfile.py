@@ -40,6 +40,14 @@ def lab_2(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def drill(session: nox.Session) -> None:
+    """Break-and-fix drills on a working lab 2 (`-- --list`, `-- NAME`, `-- NAME --check`,
+    `-- NAME --solve`, `-- NAME --hint`)."""
+    session.install("-e", ".[lab]")
+    session.run("python", "-m", "labs", "drill", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def doctor(session: nox.Session) -> None:
     """Preflight: is this machine ready for the lab, and what to fix if not."""
     session.install("-e", ".[lab]")

@@ -1,5 +1,6 @@
 """`python -m labs run lab2 [--solve] [--hint] [--dry-run] [--until N] [--step N] [--check]
 [--fresh]`,
+`python -m labs drill [--list] [NAME [--check|--solve|--hint|--verify-broken] [--dry-run]]`,
 `python -m labs doctor`, `python -m labs down` (the nox sessions call these)."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import argparse
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 
 LABS = ("lab2",)
 
@@ -38,6 +40,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--hint", action="store_true", help="show the next hint of your current exercise"
     )
+    drill = sub.add_parser("drill", help="break a working lab on purpose, then fix it")
+    drill.add_argument("name", nargs="?", help="the drill (see --list)")
+    drill.add_argument("--list", action="store_true", help="list the drills")
+    mode = drill.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="check your fix")
+    mode.add_argument("--solve", action="store_true", help="apply the reference fix, then check")
+    mode.add_argument("--hint", action="store_true", help="the hints and where to look")
+    mode.add_argument(
+        "--verify-broken",
+        action="store_true",
+        help="prove the drill is in place: its checkers fail with the expected diagnosis",
+    )
+    drill.add_argument("--dry-run", action="store_true", help="print the commands; run nothing")
     sub.add_parser("doctor", help="check this machine for the lab")
     sub.add_parser("down", help="delete the lab's kind cluster (and nothing else)")
     return p
@@ -85,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     from labconfig.versions import load_versions
     from labs import engine
 
+    if args.command == "drill":
+        return _drill(args, console, settings)
+
     if args.command == "down":
         name = load_versions()["kind"]["cluster_name"]
         runner = _real_runner(console, settings)
@@ -128,6 +146,38 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     _path_hint(console, runner)
     return code
+
+
+def _drill(args, console: Console, settings) -> int:
+    from labs import drills, engine, lab2
+
+    catalogue = drills.build(settings)
+    if args.list or not args.name:
+        sys.stdout.write(drills.render_list(catalogue))
+        return 0 if args.list else 2
+    try:
+        drill = drills.get(catalogue, args.name)
+    except KeyError as e:
+        console.print(f"[red]{e.args[0]}[/]")
+        return 2
+    if args.dry_run:
+        sys.stdout.write(drills.render_plan(drill, solve=args.solve))
+        return 0
+    if args.hint:
+        for line in drills.hint_lines(drill):
+            console.print(escape(line))
+        return 0
+    mode = (
+        drills.CHECK
+        if args.check
+        else drills.SOLVE
+        if args.solve
+        else drills.VERIFY_BROKEN
+        if args.verify_broken
+        else drills.BREAK
+    )
+    runner = _real_runner(console, settings)
+    return drills.run(drill, engine.Engine(lab2.build(settings), runner), mode)
 
 
 if __name__ == "__main__":

@@ -267,6 +267,15 @@ class StepFailure(Exception):
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What a checker run concluded: all passed, whether they ran at all, why each failed."""
+
+    passed: bool
+    ran: bool
+    diagnoses: dict[str, str]
+
+
 @dataclass
 class RunReport:
     ran: list[int] = field(default_factory=list)
@@ -475,6 +484,35 @@ class Engine:
             return
         raise StepFailure(step, action, result)
 
+    # -- for other flows over the same lab (drills) --------------------------------------------
+
+    def perform(self, step: Step, actions: Sequence[Action]) -> bool:
+        """Run `actions` in the context of `step` (polls, fallbacks, skip probes as usual);
+        False after a failure, which is diagnosed like a step's."""
+        try:
+            for action in actions:
+                self.console.print(f"\n[bold]{escape(action.title)}[/]")
+                self._run_action(step, action)
+        except StepFailure as failure:
+            self.report.failure = failure
+            self._diagnose(failure)
+            return False
+        return True
+
+    def verify(self, step: Step, ids: Sequence[str]) -> Verdict:
+        """Run the checkers `ids` once; the verdict carries each failed checker's diagnosis."""
+        action = Action(
+            argv=checker_argv(self.lab.kubeconfig, tuple(ids)),
+            title=f"Run the checkers of {step.title}",
+            kind=CHECK,
+            timeout=900,
+        )
+        try:
+            ran = self._check(step, action, ids)
+        except StepFailure:
+            return Verdict(False, True, _read_diagnoses(self.lab_dir / Path(SCORE_JSON).name))
+        return Verdict(ran, ran, {})
+
     # -- exercises (learner mode) ------------------------------------------------------------
 
     def _exercise(self, step: Step) -> bool:
@@ -603,7 +641,13 @@ class Engine:
 
     def _diagnose(self, failure: StepFailure) -> None:
         action = failure.action
-        where = "Checkers" if failure.step is CHECKS_ONLY else f"Step {failure.step.number}"
+        where = (
+            "Checkers"
+            if failure.step is CHECKS_ONLY
+            else f"Step {failure.step.number}"
+            if failure.step.number >= 0
+            else failure.step.title  # a flow outside the lab's steps (a drill)
+        )
         self.console.print(
             f"\n[bold red]{where} failed:[/] {escape(action.title)}\n"
             f"  command: {escape(format_command(action.argv, action.env))}\n"
