@@ -109,6 +109,7 @@ def test_strict_build_produces_every_page(site):
         "chapter/index.html",
         "lab-2/index.html",
         "instructor/index.html",
+        "drills/index.html",
         "troubleshooting/index.html",
         "reference/versions/index.html",
         "reference/log-schema/index.html",
@@ -161,6 +162,34 @@ def test_lab_page_shows_objectives_times_and_tasks_and_hides_the_answers(site):
     assert all("$TRACE_ID" not in b for b in page.blocks.get("lab-task", []))
     solution = html.index("labs/solutions/lab2-queries.yaml")
     assert html.rfind("<details", 0, solution) > html.rfind("</details>", 0, solution)
+
+
+def test_drills_page_is_the_drills_data(site):
+    """The drills page shows each drill's break and fix commands, in order, and no others."""
+    from labs.drills import DRILLS
+
+    page = parse(site / "drills" / "index.html")
+    assert page.blocks.get("lab-drill-break") == [
+        planned(a).display for d in DRILLS for a in d.breaks
+    ]
+    assert page.blocks.get("lab-drill-fix") == [planned(a).display for d in DRILLS for a in d.fix]
+    for drill in DRILLS:
+        assert drill.anchor in page.ids
+
+
+def test_instructor_guide_times_each_step_and_each_drill(site):
+    from labs.drills import DRILLS
+
+    text = " ".join((site / "instructor" / "index.html").read_text(encoding="utf-8").split())
+    for step in LAB.steps:
+        assert f"{step.minutes} min" in text
+        for pitfall in step.task.pitfalls if step.task else ():
+            assert pitfall.split(":")[0].replace("`", "")[:30] in text.replace(
+                "<code>", ""
+            ).replace("</code>", "")
+    for drill in DRILLS:
+        assert f"drills/#{drill.anchor}" in text
+    assert f"about {sum(s.minutes for s in LAB.steps)} minutes hands-on" in text
 
 
 def test_lab_page_shows_the_pinned_versions(site):

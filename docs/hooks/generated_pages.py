@@ -645,11 +645,158 @@ def render_lab2(page_src_uri: str) -> str:
     return "\n".join(out)
 
 
+# -- drills and the instructor guide ---------------------------------------------------------
+DRILL_BREAK_CLASS = "lab-drill-break"
+DRILL_FIX_CLASS = "lab-drill-fix"
+
+
+def _drill_section(drill: Any, page_src_uri: str) -> list[str]:
+    from labs.drills import DRILL_CMD
+
+    out = [
+        f"## {drill.title} {{#{drill.anchor}}}",
+        "",
+        f"**You will be able to:** {drill.objective} **Time:** about {drill.minutes} min.",
+        "",
+        f"Break it: `{DRILL_CMD} {drill.name}`. Then:",
+        "",
+        f"> {drill.symptoms}",
+        "",
+        f"Find the cause, fix it, and check your fix with `{DRILL_CMD} {drill.name} --check` "
+        "(it runs " + ", ".join(f"`{c.id}`" for c in drill.fixed) + ").",
+        "",
+        '??? tip "Hints"',
+        "",
+        *(f"    {i}. {h}" for i, h in enumerate(drill.hints, 1)),
+        "",
+        '??? question "Where to look, in order"',
+        "",
+        *(f"    {i}. {d}" for i, d in enumerate(drill.diagnosis, 1)),
+        "",
+    ]
+    body = ["What the drill changed:", "", *_numbered_actions(drill.breaks, DRILL_BREAK_CLASS)]
+    body += [
+        f"The reference fix (`{DRILL_CMD} {drill.name} --solve` runs it, then the checkers):",
+        "",
+        *_numbered_actions(drill.fix, DRILL_FIX_CLASS),
+    ]
+    out += [f'??? success "Solution of {drill.name}"', "", *_indent(body, "    "), ""]
+    if drill.note:
+        out += ['!!! note "Good to know"', "", f"    {drill.note}", ""]
+    return out
+
+
+def render_drills(page_src_uri: str) -> str:
+    """The drills page: one section per drill of labs.drills, the answers collapsed."""
+    from labs.drills import DRILL_CMD, DRILLS
+
+    lab_page = _relative("lab-2.md", page_src_uri)
+    out = [
+        "Each drill breaks one thing in a **working** lab 2, the way it breaks in real clusters, "
+        "and leaves you to find it from the symptoms. Start from a lab that passes (finish it, "
+        f"or `nox -s lab-2 -- --solve`; see the [lab page]({lab_page})).",
+        "",
+        "| You want to | Run |",
+        "|---|---|",
+        f"| list the drills | `{DRILL_CMD} --list` |",
+        f"| break the lab | `{DRILL_CMD} NAME` |",
+        f"| check your fix | `{DRILL_CMD} NAME --check` |",
+        f"| the hints and where to look | `{DRILL_CMD} NAME --hint` |",
+        f"| the reference fix | `{DRILL_CMD} NAME --solve` |",
+        f"| see a drill's commands, running nothing | `{DRILL_CMD} NAME --dry-run` |",
+        "",
+        "| Drill | What you practise | Time |",
+        "|---|---|---|",
+        *(f"| [{d.name}](#{d.anchor}) | {d.objective} | {d.minutes} min |" for d in DRILLS),
+        "",
+    ]
+    for drill in DRILLS:
+        out += _drill_section(drill, page_src_uri)
+    out += ["*Generated from `labs/drills.py` when this site was built.*", ""]
+    return "\n".join(out)
+
+
+def render_instructor_timing(page_src_uri: str) -> str:
+    """Per step: what it is, the objective, the time, and what learners get wrong."""
+    from labs.lab2 import LAB
+
+    lab_page = _relative("lab-2.md", page_src_uri)
+    rows = []
+    for step in LAB.steps:
+        kind = "exercise" if step.task else "set-up (the lab runs it)"
+        rows.append(
+            f"| [{step.number}]({lab_page}#{step.anchor}) | {step.title} ({kind}) | "
+            f"{step.objective} | {step.minutes} min |"
+        )
+    total = sum(s.minutes for s in LAB.steps)
+    out = [
+        "| Step | What | Learners will be able to | Time |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+        f"Plan on **about {total} minutes hands-on** (the lab page shows the same estimates), "
+        "plus reading the chapter, which can be homework.",
+        "",
+        "### What to watch for {#watch-for}",
+        "",
+    ]
+    for step in LAB.steps:
+        pitfalls = step.task.pitfalls if step.task else ()
+        if pitfalls:
+            out += [f"**Step {step.number}, {step.title}**", ""]
+            out += [f"- {p}" for p in pitfalls] + [""]
+    out += [
+        "To show a step to the class, or to unblock one learner, `nox -s lab-2 -- --solve "
+        "--step N` runs its reference solution; the lab then continues with the next task.",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def render_instructor_drills(page_src_uri: str) -> str:
+    """How to run a class through the drills, from labs.drills."""
+    from labs.drills import DRILL_CMD, DRILLS
+
+    drills_page = _relative("drills.md", page_src_uri)
+    total = sum(d.minutes for d in DRILLS)
+    out = [
+        f"The [drills]({drills_page}) take about {total} minutes for all {len(DRILLS)}; pick "
+        "two or three for a session. Each starts from a lab that passes.",
+        "",
+        "1. Before the class, on your own cluster, check that each drill breaks what it says: "
+        f"`{DRILL_CMD} NAME`, then `{DRILL_CMD} NAME --verify-broken` (its checkers fail with "
+        f"the expected diagnosis), then `{DRILL_CMD} NAME --solve`.",
+        f"2. In class, learners (in pairs works well) run `{DRILL_CMD} NAME` and get only the "
+        "symptom. Give them the time below before anyone opens the hints.",
+        "3. Ask each pair for the command or query that showed them the cause before they "
+        "fix anything; that path is the skill, the fix is usually one line.",
+        f"4. `{DRILL_CMD} NAME --check` confirms the fix with the lab's checkers; `--solve` "
+        "restores a lab that is too far gone.",
+        "",
+        "| Drill | Time | Broken checkers (expected diagnosis) | What to watch for |",
+        "|---|---|---|---|",
+    ]
+    for d in DRILLS:
+        broken = "; ".join(
+            f"`{r.id}` ({p.replace('|', chr(92) + '|')})"
+            for r, p in zip(d.broken, d.expect, strict=True)
+        )
+        note = d.note.replace("|", "\\|") or d.hints[0].replace("|", "\\|")
+        out.append(
+            f"| [{d.name}]({drills_page}#{d.anchor}) | {d.minutes} min | {broken} | {note} |"
+        )
+    out.append("")
+    return "\n".join(out)
+
+
 RENDERERS: dict[str, Callable[[str], str]] = {
     "lab2": render_lab2,
     "versions": render_versions,
     "log-schema": render_log_schema,
     "checkers": render_checkers,
+    "drills": render_drills,
+    "instructor-timing": render_instructor_timing,
+    "instructor-drills": render_instructor_drills,
 }
 
 
