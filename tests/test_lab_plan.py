@@ -248,14 +248,22 @@ def test_until_and_step_select_steps_and_bad_options_are_explained(capsys):
     assert "## Step 3" not in out and "Stops before step 3" in out
 
 
-def test_the_ci_workflow_runs_the_real_lab_and_keeps_its_diagnostics():
+def test_the_ci_workflow_runs_the_solution_the_learner_checkers_and_every_drill():
     import yaml
+
+    from labs.drills import DRILLS
 
     workflow = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "lab.yml").read_text())
     steps = workflow["jobs"]["lab-2"]["steps"]
     runs = [s.get("run", "") for s in steps]
-    assert "nox -s lab-2" in runs and "nox -s lab-2 -- --check" in runs
-    assert runs.index("nox -s doctor") < runs.index("nox -s lab-2")
+    assert "nox -s lab-2 -- --solve" in runs and "nox -s lab-2 -- --check --solve" in runs
+    assert runs.index("nox -s doctor") < runs.index("nox -s lab-2 -- --solve")
+    learner = next(s for s in steps if "--check --step 3" in s.get("run", ""))
+    assert learner["env"]["LAB_QUERIES"] == lab2.QUERIES_SOLUTION
+    drills = next(s for s in steps if "DRILLS" in s.get("env", {}))
+    assert drills["env"]["DRILLS"].split() == [d.name for d in DRILLS]
+    for command in ('nox -s drill -- "$drill"', "--verify-broken", '"$drill" --solve'):
+        assert command in drills["run"]
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
     assert upload["if"] == "failure()" and upload["with"]["include-hidden-files"] is True
     assert ".lab/artifacts/" in upload["with"]["path"]
