@@ -38,6 +38,7 @@ from pathlib import Path
 from checks import catalogue
 from checks.catalogue import Checker
 from checks.report import learner_report, result_row, score_json
+from validators import exercises
 
 CHECKS_DIR = Path(__file__).resolve().parent
 INTERRUPT_GRACE_S = 15  # after SIGINT, pytest writes the score of the checkers that finished
@@ -71,6 +72,13 @@ OFFLINE_CHECKERS = (
         10,
         "Run `python -m validators.manifests` and fix the mismatch each line names.",
         "reference/checkers.md",
+    ),
+    Checker(
+        "static.exercises",
+        "The lab-2 exercises (exercises/lab2: Alloy pipeline, LogQL queries) are complete",
+        10,
+        "Run `python -m validators.exercises` and fix each finding it prints.",
+        "lab-2.md#step-2",
     ),
 )
 OFFLINE_GROUPS = {
@@ -218,6 +226,7 @@ def grade_submission(sub: Path) -> Graded:
         groups[OFFLINE_GROUPS.get(f.check, "static.consistency")].append(f)
     specs = {c.id: c for c in OFFLINE_CHECKERS}
     rows = {}
+    groups.pop("static.exercises")  # judged apart below: no finding at all is a pass there
     for cid, found in groups.items():
         failed = [f for f in found if not f.ok and not f.skipped]
         if not found:
@@ -230,6 +239,10 @@ def grade_submission(sub: Path) -> Graded:
         else:
             text, passed = "; ".join(f.message for f in found if f.ok)[:500], True
         rows[cid] = result_row(specs[cid], passed=passed, diagnosis=text, seconds=seconds)
+    passed, text = exercises.grade(sub)
+    rows["static.exercises"] = result_row(
+        specs["static.exercises"], passed=passed, diagnosis=text, seconds=seconds
+    )
     score = score_json(
         rows,
         kubeconfig=None,
@@ -332,10 +345,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if bool(args.folder) == bool(args.offline):
         parser.error("give a FOLDER of kubeconfigs, or --offline FOLDER of submissions")
-    unknown = [c for c in args.checker if c not in catalogue.BY_ID]
+    unknown = [c for c in args.checker if c not in catalogue.ALL_BY_ID]
     if unknown:
         parser.error(
-            f"unknown checker id(s) {', '.join(unknown)}; known: {', '.join(catalogue.BY_ID)}"
+            f"unknown checker id(s) {', '.join(unknown)}; known: {', '.join(catalogue.ALL_BY_ID)}"
         )
     if args.offline:
         graded, mode = grade_offline(args.offline, args.out), "offline"

@@ -63,3 +63,18 @@ def test_cli_json_output_and_exit_codes(tmp_path, capsys):
     assert {"check", "where", "found", "expected", "fix"} <= set(rows[0])
     assert exercises.main([str(tmp_path / "missing")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_grading_a_submission_finds_its_exercises_wherever_they_were_handed_in(tmp_path):
+    assert exercises.grade(tmp_path)[0] is False  # nothing handed in
+    assert "no exercises handed in" in exercises.grade(tmp_path)[1]
+    repo = tmp_path / "ada"
+    shutil.copytree(solved(tmp_path / "x"), repo / "exercises" / "lab2")
+    assert exercises.grade(repo) == (
+        True,
+        f"{repo / 'exercises' / 'lab2'}: the Alloy pipeline and the three queries are complete",
+    )
+    bare = tmp_path / "grace"
+    shutil.copytree(STARTER, bare)  # the lab2 folder itself, unfinished
+    passed, diagnosis = exercises.grade(bare)
+    assert not passed and "[cri]" in diagnosis and "no query yet" in diagnosis

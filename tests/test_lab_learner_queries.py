@@ -3,6 +3,10 @@ right shapes pass; each wrong shape fails with its reason (offline and live alik
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +24,7 @@ from checks.test_lab2_learner_queries import (
 )
 from labconfig.versions import REPO_ROOT
 from labs import lab2
+from tests.fake_lab_plugin import write_fake_kubeconfig
 from tests.fakes import fake_lab
 from tests.learner_fakes import graceful_lab
 from validators.exercises import INSTANT, Query
@@ -227,3 +232,37 @@ def test_the_learner_checkers_are_in_the_catalogue_and_the_label_is_shared():
     for cid in ("lab2.learner-queries", "lab2.learner-deleted-pod-lines"):
         assert catalogue.get(cid).docs.startswith("lab-2.md#step-")
     assert lab2.DELETE_ME == EXERCISE_SELECTOR
+
+
+# -- through `pytest checks`, as learner mode runs them ----------------------------------------
+def _pytest_checks(tmp_path: Path, *extra: str, queries: Path | None = None):
+    score = tmp_path / "score.json"
+    env = {**os.environ, "PYTEST_PLUGINS": "tests.fake_lab_plugin"}
+    env.pop("LAB_QUERIES", None)
+    if queries is not None:
+        env["LAB_QUERIES"] = str(queries)
+    kubeconfig = write_fake_kubeconfig(tmp_path / "k", "passing")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "checks", "-p", "no:cacheprovider", "--kubeconfig",
+         str(kubeconfig), "--score-json", str(score), *extra],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    return proc, json.loads(score.read_text())
+
+
+def test_pytest_checks_runs_the_learner_checker_by_id_on_the_learners_file(tmp_path):
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(yaml.safe_dump(REFERENCE))
+    proc, score = _pytest_checks(tmp_path, "--checker", "lab2.learner-queries", queries=answers)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert list(score["checkers"]) == ["lab2.learner-queries"]
+    starter, score = _pytest_checks(tmp_path, "--checker", "lab2.learner-queries")
+    assert starter.returncode == 1  # the starter file in the repository: nothing written yet
+    assert "no query yet" in score["checkers"]["lab2.learner-queries"]["diagnosis"]
+
+
+def test_a_plain_pytest_checks_run_leaves_the_learner_file_checkers_out(tmp_path):
+    proc, score = _pytest_checks(tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert set(score["checkers"]) == set(catalogue.BY_ID)
+    assert not set(score["checkers"]) & set(catalogue.ON_REQUEST)

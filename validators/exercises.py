@@ -284,6 +284,27 @@ def judge_folder(folder: Path) -> list[Finding]:
     return findings
 
 
+def exercises_in(submission: Path) -> Path | None:
+    """Where a learner's lab-2 exercises are in a submission: its `exercises/lab2`, a `lab2`
+    folder, or the submission itself when it holds the two files; None when it has none."""
+    for folder in (submission / DEFAULT_FOLDER, submission / "lab2", submission):
+        if (folder / ALLOY_FILE).is_file() or (folder / QUERIES_FILE).is_file():
+            return folder
+    return None
+
+
+def grade(submission: Path) -> tuple[bool, str]:
+    """The offline grade of a submission's exercises: passed, and the diagnosis (one finding a
+    line) or what was judged. Used by `python -m checks.grading --offline`."""
+    folder = exercises_in(submission)
+    if folder is None:
+        return False, f"no exercises handed in ({DEFAULT_FOLDER}/{ALLOY_FILE}, {QUERIES_FILE})"
+    findings = judge_folder(folder)
+    if findings:
+        return False, "\n".join(str(f) for f in findings)
+    return True, f"{folder}: the Alloy pipeline and the three queries are complete"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m validators.exercises", description=__doc__)
     parser.add_argument("folder", nargs="?", default=DEFAULT_FOLDER)

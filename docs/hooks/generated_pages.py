@@ -273,7 +273,7 @@ def _steps_by_checker() -> dict[str, list[Any]]:
         return {}
     found: dict[str, list[Any]] = {}
     for step in LAB.steps:
-        for ref in step.checks:
+        for ref in dict.fromkeys((*step.checks, *step.learner_checks)):
             found.setdefault(ref.id, []).append(step)
     return found
 
@@ -284,20 +284,28 @@ def checker_anchor(checker_id: str) -> str:
 
 def render_checkers(page_src_uri: str) -> str:
     """Every checker of checks.catalogue: id, points, what it verifies, its hint and lesson."""
-    from checks.catalogue import CHECKERS
+    from checks.catalogue import CHECKERS, LEARNER_CHECKERS
 
     steps = _steps_by_checker()
     total = sum(c.points for c in CHECKERS)
+    extra = sum(c.points for c in LEARNER_CHECKERS)
     rows = [
         [
             f"[`{c.id}`](#{checker_anchor(c.id)})",
             c.title.replace("|", "\\|"),
             str(c.points),
         ]
-        for c in CHECKERS
+        for c in (*CHECKERS, *LEARNER_CHECKERS)
     ]
-    out = [_table(["Id", "Verifies", "Points"], rows), "", f"Total: **{total} points**.", ""]
-    for c in CHECKERS:
+    out = [
+        _table(["Id", "Verifies", "Points"], rows),
+        "",
+        f"Total: **{total} points**, plus {extra} for the learner-mode checkers "
+        f"({', '.join(f'`{c.id}`' for c in LEARNER_CHECKERS)}), which judge your own queries "
+        "file and run only when asked for by id (learner mode does).",
+        "",
+    ]
+    for c in (*CHECKERS, *LEARNER_CHECKERS):
         out += [
             f"## `{c.id}` {{#{checker_anchor(c.id)}}}",
             "",
