@@ -23,6 +23,7 @@ from rich.markup import escape
 from labconfig.settings import LAB_DIR
 from labconfig.versions import REPO_ROOT
 from labs import diagnostics, learner
+from labs.learner_flow import LearnerFlow
 from labs.model import (
     CHECK,
     CLUSTER,
@@ -274,6 +275,7 @@ class Verdict:
     passed: bool
     ran: bool
     diagnoses: dict[str, str]
+    reason: str = ""
 
 
 @dataclass
@@ -288,7 +290,7 @@ class RunReport:
     task_failed: bool = False
 
 
-class Engine:
+class Engine(LearnerFlow):
     """Runs a lab through a Runner; every side effect goes through `runner`."""
 
     def __init__(
@@ -507,76 +509,17 @@ class Engine:
             kind=CHECK,
             timeout=900,
         )
+        return self.run_check(step, action)
+
+    def run_check(self, step: Step, action: Action) -> Verdict:
+        """Run a check action; a failure is a verdict (with each checker's diagnosis), not an
+        exception, so a flow can teach from it instead of stopping."""
         try:
-            ran = self._check(step, action, ids)
-        except StepFailure:
-            return Verdict(False, True, _read_diagnoses(self.lab_dir / Path(SCORE_JSON).name))
-        return Verdict(ran, ran, {})
-
-    # -- exercises (learner mode) ------------------------------------------------------------
-
-    def _exercise(self, step: Step) -> bool:
-        """Hand out the step's task, or check it if it was handed out; True when it passed."""
-        self.report.task = step
-        if not learner.task_given(self.state, step.number):
-            self._give_task(step)
-            return False
-        return self._check_task(step)
-
-    def _give_task(self, step: Step) -> None:
-        optional = " (optional)" if step.optional else ""
-        self.console.rule(f"[bold]Step {step.number}: {escape(step.title)}{optional}")
-        self.console.print(f"[dim]{escape(step.summary)}[/]")
-        for action in step.task.setup if step.task else ():
-            self.console.print(f"\n[bold]{escape(action.title)}[/]")
-            self._run_action(step, action)
-        learner.give_task(self.state, step.number)
-        self.console.print()
-        for line in learner.task_lines(self.lab, step):
-            self.console.print(escape(line))
-
-    def _check_task(self, step: Step) -> bool:
-        self.console.rule(f"[bold]Step {step.number}: checking your work")
-        action = learner.check_action(self.lab, step)
-        try:
-            checked = self._check(step, action, checker_ids(action))
+            ran = self._check(step, action, checker_ids(action))
         except StepFailure as failure:
-            attempts = learner.failed_attempt(self.state, step.number)
-            shown = learner.see_hints(self.state, step.number, 1)
-            self.report.task_failed = True
-            self.console.print(
-                f"\n[bold yellow]Not yet[/] (attempt {attempts}): {escape(failure.reason)}"
-            )
-            for cid, diagnosis in _read_diagnoses(self.lab_dir / Path(SCORE_JSON).name).items():
-                self.console.print(f"[bold]{escape(cid)}[/]")
-                for line in diagnosis.splitlines():
-                    self.console.print(f"  {escape(line)}")
-            for line in learner.hint_lines(step, shown):
-                self.console.print(f"  {escape(line)}")
-            return False
-        if not checked:  # the checkers could not run: nothing was verified
-            self.report.task_failed = True
-            return False
-        self.state.mark_done(step.number)
-        self.report.ran.append(step.number)
-        self.console.print(f"[green]Step {step.number} passed.[/] On to the next one.")
-        return True
-
-    def _hint(self, number: int | None) -> int:
-        """--hint: one more hint of the current exercise (or of step N); runs nothing."""
-        step = self.lab.step(number) if number is not None else None
-        step = step or learner.current_task(self.lab, self.state)
-        if step is None:
-            self.console.print(
-                f"No exercise is in progress: `{learner.RUN_AGAIN}` hands out the next one."
-            )
-            return 0
-        wanted = learner.hints_seen(self.state, step.number) + 1
-        shown = learner.see_hints(self.state, step.number, min(wanted, len(step.task.hints)))
-        self.console.print(f"[bold]Step {step.number}: {escape(step.title)}[/]")
-        for line in learner.hint_lines(step, shown):
-            self.console.print(f"  {escape(line)}")
-        return 0
+            diagnoses = _read_diagnoses(self.lab_dir / Path(SCORE_JSON).name)
+            return Verdict(False, True, diagnoses, failure.reason)
+        return Verdict(ran, ran, {})
 
     # -- checkers ----------------------------------------------------------------------------
 
@@ -723,15 +666,7 @@ class Engine:
                 f"`nox -s lab-2 -- --step {r.failure.step.number}`."
             )
             return
-        if r.task is not None and not self.state.is_done(r.task.number):
-            n = r.task.number
-            self.console.print(
-                f"[bold yellow]Step {n} is not passed yet.[/] Fix what the checker says, then "
-                f"run `{learner.RUN_AGAIN}` again; `{learner.MORE_HINTS}` gives another hint."
-                if r.task_failed
-                else f"[bold]Your turn:[/] do the task of step {n} above, then run "
-                f"`{learner.RUN_AGAIN}` again to check it."
-            )
+        self._task_summary()
         if options.until is not None:
             step = self.lab.step(options.until)
             self.console.print(
