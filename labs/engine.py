@@ -667,7 +667,8 @@ class Engine(LearnerFlow):
             )
             return
         self._task_summary()
-        if options.until is not None:
+        waiting = r.task is not None and not self.state.is_done(r.task.number)
+        if options.until is not None and not waiting:
             step = self.lab.step(options.until)
             self.console.print(
                 f"[bold]Your turn:[/] do step {step.number} ({step.title}) by hand "

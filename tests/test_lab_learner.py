@@ -244,3 +244,14 @@ def test_every_task_is_complete_data():
         assert step.task.checks and step.task.hints
         for path in (*step.task.files, *step.task.solution_files):
             assert (REPO_ROOT / path).is_file(), f"step {step.number} names a missing {path}"
+
+
+def test_until_in_learner_mode_stops_at_the_first_task_before_it(lab_dir, plugin):
+    runner = FakeRunner()
+    assert run(runner, lab_dir, plugin, Options(until=3)) == 0
+    assert "Your task (step 1" in runner.output
+    assert "do step 3" not in runner.output  # one instruction at a time: the task at hand
+    passing = FakeRunner(clusters=[NAME])
+    assert run(passing, lab_dir, plugin, Options(until=2)) == 0
+    assert "Step 1 passed" in passing.output and "Your task (step 2" not in passing.output
+    assert "do step 2 (" in passing.output  # nothing pending: --until's own instruction
