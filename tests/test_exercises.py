@@ -78,3 +78,15 @@ def test_grading_a_submission_finds_its_exercises_wherever_they_were_handed_in(t
     shutil.copytree(STARTER, bare)  # the lab2 folder itself, unfinished
     passed, diagnosis = exercises.grade(bare)
     assert not passed and "[cri]" in diagnosis and "no query yet" in diagnosis
+
+
+def test_a_negated_namespace_matcher_does_not_count_as_selecting_the_bookstore():
+    _, findings = exercises.judge_queries(
+        {
+            "errors": '{namespace!="bookstore"} | json | level="ERROR"',
+            "one_request": '{namespace="bookstore"} | json | trace_id="$TRACE_ID"',
+            "deleted_pod_lines": '{namespace="bookstore", pod="$POD"}',
+        }
+    )
+    assert [f.where for f in findings] == ["queries.yaml: errors"]
+    assert "without the bookstore namespace" in findings[0].found

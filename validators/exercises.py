@@ -151,7 +151,8 @@ def judge_query(q: Query) -> list[Finding]:
             )
         ]
     findings = []
-    if not any(n == "namespace" and APP_NAMESPACE in v for n, _, v in selector):
+    if not any(n == "namespace" and op in ("=", "=~") and APP_NAMESPACE in v
+               for n, op, v in selector):  # fmt: skip
         findings.append(
             _finding(
                 q.name,
