@@ -5,9 +5,10 @@ Their shape is judged first by `validators.exercises` (the same diagnoses as off
 then each query runs on Loki's range endpoint with a fresh value in its placeholder, and what it
 returns is compared with the ground truth the checker fetched with its own query:
 
-- `lab2.learner-queries`: a fresh order with an injected database failure; `one_request` with
-  its trace id must return lines from both services, only that trace, the ERROR among them, and
-  every line of that request; `errors` must return only ERROR lines, the fresh one included.
+- `lab2.learner-queries`: a fresh trace (a catalog read, then an order with an injected
+  database failure) and an unrelated 404 (a WARN line); `one_request` with the trace id must
+  return lines from both services, only that trace, the ERROR among them, and every line of it
+  (the INFO one too); `errors` must return only ERROR lines, the fresh one included.
 - `lab2.learner-deleted-pod-lines`: the pods marked when step 4 began must be gone; for a
   deleted catalog pod and a deleted orders pod, `deleted_pod_lines` with `$POD` = its name must
   return its lines up to the last one it wrote (`shutdown complete`, bookstore/server.py).
@@ -21,7 +22,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from checks.evidence import CheckFailed, Passed, json_field, new_trace, services_of, shorten
+from checks.evidence import (
+    CheckFailed,
+    Passed,
+    json_field,
+    new_marker,
+    new_trace,
+    services_of,
+    shorten,
+)
 from checks.lab import APP_NAMESPACE, APP_SERVICES, Lab
 from checks.loki import Entry, LokiError
 from labconfig.versions import REPO_ROOT
@@ -186,24 +195,43 @@ def verdict_deleted_pod(got: list[Entry], pod: str, last: Entry, text: str) -> N
 
 
 # -- the checkers ---------------------------------------------------------------------------------
-def check_learner_queries(lab: Lab, path: Path | None = None, ingest_timeout: float = 90) -> Passed:
-    queries = load_learner_queries(path or queries_path(), ("errors", "one_request"))
-    lab.confirm_pipeline_ready()
+def _fresh_evidence(lab: Lab, ingest_timeout: float):
+    """A fresh trace with an INFO line (a catalog read) and the injected database failure (its
+    ERROR lines in both services), plus an unrelated WARN line (a 404); returns the trace, where
+    to start querying, and the trace's lines once Loki has all of them."""
     trace = new_trace()
-    response, start_ns = lab.place_fresh_order(trace, headers={"X-Inject-Fault": "database"})
+    start_ns = lab.evidence_start_ns()
+    lab.send("catalog", "GET", "/books", request_id=new_marker(), trace=trace)
+    response, _ = lab.place_fresh_order(trace, headers={"X-Inject-Fault": "database"})
     if response.status_code < 500:
         raise CheckFailed(
             f"POST /orders with X-Inject-Fault: database answered {response.status_code}",
             "503: the injected database failure the queries must find",
             f"kubectl -n {APP_NAMESPACE} logs deploy/orders --tail=20",
         )
+    warn = new_marker()
+    lab.send("catalog", "GET", f"/{warn}", request_id=warn)  # no such route: a 404, level WARN
     wanted = set(APP_SERVICES)
     own = f'{{namespace="{APP_NAMESPACE}"}} |= "{trace.trace_id}"'
     truth = lab.wait_in_loki(
-        own, lambda es: wanted <= services_of(es) and any(_is_error(e) for e in es),
+        own,
+        lambda es: wanted <= services_of(es)
+        and any(_is_error(e) for e in es)
+        and any(not _is_error(e) for e in es),
         start_ns=start_ns, timeout=ingest_timeout,
         what="the checker's own query does not see the request in both services yet",
     )  # fmt: skip
+    lab.wait_in_loki(
+        f'{{namespace="{APP_NAMESPACE}"}} |= "{warn}"', bool, start_ns=start_ns,
+        timeout=ingest_timeout, what="the checker's 404 line is not in Loki yet",
+    )  # fmt: skip
+    return trace, start_ns, truth
+
+
+def check_learner_queries(lab: Lab, path: Path | None = None, ingest_timeout: float = 90) -> Passed:
+    queries = load_learner_queries(path or queries_path(), ("errors", "one_request"))
+    lab.confirm_pipeline_ready()
+    trace, start_ns, truth = _fresh_evidence(lab, ingest_timeout)
     one = queries["one_request"]
     got = run_learner_query(lab, one, start_ns=start_ns, trace_id=trace.trace_id)
     verdict_one_request(got, truth.entries, trace.trace_id, one.substituted(trace_id="…"))
@@ -211,7 +239,8 @@ def check_learner_queries(lab: Lab, path: Path | None = None, ingest_timeout: fl
     verdict_errors(run_learner_query(lab, errors, start_ns=start_ns), trace.trace_id, errors.text)
     return Passed(
         f"one_request returned the {len(got)} lines of a fresh failing request from "
-        f"{', '.join(sorted(services_of(got)))}, ERROR included; errors found its ERROR line",
+        f"{', '.join(sorted(services_of(got)))}, ERROR included; errors found its ERROR line "
+        "and no other level",
         {"request_to_queryable_seconds": round(truth.seconds, 2)},
     )
 

@@ -126,6 +126,17 @@ def test_an_errors_query_that_also_returns_other_levels_fails(tmp_path):
     path = queries(tmp_path, errors='{namespace="bookstore"} |~ "ERROR|INFO"')
     failed = failure(check_learner_queries, lab, path)
     assert "not ERROR" in failed.observed and "level 'INFO'" in failed.observed
+    # The checker makes a WARN line of its own, so a query that also keeps WARN always shows.
+    warn = queries(tmp_path, errors='{namespace="bookstore"} |~ "ERROR|WARN"')
+    failed = failure(check_learner_queries, fake_lab()[0], warn)
+    assert "level 'WARN'" in failed.observed
+
+
+def test_a_one_request_query_that_keeps_only_the_errors_misses_a_line(tmp_path):
+    lab, _ = fake_lab()
+    one = '{namespace="bookstore"} | json | trace_id="$TRACE_ID" | level="ERROR"'
+    failed = failure(check_learner_queries, lab, queries(tmp_path, one_request=one))
+    assert "of the request's" in failed.observed and "every line" in failed.expected
 
 
 def test_an_instant_log_query_gets_lokis_own_refusal():
