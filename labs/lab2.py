@@ -8,6 +8,11 @@ Every version, chart, release, namespace and values path comes from `versions.to
 kubectl/helm command carries the lab's own kubeconfig so the learner's default one is never
 touched. `build(settings)` adapts deadlines and image options to a machine; `LAB` is the
 default build that the docs page renders.
+
+Each step's `actions` are the reference solution (`--solve`); steps 1-4 also carry the learner's
+`Task` (`_task_json`, `_task_agent`, `_task_queries`, `_task_deletion`): the exercise learner
+mode stops at, with its set-up, files, hints and checkers. Every step has a learning objective
+and an estimate in minutes, shown on the lab page and in the instructor guide.
 """
 
 from __future__ import annotations
