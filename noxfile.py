@@ -101,6 +101,13 @@ def lab_2(session: nox.Session) -> None:
 
 
 @nox.session(venv_backend="none")
+def drill(session: nox.Session) -> None:
+    """Break-and-fix drills on a working lab 2 (`-- --list`, `-- NAME`, `-- NAME --check`,
+    `-- NAME --solve`, `-- NAME --hint`)."""
+    _lab(session, "-m", "labs", "drill")
+
+
+@nox.session(venv_backend="none")
 def doctor(session: nox.Session) -> None:
     """Preflight: is this machine ready for the lab, and what to fix if not."""
     _lab(session, "-m", "labs", "doctor")

@@ -136,7 +136,36 @@ BY_ID: dict[str, Checker] = {c.id: c for c in CHECKERS}
 def get(checker_id: str) -> Checker:
     """The checker with this id; an unknown id is an error that lists the known ones."""
     try:
-        return BY_ID[checker_id]
+        return ALL_BY_ID[checker_id]
     except KeyError:
-        known = ", ".join(BY_ID)
+        known = ", ".join(ALL_BY_ID)
         raise KeyError(f"unknown checker id {checker_id!r}; known ids: {known}") from None
+
+
+# -- learner mode (issue 12): the learner's own queries, run against Loki --------------------
+# They judge a file on the learner's machine (exercises/lab2/queries.yaml, or LAB_QUERIES), so
+# they run only when asked for by id (`--checker ID`, as learner mode does); a plain
+# `pytest checks` or a class's live grading runs CHECKERS above, what the cluster alone proves.
+LEARNER_CHECKERS: tuple[Checker, ...] = (
+    Checker(
+        "lab2.learner-queries",
+        "Your `errors` and `one_request` queries (exercises/lab2/queries.yaml) find a fresh "
+        "failing request",
+        20,
+        "one_request: select the namespace, then keep only the lines of that one trace "
+        "($TRACE_ID is not a label); errors: only lines whose level is ERROR; both run as range "
+        "queries. `python -m validators.exercises` judges their shape offline.",
+        "lab-2.md#step-3",
+    ),
+    Checker(
+        "lab2.learner-deleted-pod-lines",
+        "The pods are deleted and your `deleted_pod_lines` query still returns their lines, "
+        "up to the last",
+        10,
+        'Delete every catalog and orders pod; select one with `pod="$POD"` inside the braces: '
+        "a deleted pod's name is still a label value in Loki.",
+        "lab-2.md#step-4",
+    ),
+)
+ON_REQUEST: dict[str, Checker] = {c.id: c for c in LEARNER_CHECKERS}
+ALL_BY_ID: dict[str, Checker] = {**BY_ID, **ON_REQUEST}  # every id `--checker` accepts

@@ -34,6 +34,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -51,6 +52,8 @@ from checks.catalogue import Checker
 from checks.gradebook import write_gradebook
 from checks.report import result_row, score_json
 from checks.scorefile import checked_rows
+from labconfig.versions import REPO_ROOT
+from validators import exercises
 
 CHECKS_DIR = Path(__file__).resolve().parent
 TERM_GRACE_S = 5  # after SIGTERM at the deadline, before SIGKILL
@@ -84,6 +87,13 @@ OFFLINE_CHECKERS = (
         10,
         "Run `python -m validators.manifests` and fix the mismatch each line names.",
         "reference/checkers.md",
+    ),
+    Checker(
+        "static.exercises",
+        "The lab-2 exercises (exercises/lab2: Alloy pipeline, LogQL queries) are complete",
+        10,
+        "Run `python -m validators.exercises` and fix each finding it prints.",
+        "lab-2.md#step-2",
     ),
 )
 OFFLINE_BY_ID = {c.id: c for c in OFFLINE_CHECKERS}
@@ -262,8 +272,29 @@ def import_score(entry: roster.Entry, specs: dict[str, Checker]) -> Graded:
 
 
 # -- offline -------------------------------------------------------------------------------
+def _copy_work(src: Path, root: Path) -> tuple[list[str], set[str]]:
+    """Copy what a learner handed in under `root`: their `manifests/` and `exercises/` (a
+    repository or a folder holding them), else the folder itself as their manifests. Returns
+    what was skipped and which of the two hold any YAML."""
+    parts = [name for name in ("manifests", "exercises") if os.path.lexists(src / name)]
+    skipped: list[str] = []
+    if parts:
+        for name in parts:
+            skipped += roster.copy_submission(src, root, only=name)
+    else:
+        skipped += roster.copy_submission(src, root / "manifests")
+    handed = {
+        name
+        for name in ("manifests", "exercises")
+        if any(p.suffix in (".yaml", ".yml") for p in (root / name).rglob("*"))
+    }
+    return skipped, handed
+
+
 def grade_submission(entry: roster.Entry, versions: dict) -> Graded:
-    """The static checks on a copy of one learner's manifests, against the course's pins."""
+    """The static checks on a copy of one learner's work, against the course's pins: their
+    manifests (the course's own when they handed in none: unchanged files are the course's) and
+    their exercises."""
     from validators.manifests import check_tree  # the validators are only needed offline
 
     if entry.status:
@@ -271,22 +302,26 @@ def grade_submission(entry: roster.Entry, versions: dict) -> Graded:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="lab-submission-") as tmp:
         root = Path(tmp)
-        if os.path.lexists(entry.path / "manifests"):  # a repository was handed in
-            skipped = roster.copy_submission(entry.path, root, only="manifests")
-        else:  # the manifests folder itself
-            skipped = roster.copy_submission(entry.path, root / "manifests")
-        note = ("not followed or skipped: " + ", ".join(skipped[:10])) if skipped else ""
-        if not any(p.suffix in (".yaml", ".yml") for p in (root / "manifests").rglob("*")):
-            why = "the submission holds no manifests (no .yaml file in manifests/ or the folder)"
+        skipped, handed = _copy_work(entry.path, root)
+        notes = [("not followed or skipped: " + ", ".join(skipped[:10])) if skipped else ""]
+        if not handed:
+            why = "the submission holds no work (no .yaml in manifests/, exercises/ or the folder)"
             empty = not_graded(entry, "empty", why, OFFLINE_BY_ID)
-            empty.note = "; ".join(filter(None, [why, note]))
+            empty.note = "; ".join(filter(None, [why, *notes]))
             return empty
+        if "manifests" not in handed:
+            shutil.rmtree(root / "manifests", ignore_errors=True)
+            shutil.copytree(REPO_ROOT / "manifests", root / "manifests")
+            notes.append("no manifests handed in: the course's own were checked")
         findings = check_tree(root, versions, helm=False)
+        exercises_passed, exercises_text = exercises.grade(root)
+    note = "; ".join(filter(None, notes))
     seconds = time.monotonic() - started
     groups: dict[str, list] = {c.id: [] for c in OFFLINE_CHECKERS}
     for f in findings:
         groups[OFFLINE_GROUPS.get(f.check, "static.consistency")].append(f)
     rows = {}
+    groups.pop("static.exercises")  # judged apart below: no finding at all is a pass there
     for cid, found in groups.items():
         failed = [f for f in found if not f.ok and not f.skipped]
         if not found:
@@ -299,6 +334,12 @@ def grade_submission(entry: roster.Entry, versions: dict) -> Graded:
         else:
             text, passed = "; ".join(f.message for f in found if f.ok)[:500], True
         rows[cid] = result_row(OFFLINE_BY_ID[cid], passed=passed, diagnosis=text, seconds=seconds)
+    rows["static.exercises"] = result_row(
+        OFFLINE_BY_ID["static.exercises"],
+        passed=exercises_passed,
+        diagnosis=exercises_text.replace(str(root) + "/", ""),
+        seconds=seconds,
+    )
     finished = datetime.now(UTC).isoformat(timespec="seconds")
     source = roster.shown(entry.path)
     score = score_json(rows, submission=source, reachable=True, error=None, finished=finished)

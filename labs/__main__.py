@@ -1,4 +1,6 @@
-"""`python -m labs run lab2 [--dry-run] [--until N] [--step N] [--check] [--fresh]`,
+"""`python -m labs run lab2 [--solve] [--hint] [--dry-run] [--until N] [--step N] [--check]
+[--fresh]`,
+`python -m labs drill [--list] [NAME [--check|--solve|--hint|--verify-broken] [--dry-run]]`,
 `python -m labs doctor`, `python -m labs down` (the nox sessions call these)."""
 
 from __future__ import annotations
@@ -35,6 +37,27 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--step", type=int, metavar="N", help="run only step N")
     run.add_argument("--check", action="store_true", help="only run the checkers")
     run.add_argument("--fresh", action="store_true", help="delete and recreate the cluster")
+    run.add_argument(
+        "--solve",
+        action="store_true",
+        help="run the reference solution (every step's commands) instead of stopping at tasks",
+    )
+    run.add_argument(
+        "--hint", action="store_true", help="show the next hint of your current exercise"
+    )
+    drill = sub.add_parser("drill", help="break a working lab on purpose, then fix it")
+    drill.add_argument("name", nargs="?", help="the drill (see --list)")
+    drill.add_argument("--list", action="store_true", help="list the drills")
+    mode = drill.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="check your fix")
+    mode.add_argument("--solve", action="store_true", help="apply the reference fix, then check")
+    mode.add_argument("--hint", action="store_true", help="the hints and where to look")
+    mode.add_argument(
+        "--verify-broken",
+        action="store_true",
+        help="prove the drill is in place: its checkers fail with the expected diagnosis",
+    )
+    drill.add_argument("--dry-run", action="store_true", help="print the commands; run nothing")
     sub.add_parser("doctor", help="check this machine for the lab")
     sub.add_parser("down", help="delete the lab's kind cluster (and nothing else)")
     return p
@@ -101,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings.from_env()
 
+    if args.command == "drill":
+        return _drill(args, console, settings)
+
     if args.command == "down":
         name = load_versions()["kind"]["cluster_name"]
         runner = _real_runner(console, settings)
@@ -121,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         step=args.step,
         check=args.check,
         fresh=args.fresh,
+        solve=args.solve,
+        hint=args.hint,
     )
     try:
         engine.validate(lab, options)
@@ -149,6 +177,45 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     _path_hint(console, runner)
     return code
+
+
+def _drill(args, console: Console, settings) -> int:
+    from labs import drills, engine, lab2
+
+    catalogue = drills.build(settings)
+    if args.list or not args.name:
+        sys.stdout.write(drills.render_list(catalogue))
+        return 0 if args.list else 2
+    try:
+        drill = drills.get(catalogue, args.name)
+    except KeyError as e:
+        console.print(f"[red]{e.args[0]}[/]")
+        return 2
+    if args.dry_run:
+        sys.stdout.write(drills.render_plan(drill, solve=args.solve))
+        return 0
+    if args.hint:
+        for line in drills.hint_lines(drill):
+            console.print(escape(line))
+        return 0
+    mode = (
+        drills.CHECK
+        if args.check
+        else drills.SOLVE
+        if args.solve
+        else drills.VERIFY_BROKEN
+        if args.verify_broken
+        else drills.BREAK
+    )
+    try:
+        ensure_writable(LAB_PATH)
+        runner = _real_runner(console, settings)
+        lab_engine = engine.Engine(lab2.build(settings), runner)
+        _notice(console, lab_engine.state)
+        return drills.run(drill, lab_engine, mode)
+    except StateError as e:
+        console.print(f"[red]{escape(str(e))}[/]")
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
 """Plan and run a lab step by step: resume, --until/--step/--check/--fresh, deadlines, state.
 
+Two modes over the same lab definition. Learner mode (the default) runs the set-up a step needs
+(a step without a task entirely; a task's `setup`), then stops at the task; the next run checks
+it and moves on when it passes. `--solve` runs every step's actions: the reference solution.
+
 `plan(lab, options)` is pure: it turns the lab definition into the steps and exact commands
 that would run (the docs page and `--dry-run` print it). `Engine.run` executes a plan through
 a Runner (the only place with side effects), records progress in `.lab/state.json`, collects
@@ -19,8 +23,9 @@ from rich.markup import escape
 
 from labconfig.settings import LAB_DIR
 from labconfig.versions import REPO_ROOT
-from labs import diagnostics
+from labs import diagnostics, learner
 from labs.doctor import render as render_findings
+from labs.learner_flow import LearnerFlow
 from labs.model import (
     CHECK,
     CLUSTER,
@@ -31,6 +36,7 @@ from labs.model import (
     Action,
     Lab,
     Step,
+    Task,
     checker_argv,
 )
 from labs.runner import Clock, Result, Runner, SystemClock, format_command
@@ -50,6 +56,8 @@ class Options:
     step: int | None = None  # run only this step (even when recorded as done)
     check: bool = False  # only run the checkers
     fresh: bool = False  # delete the cluster first
+    solve: bool = False  # run the reference solution instead of stopping at each task
+    hint: bool = False  # show the next hint of the current exercise; run nothing
 
 
 @dataclass(frozen=True)
@@ -68,8 +76,12 @@ class PlannedAction:
 
 @dataclass(frozen=True)
 class PlannedStep:
+    """A step as these options run it: `actions` are what the engine runs (learner mode: the
+    set-up; --solve: the solution); `task` is the exercise it stops at (learner mode only)."""
+
     step: Step
     actions: tuple[PlannedAction, ...]
+    task: Task | None = None
 
 
 class OptionsError(ValueError):
@@ -84,6 +96,13 @@ def validate(lab: Lab, options: Options) -> None:
             "--check only runs the checkers (all of them, or one step's with --step N); "
             "it cannot be combined with --until or --fresh"
         )
+    if options.hint and (options.solve or options.check or options.fresh or options.dry_run):
+        raise OptionsError(
+            "--hint only shows the next hint of your current exercise (or of step N with "
+            "--step N); it cannot be combined with --solve, --check, --fresh or --dry-run"
+        )
+    if options.hint and options.step is not None and lab.step(options.step).task is None:
+        raise OptionsError(f"step {options.step} has no exercise, so it has no hints")
     for n in (options.until, options.step):
         if n is not None:
             try:
@@ -107,19 +126,40 @@ def planned(action: Action) -> PlannedAction:
     return PlannedAction(action, format_command(action.argv, action.env))
 
 
+def is_exercise(step: Step, options: Options) -> bool:
+    """Whether these options stop at the step's task instead of running its solution."""
+    return step.task is not None and not options.solve
+
+
+def runs(step: Step, options: Options) -> tuple[Action, ...]:
+    """What the engine runs for a step: its task's set-up, or (no task, --solve) its actions."""
+    return step.task.setup if is_exercise(step, options) else step.actions
+
+
 def plan(lab: Lab, options: Options | None = None) -> list[PlannedStep]:
     """The steps and exact commands these options would run. Pure: touches nothing."""
     options = options or Options()
     validate(lab, options)
     return [
-        PlannedStep(step, tuple(planned(a) for a in step.actions))
+        PlannedStep(
+            step,
+            tuple(planned(a) for a in runs(step, options)),
+            step.task if is_exercise(step, options) else None,
+        )
         for step in select_steps(lab, options)
     ]
 
 
-def check_action(lab: Lab, step: int | None = None) -> Action:
-    """One checker run covering every checker of the lab, or of one step (what --check runs)."""
-    ids = lab.checker_ids if step is None else tuple(c.id for c in lab.step(step).checks)
+def check_action(lab: Lab, step: int | None = None, *, solve: bool = True) -> Action:
+    """One checker run covering every checker of the lab, or of one step (what --check runs).
+
+    `solve=False` asks for the learner's checkers (a task's own) instead of the solution's.
+    """
+    if step is None:
+        ids = lab.checker_ids if solve else lab.learner_checker_ids
+    else:
+        s = lab.step(step)
+        ids = tuple(c.id for c in (s.checks if solve else s.learner_checks))
     title = "Run every checker of the lab" if step is None else f"Run the checkers of step {step}"
     return Action(argv=checker_argv(lab.kubeconfig, ids), title=title, kind=CHECK, timeout=900)
 
@@ -130,29 +170,25 @@ def kubeconfig_export(lab: Lab) -> str:
 
 
 def render_plan(lab: Lab, options: Options | None = None) -> str:
-    """The plan as text, for --dry-run: every step, every command, nothing executed."""
+    """The plan as text, for --dry-run: every step, every command, nothing executed.
+
+    Learner mode shows the set-up the engine runs and each task (never its solution);
+    `--solve` shows every command of the reference solution.
+    """
     options = options or Options()
     out = [f"{lab.title}", f"Plan for cluster `{lab.cluster_name}` (dry run: nothing is run)", ""]
+    if not options.solve:
+        out[-1:] = [
+            "Learner mode: the lab runs the set-up shown with `$`, then stops at each task for "
+            "you to do; `--dry-run --solve` shows the reference solution.",
+            "",
+        ]
     if options.check:
-        action = check_action(lab, options.step)
+        action = check_action(lab, options.step, solve=options.solve)
         out += [f"# {action.title}", f"$ {format_command(action.argv, action.env)}"]
         return "\n".join(out) + "\n"
     for ps in plan(lab, options):
-        optional = " (optional)" if ps.step.optional else ""
-        out.append(f"## Step {ps.step.number}: {ps.step.title}{optional}   [{ps.step.docs}]")
-        for pa in ps.actions:
-            out.append(f"# {pa.title}")
-            out.append(f"$ {pa.display}")
-            if pa.action.fallback:
-                out.append(
-                    "#   if it fails with `content digest ... not found` (Apple Silicon, "
-                    "containerd image store), the lab runs instead:"
-                )
-                for fb in pa.action.fallback:
-                    out.append(f"#   $ {format_command(fb.argv, fb.env)}")
-        if ps.step.checks:
-            out.append("# Checkers: " + ", ".join(c.id for c in ps.step.checks))
-        out.append("")
+        out += _render_step(lab, ps, options)
     if options.until is not None:
         out.append(
             f"Stops before step {options.until}: do it by hand "
@@ -160,6 +196,31 @@ def render_plan(lab: Lab, options: Options | None = None) -> str:
             f"`--check --step {options.until}`."
         )
     return "\n".join(out) + "\n"
+
+
+def _render_step(lab: Lab, ps: PlannedStep, options: Options) -> list[str]:
+    step = ps.step
+    optional = " (optional)" if step.optional else ""
+    out = [f"## Step {step.number}: {step.title}{optional}   [{step.docs}]"]
+    if ps.task is None and not options.solve and step.objective:
+        when = f" ({learner.timing(step)})" if step.minutes else ""
+        out.append(f"# You will be able to: {step.objective}{when}")
+    for pa in ps.actions:
+        out.append(f"# {pa.title}")
+        out.append(f"$ {pa.display}")
+        if pa.action.fallback:
+            out.append(
+                "#   if it fails with `content digest ... not found` (Apple Silicon, "
+                "containerd image store), the lab runs instead:"
+            )
+            for fb in pa.action.fallback:
+                out.append(f"#   $ {format_command(fb.argv, fb.env)}")
+    if ps.task is not None:
+        out += learner.task_lines(lab, step)
+    elif step.checks:
+        out.append("# Checkers: " + ", ".join(c.id for c in step.checks))
+    out.append("")
+    return out
 
 
 def checker_ids(action: Action) -> list[str]:
@@ -188,6 +249,19 @@ def _read_score(path: Path) -> dict[str, bool]:
         return {}
 
 
+def _read_diagnoses(path: Path) -> dict[str, str]:
+    """checker id -> diagnosis of each failed checker, from the score JSON (empty if absent)."""
+    try:
+        data = json.loads(path.read_text())
+        return {
+            cid: str(row.get("diagnosis") or "")
+            for cid, row in data["checkers"].items()
+            if not row.get("passed")
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
 # Stands in for a step when `--check` fails (no step was run).
 CHECKS_ONLY = Step(
     number=-1,
@@ -207,6 +281,16 @@ class StepFailure(Exception):
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What a checker run concluded: all passed, whether they ran at all, why each failed."""
+
+    passed: bool
+    ran: bool
+    diagnoses: dict[str, str]
+    reason: str = ""
+
+
 @dataclass
 class RunReport:
     ran: list[int] = field(default_factory=list)
@@ -215,9 +299,12 @@ class RunReport:
     failure: StepFailure | None = None
     artifacts: Path | None = None
     optional_failures: list[int] = field(default_factory=list)
+    # Learner mode: the exercise the run stopped at, and whether its check failed.
+    task: Step | None = None
+    task_failed: bool = False
 
 
-class Engine:
+class Engine(LearnerFlow):
     """Runs a lab through a Runner; every side effect goes through `runner`."""
 
     def __init__(
@@ -243,28 +330,36 @@ class Engine:
     def run(self, options: Options) -> int:
         """Run what the options ask for; 0 when everything asked for succeeded."""
         validate(self.lab, options)
+        if options.hint:
+            return self._hint(options.step)
         for sub in ("", "images", "artifacts"):
             (self.lab_dir / sub).mkdir(parents=True, exist_ok=True)
         try:
             if options.check:
-                self._run_checks_only(options.step)
+                self._run_checks_only(options.step, solve=options.solve)
             else:
                 self._prepare_cluster(options)
-                for step in select_steps(self.lab, options):
-                    if options.step is None and self.state.is_done(step.number):
-                        self.report.skipped.append(step.number)
-                        self.console.print(
-                            f"[dim]Step {step.number} ({step.title}) is done "
-                            f"({self.state.steps[str(step.number)]['done_at']}); skipping. "
-                            f"Redo it with --step {step.number}.[/]"
-                        )
-                        continue
-                    self._run_optional_or_step(step)
+                self._run_steps(options)
         except StepFailure as failure:
             self.report.failure = failure
             self._diagnose(failure)
         self._summary(options)
-        return 1 if self.report.failure else 0
+        return 1 if self.report.failure or self.report.task_failed else 0
+
+    def _run_steps(self, options: Options) -> None:
+        for step in select_steps(self.lab, options):
+            if options.step is None and self.state.is_done(step.number):
+                self.report.skipped.append(step.number)
+                self.console.print(
+                    f"[dim]Step {step.number} ({step.title}) is done "
+                    f"({self.state.steps[str(step.number)]['done_at']}); skipping. "
+                    f"Redo it with --step {step.number}.[/]"
+                )
+                continue
+            if not is_exercise(step, options):
+                self._run_optional_or_step(step)
+            elif not self._exercise(step):
+                return  # stopped at a task: the learner's turn
 
     # -- cluster -----------------------------------------------------------------------------
 
@@ -415,6 +510,41 @@ class Engine:
             return
         raise StepFailure(step, action, result)
 
+    # -- for other flows over the same lab (drills) --------------------------------------------
+
+    def perform(self, step: Step, actions: Sequence[Action]) -> bool:
+        """Run `actions` in the context of `step` (polls, fallbacks, skip probes as usual);
+        False after a failure, which is diagnosed like a step's."""
+        try:
+            for action in actions:
+                self.console.print(f"\n[bold]{escape(action.title)}[/]")
+                self._run_action(step, action)
+        except StepFailure as failure:
+            self.report.failure = failure
+            self._diagnose(failure)
+            return False
+        return True
+
+    def verify(self, step: Step, ids: Sequence[str]) -> Verdict:
+        """Run the checkers `ids` once; the verdict carries each failed checker's diagnosis."""
+        action = Action(
+            argv=checker_argv(self.lab.kubeconfig, tuple(ids)),
+            title=f"Run the checkers of {step.title}",
+            kind=CHECK,
+            timeout=900,
+        )
+        return self.run_check(step, action)
+
+    def run_check(self, step: Step, action: Action) -> Verdict:
+        """Run a check action; a failure is a verdict (with each checker's diagnosis), not an
+        exception, so a flow can teach from it instead of stopping."""
+        try:
+            ran = self._check(step, action, checker_ids(action))
+        except StepFailure as failure:
+            diagnoses = _read_diagnoses(self.lab_dir / Path(SCORE_JSON).name)
+            return Verdict(False, True, diagnoses, failure.reason)
+        return Verdict(ran, ran, {})
+
     # -- checkers ----------------------------------------------------------------------------
 
     def _check(self, step: Step | None, action: Action, ids: Sequence[str]) -> bool:
@@ -456,9 +586,9 @@ class Engine:
             f"  [dim]Command that would verify them: {escape(format_command(action.argv))}[/]"
         )
 
-    def _run_checks_only(self, step: int | None) -> None:
+    def _run_checks_only(self, step: int | None, *, solve: bool) -> None:
         """--check: every checker, or one step's (passing ones mark a hand-made step done)."""
-        action = check_action(self.lab, step)
+        action = check_action(self.lab, step, solve=solve)
         ids = checker_ids(action)
         self.console.rule("[bold]Checkers" + ("" if step is None else f" of step {step}"))
         if not ids:
@@ -478,7 +608,13 @@ class Engine:
 
     def _diagnose(self, failure: StepFailure) -> None:
         action = failure.action
-        where = "Checkers" if failure.step is CHECKS_ONLY else f"Step {failure.step.number}"
+        where = (
+            "Checkers"
+            if failure.step is CHECKS_ONLY
+            else f"Step {failure.step.number}"
+            if failure.step.number >= 0
+            else failure.step.title  # a flow outside the lab's steps (a drill)
+        )
         self.console.print(
             f"\n[bold red]{where} failed:[/] {escape(action.title)}\n"
             f"  command: {escape(format_command(action.argv, action.env))}\n"
@@ -559,12 +695,15 @@ class Engine:
                 f"`nox -s lab-2 -- --step {r.failure.step.number}`."
             )
             return
-        if options.until is not None:
+        self._task_summary()
+        waiting = r.task is not None and not self.state.is_done(r.task.number)
+        if options.until is not None and not waiting:
             step = self.lab.step(options.until)
             self.console.print(
                 f"[bold]Your turn:[/] do step {step.number} ({step.title}) by hand "
                 f"(docs/{step.docs}), then `nox -s lab-2 -- --check --step {step.number}`. "
-                f"`nox -s lab-2 -- --step {step.number}` runs the reference solution instead."
+                f"`nox -s lab-2 -- --solve --step {step.number}` runs the reference solution "
+                "instead."
             )
         lines = [f"  {kubeconfig_export(self.lab)}    # use the lab cluster in this shell"]
         grafana = self.lab.grafana_after

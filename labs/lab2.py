@@ -8,11 +8,17 @@ Every version, chart, release, namespace and values path comes from `versions.to
 kubectl/helm command carries the lab's own kubeconfig so the learner's default one is never
 touched. `build(settings)` adapts deadlines and image options to a machine; `LAB` is the
 default build that the docs page renders.
+
+Each step's `actions` are the reference solution (`--solve`); steps 1-4 also carry the learner's
+`Task` (`_task_json`, `_task_agent`, `_task_queries`, `_task_deletion`): the exercise learner
+mode stops at, with its set-up, files, hints and checkers. Every step has a learning objective
+and an estimate in minutes, shown on the lab page and in the instructor guide.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -28,6 +34,7 @@ from labs.model import (
     CheckRef,
     Lab,
     Step,
+    Task,
     checker_argv,
 )
 from labs.settings import LOAD_ARCHIVE, Settings
@@ -220,19 +227,75 @@ def _images(settings: Settings, versions: dict[str, Any], cluster: str) -> list[
     return actions
 
 
-def build(settings: Settings | None = None) -> Lab:
-    """Lab 2 for this machine's settings (defaults: what the docs page shows)."""
-    settings = settings or Settings()
-    v = load_versions()
-    cluster = v["kind"]["cluster_name"]
-    loki, alloy, grafana = v["charts"]["loki"], v["charts"]["alloy"], v["charts"]["grafana"]
-    app_ns = v["bookstore"]["namespace"] if "bookstore" in v else "bookstore"
-    log_ns = loki["namespace"]
-    watched = (app_ns, log_ns)
+@dataclass(frozen=True)
+class _Context:
+    """What every step's definition reads: the machine's settings and versions.toml."""
 
-    step0 = Step(
+    settings: Settings
+    versions: dict[str, Any]
+
+    @property
+    def cluster(self) -> str:
+        return self.versions["kind"]["cluster_name"]
+
+    def chart(self, name: str) -> dict[str, Any]:
+        return self.versions["charts"][name]
+
+    @property
+    def app_ns(self) -> str:
+        v = self.versions
+        return v["bookstore"]["namespace"] if "bookstore" in v else "bookstore"
+
+    @property
+    def log_ns(self) -> str:
+        return self.chart("loki")["namespace"]
+
+
+def _traffic(c: _Context) -> tuple[Action, ...]:
+    """The loadgen Job run afresh: the traffic step 3 queries."""
+    settings, app_ns = c.settings, c.app_ns
+    return (
+        Action(
+            argv=kubectl(settings, "delete", "job", "loadgen", "-n", app_ns, "--ignore-not-found"),
+            title="Remove the previous traffic run, if any",
+            timeout=120,
+        ),
+        Action(
+            argv=kubectl(settings, "apply", "-f", LOADGEN),
+            title="Start the traffic Job (restricted-compliant)",
+            timeout=60,
+            namespaces=(app_ns,),
+        ),
+        Action(
+            argv=kubectl(
+                settings,
+                "wait",
+                "--for=condition=complete",
+                "job/loadgen",
+                "-n",
+                app_ns,
+                f"--timeout={settings.seconds(300)}s",
+            ),
+            title="Wait for the traffic Job to complete",
+            timeout=settings.seconds(300) + 30,
+            namespaces=(app_ns,),
+        ),
+    )
+
+
+def _step0(c: _Context) -> Step:
+    """Set-up: the machine, the cluster, the images and the bookstore."""
+    settings = c.settings
+    v = c.versions
+    app_ns = c.app_ns
+    cluster = c.cluster
+    return Step(
         number=0,
         id="prerequisites",
+        objective=(
+            "Stand up a local cluster that runs two services under Pod Security `restricted`."
+        ),
+        minutes=15,
         title="Prerequisites: a kind cluster running the bookstore",
         docs="lab-2.md#step-0",
         summary=(
@@ -298,15 +361,26 @@ def build(settings: Settings | None = None) -> Lab:
         ),
     )
 
-    step1 = Step(
+
+def _step1(c: _Context) -> Step:
+    """The services' JSON lines on stdout, read with `kubectl logs`."""
+    settings = c.settings
+    app_ns = c.app_ns
+    return Step(
         number=1,
         id="json-on-stdout",
-        title="See the structured JSON the services already write to stdout",
+        task=_task_json(c),
+        objective=(
+            "Tell a JSON-per-line stdout log from plain text or stderr, and fix it "
+            "through configuration."
+        ),
+        minutes=10,
+        title="JSON on stdout: one object per line from both services",
         docs="lab-2.md#step-1",
         summary=(
             "`kubectl logs` reads the CRI log file on the node: one JSON object per line, with "
-            "`level`, `msg`, `service` and the request's `trace_id`. Useful for one pod, now; "
-            "gone when the pod is deleted."
+            "`level`, `msg`, `service` and the request's `trace_id`. It shows one pod's recent "
+            "lines, and nothing at all once that pod is deleted."
         ),
         actions=(
             Action(
@@ -327,9 +401,22 @@ def build(settings: Settings | None = None) -> Lab:
         ),
     )
 
-    step2 = Step(
+
+def _step2(c: _Context) -> Step:
+    """Loki and the Alloy DaemonSet in the privileged `logging` namespace."""
+    settings = c.settings
+    log_ns = c.log_ns
+    loki = c.chart("loki")
+    alloy = c.chart("alloy")
+    return Step(
         number=2,
         id="loki-and-alloy",
+        task=_task_agent(c),
+        objective=(
+            "Run a log agent as a DaemonSet that tails /var/log/pods on its own node and "
+            "pushes to Loki, without relaxing the app namespace."
+        ),
+        minutes=25,
         title="Install Loki and the Alloy DaemonSet in `logging`",
         docs="lab-2.md#step-2",
         summary=(
@@ -375,9 +462,22 @@ def build(settings: Settings | None = None) -> Lab:
         ),
     )
 
-    step3 = Step(
+
+def _step3(c: _Context) -> Step:
+    """Traffic, then one request followed across both services with LogQL."""
+    settings = c.settings
+    log_ns = c.log_ns
+    loki = c.chart("loki")
+    alloy = c.chart("alloy")
+    return Step(
         number=3,
         id="query-one-request",
+        task=_task_queries(c),
+        objective=(
+            "Follow one request across services by its trace id with LogQL range queries, "
+            "keeping ids out of labels."
+        ),
+        minutes=20,
         title="Send traffic and follow one request across both services",
         docs="lab-2.md#step-3",
         summary=(
@@ -386,33 +486,7 @@ def build(settings: Settings | None = None) -> Lab:
             "`trace_id` is parsed from the JSON at query time and joins both services."
         ),
         actions=(
-            Action(
-                argv=kubectl(
-                    settings, "delete", "job", "loadgen", "-n", app_ns, "--ignore-not-found"
-                ),
-                title="Remove the previous traffic run, if any",
-                timeout=120,
-            ),
-            Action(
-                argv=kubectl(settings, "apply", "-f", LOADGEN),
-                title="Start the traffic Job (restricted-compliant)",
-                timeout=60,
-                namespaces=(app_ns,),
-            ),
-            Action(
-                argv=kubectl(
-                    settings,
-                    "wait",
-                    "--for=condition=complete",
-                    "job/loadgen",
-                    "-n",
-                    app_ns,
-                    f"--timeout={settings.seconds(300)}s",
-                ),
-                title="Wait for the traffic Job to complete",
-                timeout=settings.seconds(300) + 30,
-                namespaces=(app_ns,),
-            ),
+            *_traffic(c),
             Action(
                 argv=_loki_get(
                     settings, log_ns, "/loki/api/v1/query_range", query=QUERY_ALL, limit="5"
@@ -448,9 +522,18 @@ def build(settings: Settings | None = None) -> Lab:
         queries=(QUERY_ALL, QUERY_ERRORS, QUERY_TRACE),
     )
 
-    step4 = Step(
+
+def _step4(c: _Context) -> Step:
+    """The pods deleted; their lines found in Loki anyway."""
+    settings = c.settings
+    app_ns = c.app_ns
+    log_ns = c.log_ns
+    return Step(
         number=4,
         id="logs-survive-deletion",
+        task=_task_deletion(c),
+        objective=("Show that centralised logs outlive a pod, up to the last line it wrote."),
+        minutes=10,
         title="Delete the pods: their logs are still in Loki",
         docs="lab-2.md#step-4",
         summary=(
@@ -482,9 +565,16 @@ def build(settings: Settings | None = None) -> Lab:
         queries=(QUERY_BY_POD,),
     )
 
-    step5 = Step(
+
+def _step5(c: _Context) -> Step:
+    """The optional Grafana with Loki as its datasource."""
+    settings = c.settings
+    grafana = c.chart("grafana")
+    return Step(
         number=5,
         id="grafana",
+        objective=("Run the same LogQL in Grafana's Explore view."),
+        minutes=10,
         title="Grafana with Loki as its datasource",
         docs="lab-2.md#step-5",
         summary=(
@@ -502,6 +592,211 @@ def build(settings: Settings | None = None) -> Lab:
         optional=True,
     )
 
+
+# -- the learner's exercises (learner mode; the step's actions are the reference solution) ----
+EXERCISES = "exercises/lab2"
+ALLOY_STARTER = f"{EXERCISES}/alloy-values.yaml"
+QUERIES_FILE = f"{EXERCISES}/queries.yaml"
+# The reference answers, applied by --solve and shown collapsed on the lab page.
+ALLOY_SOLUTION = "manifests/logging/alloy-values.yaml"
+QUERIES_SOLUTION = "labs/solutions/lab2-queries.yaml"
+BOOKSTORE_CONFIGMAP = "manifests/bookstore/configmap.yaml"
+# The setting the JSON exercise ships wrong. The bookstore reads it from ConfigMap
+# `bookstore-config` (LOG_FORMAT json|text); see the report of issue 12 for its status.
+LOG_FORMAT_KEY = "LOG_FORMAT"
+# The label step 4 puts on the pods the learner must delete (the checker's EXERCISE_SELECTOR).
+DELETE_ME = "lab2-exercise=delete-me"
+
+
+def _ship_misconfigured(c: _Context) -> tuple[Action, ...]:
+    """Set-up of the JSON exercise: catalog restarted with plain-text logging from its ConfigMap.
+
+    Only catalog is restarted, so only catalog picks the wrong value up: the learner has to find
+    which service it is and why (a pod reads its environment at start).
+    """
+    patch = json.dumps({"data": {LOG_FORMAT_KEY: "text"}}, separators=(",", ":"))
+    return (
+        Action(
+            argv=kubectl(c.settings, "patch", "configmap", "bookstore-config", "-n", c.app_ns,
+                         "--type", "merge", "-p", patch),
+            title="Ship the bookstore mis-configured (the exercise's starting point)",
+            timeout=60,
+            namespaces=(c.app_ns,),
+        ),
+        Action(
+            argv=kubectl(c.settings, "rollout", "restart", "deployment/catalog", "-n", c.app_ns),
+            title="Restart catalog so that it reads the changed configuration",
+            timeout=60,
+            namespaces=(c.app_ns,),
+        ),
+        _rollout(c.settings, c.app_ns, "deployment/catalog", 180),
+    )  # fmt: skip
+
+
+def _task_json(c: _Context) -> Task:
+    k = f"kubectl --kubeconfig {c.settings.kubeconfig} -n {c.app_ns}"
+    return Task(
+        goal=(
+            "Both bookstore services must write exactly one JSON object per line to stdout, "
+            "following the log contract. One service was just restarted with a different "
+            "logging setting: find which one and why, and fix it through its configuration "
+            "(not the code) so that every line it writes from now on is JSON."
+        ),
+        files=(BOOKSTORE_CONFIGMAP,),
+        setup=_ship_misconfigured(c),
+        pitfalls=(
+            "Editing the file without applying it, or applying without restarting catalog: "
+            "the running pods keep the environment they started with.",
+            "Changing the Python code instead of the configuration.",
+        ),
+        checks=(CheckRef("lab2.json-stdout"),),
+        hints=(
+            f"Compare `{k} logs deploy/catalog --tail=5` with the same for deploy/orders: "
+            "which one does not print JSON?",
+            f"The services read their settings from the ConfigMap: `{k} get configmap "
+            f"bookstore-config -o yaml`. Which key is not in {BOOKSTORE_CONFIGMAP}?",
+            "`kubectl apply -k` does not remove a key it never set (three-way merge): remove it "
+            f"with `{k} edit configmap bookstore-config` (or set it to json), then `{k} rollout "
+            "restart deployment/catalog`: a pod reads its environment only when it starts.",
+        ),
+    )
+
+
+def _task_agent(c: _Context) -> Task:
+    loki, alloy = c.chart("loki"), c.chart("alloy")
+    learner_alloy = {**alloy, "values": ALLOY_STARTER}
+    return Task(
+        goal=(
+            "Ship every bookstore container's lines to Loki with one agent pod per node. "
+            f"Complete the Alloy pipeline in {ALLOY_STARTER} (its TODOs: node-local discovery, "
+            "the path of the pod log files, the CRI stage, the push URL), then install Loki and "
+            f"Alloy into `{c.log_ns}` with the commands below. Only the agent's namespace may be "
+            f"privileged; `{c.app_ns}` stays `restricted`, and only low-cardinality labels "
+            "reach Loki."
+        ),
+        files=(ALLOY_STARTER,),
+        commands=(
+            Action(
+                argv=kubectl(c.settings, "apply", "-f", LOGGING_NAMESPACE_FILE),
+                title=f"Create the `{c.log_ns}` namespace (Pod Security `privileged`)",
+                timeout=60,
+            ),
+            *_repo_adds([loki, alloy]),
+            _helm_install(c.settings, loki, 600),
+            _helm_install(c.settings, learner_alloy, 300),
+            _rollout(c.settings, c.log_ns, f"daemonset/{alloy['release']}", 180),
+        ),
+        checks=(
+            CheckRef("lab2.agent-daemonset"),
+            CheckRef("lab2.namespace-restricted"),
+            CheckRef("lab2.low-cardinality-labels"),
+        ),
+        hints=(
+            f"Check your file offline first: `python -m validators.exercises {EXERCISES}` "
+            "names each missing piece of the pipeline.",
+            "The kubelet writes /var/log/pods/<namespace>_<pod>_<uid>/<container>/<n>.log; the "
+            "agent sees it only with `alloy.mounts.varlog: true`.",
+            "Each agent must discover only the pods of its own node: a `selectors` block with "
+            'field = "spec.nodeName=" + the node name (the chart sets HOSTNAME to it).',
+            "Without `stage.cri {}` every line starts with the runtime's timestamp and stream, "
+            "and `| json` fails on it. Loki's push URL ends in /loki/api/v1/push.",
+        ),
+        solution_files=(ALLOY_SOLUTION,),
+        pitfalls=(
+            "Relaxing `bookstore` to `privileged` to make an agent run there: the checker "
+            "fails it; the agent belongs in `logging`.",
+            "A path glob that matches nothing: Alloy runs, reports no targets and ships "
+            "nothing (its UI on port 12345 shows the empty target list).",
+            "Turning trace_id or request_id into labels while experimenting.",
+        ),
+    )
+
+
+def _task_queries(c: _Context) -> Task:
+    return Task(
+        goal=(
+            f"Write three named LogQL queries in {QUERIES_FILE}: `errors` (every ERROR line of "
+            "the bookstore), `one_request` (every line of one request, in both services, with "
+            "`$TRACE_ID` where the trace id goes) and `deleted_pod_lines` (all lines of one pod, "
+            "with `$POD` where its name goes; step 4 uses it). The checker sends a fresh request "
+            "with a new trace id and runs your queries against Loki over a time range."
+        ),
+        files=(QUERIES_FILE,),
+        setup=_traffic(c),
+        pitfalls=(
+            'Running a log query as an instant query (Grafana\'s "Instant" toggle, or '
+            "/loki/api/v1/query): Loki 3.2+ refuses it.",
+            "Selecting by pod name: it finds one replica of one service, never the request.",
+        ),
+        checks=(
+            CheckRef("lab2.learner-queries"),
+            CheckRef("lab2.error-traceable"),
+            CheckRef("lab2.no-secrets-in-loki"),
+        ),
+        hints=(
+            'Start from the stream selector `{namespace="bookstore"}`; ids are not labels, so '
+            "filter on them after `| json`.",
+            "A pod name changes with every restart: select the request by its trace id, never "
+            'by `pod`. `| json | trace_id="$TRACE_ID"` keeps only that trace.',
+            "Log queries run only as range queries (query_range) since Loki 3.2: try yours in "
+            "Grafana's Explore with a time range, not as an instant query.",
+        ),
+        solution_files=(QUERIES_SOLUTION,),
+    )
+
+
+def _task_deletion(c: _Context) -> Task:
+    return Task(
+        goal=(
+            "Delete every catalog and orders pod yourself (their Deployments start new ones; "
+            "you may restart the agent too). Then your `deleted_pod_lines` query must still "
+            "return a deleted pod's lines from Loki, up to the last line it wrote before it "
+            "stopped, although `kubectl logs` can no longer show them."
+        ),
+        files=(QUERIES_FILE,),
+        setup=(
+            Action(
+                argv=kubectl(
+                    c.settings,
+                    "label",
+                    "pods",
+                    "-n",
+                    c.app_ns,
+                    "-l",
+                    "app in (catalog,orders)",
+                    DELETE_ME,
+                    "--overwrite",
+                ),
+                title="Mark the pods that run now: the ones you will delete",
+                timeout=60,
+                namespaces=(c.app_ns,),
+            ),
+        ),
+        checks=(CheckRef("lab2.learner-deleted-pod-lines"),),
+        pitfalls=(
+            "Deleting the pods before the agent is ready: their last lines never reach Loki.",
+            "Looking for the old pod with `kubectl logs`: it is gone; only Loki has it.",
+        ),
+        hints=(
+            f"`kubectl --kubeconfig {c.settings.kubeconfig} -n {c.app_ns} delete pod -l "
+            "app=catalog` (and app=orders) deletes them; `get pods` shows the new names.",
+            'Select by `pod="$POD"` inside the braces: the old pod\'s name is still a label '
+            "value in Loki although the pod is gone.",
+            "The last line a bookstore pod writes on SIGTERM is `shutdown complete`: if it is "
+            "missing, the agent did not read the file to its end before the kubelet removed it.",
+        ),
+        solution_files=(QUERIES_SOLUTION,),
+    )
+
+
+def build(settings: Settings | None = None) -> Lab:
+    """Lab 2 for this machine's settings (defaults: what the docs page shows)."""
+    c = _Context(settings or Settings(), load_versions())
+    settings = c.settings
+    grafana = c.chart("grafana")
+    watched = (c.app_ns, c.log_ns)
+    steps = [_step0(c), _step1(c), _step2(c), _step3(c), _step4(c), _step5(c)]
+
     # grafana-values.yaml enables anonymous Editor access (enough for Explore); the admin
     # password the chart generates stays in its Secret.
     secret_cmd = (
@@ -511,17 +806,14 @@ def build(settings: Settings | None = None) -> Lab:
     return Lab(
         id="lab2",
         title="Lab 2: ship the bookstore's JSON logs to Loki and follow one request",
-        cluster_name=cluster,
+        cluster_name=c.cluster,
         kubeconfig=settings.kubeconfig,
-        steps=tuple(
-            _with_checks(settings, watched, step)
-            for step in (step0, step1, step2, step3, step4, step5)
-        ),
+        steps=tuple(_with_checks(settings, watched, step) for step in steps),
         grafana_url=GRAFANA_URL,
         grafana_login=f"no login needed for Explore; admin password: `{secret_cmd}`",
         try_query=QUERY_ERRORS,
-        grafana_after=step5.number,
-        query_after=step3.number,
+        grafana_after=5,
+        query_after=3,
     )
 
 

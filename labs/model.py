@@ -84,8 +84,46 @@ class CheckRef:
 
 
 @dataclass(frozen=True)
+class Task:
+    """What the learner does by hand in a step (learner mode), as opposed to the solution.
+
+    The engine runs `setup` (what the exercise needs that is not the point of it, e.g. shipping
+    a service mis-configured), then stops and prints `goal` (what to achieve, not how), the
+    `files` to edit, the `commands` the lab page gives (typed by the learner, never run by the
+    engine) and how to check. Running the lab again runs `checks`; a failure shows the
+    diagnosis and `hints[0]`, `--hint` the next ones. The step's own `actions` stay the
+    reference solution (`--solve`).
+    """
+
+    goal: str
+    files: tuple[str, ...] = ()
+    commands: tuple[Action, ...] = ()
+    setup: tuple[Action, ...] = ()
+    # The checkers of the learner's work (by id); the step's `checks` verify the solution.
+    checks: tuple[CheckRef, ...] = ()
+    hints: tuple[str, ...] = ()
+    # Where the reference answer is (shown collapsed on the lab page, applied by --solve).
+    solution_files: tuple[str, ...] = ()
+    # What learners most often get wrong here (the instructor guide's "what to watch for").
+    pitfalls: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.goal.strip():
+            raise ValueError("a task needs a goal: what the learner must achieve")
+        if not self.checks:
+            raise ValueError(f"task {self.goal[:40]!r}... has no checker: it could not be checked")
+        if not self.hints:
+            raise ValueError(f"task {self.goal[:40]!r}... has no hint for a failed check")
+
+
+@dataclass(frozen=True)
 class Step:
-    """One exercise of the lab, in the order the chapter teaches it."""
+    """One exercise of the lab, in the order the chapter teaches it.
+
+    `actions` are the reference solution (what `--solve` runs); `task`, when present, is what
+    the learner does instead in learner mode. A step without a task (the prerequisites) is
+    set-up: learner mode runs its actions too.
+    """
 
     number: int
     id: str  # stable slug, e.g. "install-loki-alloy"
@@ -98,10 +136,20 @@ class Step:
     # LogQL queries this step teaches (shown in the docs and the summary; never executed as-is).
     queries: tuple[str, ...] = ()
     optional: bool = False
+    # What the learner can do after the step (one sentence, starts with a verb).
+    objective: str = ""
+    # Estimated minutes for a learner (the lab page and the instructor guide show it).
+    minutes: int = 0
+    task: Task | None = None
 
     @property
     def anchor(self) -> str:
         return f"step-{self.number}"
+
+    @property
+    def learner_checks(self) -> tuple[CheckRef, ...]:
+        """The checkers of the learner's work: the task's, else the step's."""
+        return self.task.checks if self.task else self.checks
 
 
 @dataclass(frozen=True)
@@ -132,4 +180,10 @@ class Lab:
 
     @property
     def checker_ids(self) -> tuple[str, ...]:
+        """The checkers of the reference solution (`--solve`), in step order."""
         return tuple(c.id for s in self.steps for c in s.checks)
+
+    @property
+    def learner_checker_ids(self) -> tuple[str, ...]:
+        """The checkers of the learner's work, in step order, each once."""
+        return tuple(dict.fromkeys(c.id for s in self.steps for c in s.learner_checks))

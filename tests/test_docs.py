@@ -22,7 +22,7 @@ import pytest
 
 from checks.catalogue import CHECKERS
 from labconfig.versions import REPO_ROOT, load_versions
-from labs.engine import check_action, plan
+from labs.engine import Options, check_action, plan, planned
 from labs.lab2 import LAB
 from labs.runner import format_command
 
@@ -113,6 +113,7 @@ def test_strict_build_produces_every_page(site):
         "chapter/index.html",
         "lab-2/index.html",
         "instructor/index.html",
+        "drills/index.html",
         "troubleshooting/index.html",
         "reference/versions/index.html",
         "reference/log-schema/index.html",
@@ -129,25 +130,76 @@ def test_strict_build_produces_every_page(site):
 
 
 def test_lab_page_commands_are_the_engine_plan(site):
-    """Every command on the page, in order, is a command the engine's plan runs, and no other."""
+    """Every command on the page, in order, is one the engine runs (or asks the learner to
+    type), and no other: the solution is `--solve`'s plan, the set-up is learner mode's."""
     page = parse(site / "lab-2" / "index.html")
-    expected = [pa.display for ps in plan(LAB) for pa in ps.actions]
-    assert page.blocks.get("lab-command") == expected
+    solve = plan(LAB, Options(solve=True))
+    assert page.blocks.get("lab-command") == [pa.display for ps in solve for pa in ps.actions]
+    setup = [pa.display for ps in plan(LAB) if ps.task for pa in ps.actions]
+    assert page.blocks.get("lab-setup") == setup
+    typed = [planned(a).display for s in LAB.steps if s.task for a in s.task.commands]
+    assert page.blocks.get("lab-task") == typed
 
     fallbacks = [
         format_command(fb.argv, fb.env)
-        for ps in plan(LAB)
+        for ps in solve
         for pa in ps.actions
         for fb in pa.action.fallback
     ]
     assert page.blocks.get("lab-fallback", []) == fallbacks
-    check_all = check_action(LAB)
-    assert page.blocks.get("lab-check-all") == [format_command(check_all.argv, check_all.env)]
+    check_all = [check_action(LAB, solve=False), check_action(LAB)]
+    assert page.blocks.get("lab-check-all") == [format_command(a.argv, a.env) for a in check_all]
+
+
+def test_lab_page_shows_objectives_times_and_tasks_and_hides_the_answers(site):
+    html = (site / "lab-2" / "index.html").read_text(encoding="utf-8")
+    text = " ".join(html.split())
+    for step in LAB.steps:
+        assert f"about {step.minutes} min" in text
+        assert step.objective.replace("`", "")[:40] in text.replace("<code>", "").replace(
+            "</code>", ""
+        )
+        if step.task:
+            assert f'id="{step.anchor}-task"' in html
+    # The reference answers are only inside collapsed <details> blocks.
+    page = parse(site / "lab-2" / "index.html")
+    assert all("$TRACE_ID" not in b for b in page.blocks.get("lab-task", []))
+    solution = html.index("labs/solutions/lab2-queries.yaml")
+    assert html.rfind("<details", 0, solution) > html.rfind("</details>", 0, solution)
+
+
+def test_drills_page_is_the_drills_data(site):
+    """The drills page shows each drill's break and fix commands, in order, and no others."""
+    from labs.drills import DRILLS
+
+    page = parse(site / "drills" / "index.html")
+    assert page.blocks.get("lab-drill-break") == [
+        planned(a).display for d in DRILLS for a in d.breaks
+    ]
+    assert page.blocks.get("lab-drill-fix") == [planned(a).display for d in DRILLS for a in d.fix]
+    for drill in DRILLS:
+        assert drill.anchor in page.ids
+
+
+def test_instructor_guide_times_each_step_and_each_drill(site):
+    from labs.drills import DRILLS
+
+    text = " ".join((site / "instructor" / "index.html").read_text(encoding="utf-8").split())
+    for step in LAB.steps:
+        assert f"{step.minutes} min" in text
+        for pitfall in step.task.pitfalls if step.task else ():
+            assert pitfall.split(":")[0].replace("`", "")[:30] in text.replace(
+                "<code>", ""
+            ).replace("</code>", "")
+    for drill in DRILLS:
+        assert f"drills/#{drill.anchor}" in text
+    assert f"about {sum(s.minutes for s in LAB.steps)} minutes hands-on" in text
 
 
 def test_lab_page_shows_the_pinned_versions(site):
     """The versions of versions.toml appear in the page's commands (not only in prose)."""
-    commands = "\n".join(parse(site / "lab-2" / "index.html").blocks["lab-command"])
+    blocks = parse(site / "lab-2" / "index.html").blocks
+    commands = "\n".join(blocks["lab-command"] + blocks["lab-task"])
     v = load_versions()
     assert v["kind"]["node_image"] in commands
     for name, chart in v["charts"].items():

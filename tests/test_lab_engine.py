@@ -57,12 +57,13 @@ def executed(runner: FakeRunner) -> list[str]:
 
 
 def planned_displays(options: Options | None = None) -> list[str]:
+    options = options or Options(solve=True)
     return [pa.display for ps in engine.plan(lab2.LAB, options) for pa in ps.actions]
 
 
 def test_full_run_executes_the_plan_in_order_and_records_progress(lab_dir, plugin):
     runner = FakeRunner()
-    assert make(runner, lab_dir, plugin).run(Options()) == 0
+    assert make(runner, lab_dir, plugin).run(Options(solve=True)) == 0
     assert executed(runner) == planned_displays()
     state = json.loads((lab_dir / "state.json").read_text())
     assert sorted(state["steps"]) == ["0", "1", "2", "3", "4", "5"]
@@ -76,9 +77,9 @@ def test_full_run_executes_the_plan_in_order_and_records_progress(lab_dir, plugi
 
 def test_second_run_reuses_the_cluster_and_skips_finished_steps(lab_dir, plugin):
     first = FakeRunner()
-    assert make(first, lab_dir, plugin).run(Options()) == 0
+    assert make(first, lab_dir, plugin).run(Options(solve=True)) == 0
     second = FakeRunner(clusters=[NAME])
-    assert make(second, lab_dir, plugin).run(Options()) == 0
+    assert make(second, lab_dir, plugin).run(Options(solve=True)) == 0
     assert executed(second) == []  # nothing re-run: not the cluster, not the images
     assert second.output.count("is done") == 6
     assert "--step 2" in second.output
@@ -86,8 +87,8 @@ def test_second_run_reuses_the_cluster_and_skips_finished_steps(lab_dir, plugin)
 
 def test_until_stops_before_the_step_and_says_what_to_do(lab_dir, plugin):
     runner = FakeRunner()
-    assert make(runner, lab_dir, plugin).run(Options(until=2)) == 0
-    assert executed(runner) == planned_displays(Options(until=2))
+    assert make(runner, lab_dir, plugin).run(Options(solve=True, until=2)) == 0
+    assert executed(runner) == planned_displays(Options(solve=True, until=2))
     assert not any("helm" in cmd for cmd in executed(runner))
     assert "Your turn" in runner.output and "lab-2.md#step-2" in runner.output
     # Grafana and LogQL are not offered before the steps that install them.
@@ -96,15 +97,17 @@ def test_until_stops_before_the_step_and_says_what_to_do(lab_dir, plugin):
     assert sorted(state["steps"]) == ["0", "1"]
     # The rest of the lab resumes where the learner left off.
     rest = FakeRunner(clusters=[NAME])
-    assert make(rest, lab_dir, plugin).run(Options()) == 0
-    assert executed(rest) == [d for n in range(2, 6) for d in planned_displays(Options(step=n))]
+    assert make(rest, lab_dir, plugin).run(Options(solve=True)) == 0
+    assert executed(rest) == [
+        d for n in range(2, 6) for d in planned_displays(Options(solve=True, step=n))
+    ]
 
 
 def test_step_runs_one_step_even_when_it_is_done(lab_dir, plugin):
-    make(FakeRunner(), lab_dir, plugin).run(Options())
+    make(FakeRunner(), lab_dir, plugin).run(Options(solve=True))
     runner = FakeRunner(clusters=[NAME])
-    assert make(runner, lab_dir, plugin).run(Options(step=3)) == 0
-    assert executed(runner) == planned_displays(Options(step=3))
+    assert make(runner, lab_dir, plugin).run(Options(solve=True, step=3)) == 0
+    assert executed(runner) == planned_displays(Options(solve=True, step=3))
 
 
 def test_a_failing_action_collects_diagnostics_and_prints_the_explaining_lines(lab_dir, plugin):
@@ -152,7 +155,7 @@ def test_a_failing_action_collects_diagnostics_and_prints_the_explaining_lines(l
             ("get pods -n bookstore", Result(0, json.dumps({"items": []}))),
         ]
     )
-    assert make(runner, lab_dir, plugin).run(Options()) == 1
+    assert make(runner, lab_dir, plugin).run(Options(solve=True)) == 1
     out = runner.output
     assert "Step 0 failed" in out and "rollout status deployment/catalog" in out
     assert "What explains it" in out
@@ -183,7 +186,7 @@ def test_a_poll_ends_at_its_deadline_without_sleeping(lab_dir, plugin):
         clusters=[NAME],
         responses=[("proxy/ready", Result(1, "Ingester not ready: waiting for 15s"))],
     )
-    code = make(runner, lab_dir, plugin, clock).run(Options(step=2))
+    code = make(runner, lab_dir, plugin, clock).run(Options(solve=True, step=2))
     assert code == 1
     ready_action = next(a for a in lab2.LAB.step(2).actions if a.argv[-1].endswith("/ready"))
     assert sum(clock.sleeps) == pytest.approx(ready_action.timeout)
@@ -199,13 +202,15 @@ def test_a_poll_succeeds_once_the_probe_does(lab_dir, plugin):
     answers = iter([Result(1, "503"), Result(1, "503"), Result(0, "ready")])
     runner = FakeRunner(clusters=[NAME], responses=[("proxy/ready", lambda _c: next(answers))])
     clock = FakeClock()
-    assert make(runner, lab_dir, plugin, clock).run(Options(step=2)) == 0
+    assert make(runner, lab_dir, plugin, clock).run(Options(solve=True, step=2)) == 0
     assert len(clock.sleeps) == 2
 
 
 def test_missing_checkers_are_reported_not_passed(lab_dir, tmp_path):
     runner = FakeRunner()
-    code = make(runner, lab_dir, tmp_path / "nowhere" / "conftest.py").run(Options(until=2))
+    code = make(runner, lab_dir, tmp_path / "nowhere" / "conftest.py").run(
+        Options(solve=True, until=2)
+    )
     assert code == 0
     assert "Checkers not run" in runner.output and "lab2.json-stdout" in runner.output
     assert not any("pytest" in c for c in runner.commands())
@@ -215,7 +220,7 @@ def test_missing_checkers_are_reported_not_passed(lab_dir, tmp_path):
 
 def test_pytest_collecting_nothing_means_not_run(lab_dir, plugin):
     runner = FakeRunner(responses=[("pytest checks", Result(5, "no tests ran"))])
-    assert make(runner, lab_dir, plugin).run(Options(until=2)) == 0
+    assert make(runner, lab_dir, plugin).run(Options(solve=True, until=2)) == 0
     assert "no checker with these ids exists yet" in runner.output
 
 
@@ -234,7 +239,7 @@ def test_a_failing_checker_stops_the_lab_with_per_checker_results(lab_dir, plugi
         return Result(1, "FAIL lab2.namespace-restricted: Deployment catalog has 0/2 ready")
 
     runner = FakeRunner(responses=[("--checker lab2.agent-daemonset", pytest_run)])
-    assert make(runner, lab_dir, plugin).run(Options()) == 1
+    assert make(runner, lab_dir, plugin).run(Options(solve=True)) == 1
     checks = json.loads((lab_dir / "state.json").read_text())["checks"]
     assert checks["lab2.agent-daemonset"]["result"] == "passed"
     assert checks["lab2.namespace-restricted"]["result"] == "failed"
@@ -245,25 +250,25 @@ def test_a_failing_checker_stops_the_lab_with_per_checker_results(lab_dir, plugi
 
 def test_check_only_runs_every_checker_against_the_existing_cluster(lab_dir, plugin):
     runner = FakeRunner(clusters=[NAME])
-    assert make(runner, lab_dir, plugin).run(Options(check=True)) == 0
+    assert make(runner, lab_dir, plugin).run(Options(solve=True, check=True)) == 0
     assert runner.commands() == [engine.planned(engine.check_action(lab2.LAB)).display]
     none = FakeRunner()
-    assert make(none, lab_dir, plugin).run(Options(check=True)) == 1
+    assert make(none, lab_dir, plugin).run(Options(solve=True, check=True)) == 1
     assert "run `nox -s lab-2` first" in none.output
 
 
 def test_fresh_deletes_the_cluster_and_starts_over(lab_dir, plugin):
-    make(FakeRunner(), lab_dir, plugin).run(Options())
+    make(FakeRunner(), lab_dir, plugin).run(Options(solve=True))
     runner = FakeRunner(clusters=[NAME])
-    assert make(runner, lab_dir, plugin).run(Options(fresh=True)) == 0
+    assert make(runner, lab_dir, plugin).run(Options(solve=True, fresh=True)) == 0
     assert ("delete", NAME) in runner.calls
     assert executed(runner) == planned_displays()
 
 
 def test_a_vanished_cluster_resets_the_recorded_progress(lab_dir, plugin):
-    make(FakeRunner(), lab_dir, plugin).run(Options())
+    make(FakeRunner(), lab_dir, plugin).run(Options(solve=True))
     runner = FakeRunner()  # cluster gone (deleted by hand)
-    assert make(runner, lab_dir, plugin).run(Options()) == 0
+    assert make(runner, lab_dir, plugin).run(Options(solve=True)) == 0
     assert "starts over" in runner.output
     assert executed(runner) == planned_displays()
 
@@ -284,7 +289,7 @@ def test_image_load_falls_back_to_an_archive_on_the_containerd_digest_error(lab_
             )
         ]
     )
-    assert make(runner, lab_dir, plugin).run(Options(until=1)) == 0
+    assert make(runner, lab_dir, plugin).run(Options(solve=True, until=1)) == 0
     cmds = runner.commands()
     # kind#3795's workaround: save only the node's platform, then load that archive.
     platform = f"linux/{host_platform()[1]}"
@@ -307,7 +312,7 @@ def test_image_load_falls_back_to_an_archive_on_the_containerd_digest_error(lab_
 )
 def test_other_image_load_errors_are_not_papered_over(lab_dir, plugin, error):
     runner = FakeRunner(responses=[("kind load docker-image", Result(1, error))])
-    assert make(runner, lab_dir, plugin).run(Options(until=1)) == 1
+    assert make(runner, lab_dir, plugin).run(Options(solve=True, until=1)) == 1
     assert not any(" save " in c for c in runner.commands())
 
 
@@ -320,7 +325,7 @@ def test_a_blocking_preflight_finding_stops_before_the_cluster(lab_dir, plugin):
         blocking=True,
     )
     runner = FakeRunner(findings=[finding])
-    assert make(runner, lab_dir, plugin).run(Options()) == 1
+    assert make(runner, lab_dir, plugin).run(Options(solve=True)) == 1
     assert not runner.commands("create")
     assert "Docker is not reachable" in runner.output and "Start Docker Desktop" in runner.output
 
@@ -333,18 +338,24 @@ def test_skip_if_probes_skip_work_that_is_already_done(lab_dir, plugin):
         lab2.LAB, steps=(dataclasses.replace(step, actions=(guarded, *step.actions[1:])),)
     )
     done = FakeRunner(clusters=[NAME])
-    assert Engine(lab, done, lab_dir=lab_dir, checks_plugin=plugin).run(Options(step=1)) == 0
+    assert (
+        Engine(lab, done, lab_dir=lab_dir, checks_plugin=plugin).run(Options(solve=True, step=1))
+        == 0
+    )
     assert "deploy/catalog" not in " ".join(done.commands())
     assert "Already done" in done.output
     missing = FakeRunner(clusters=[NAME], responses=[("get ns bookstore", Result(1, "NotFound"))])
-    assert Engine(lab, missing, lab_dir=lab_dir, checks_plugin=plugin).run(Options(step=1)) == 0
+    assert (
+        Engine(lab, missing, lab_dir=lab_dir, checks_plugin=plugin).run(Options(solve=True, step=1))
+        == 0
+    )
     assert any("deploy/catalog" in c for c in missing.commands())
 
 
 def test_a_step_done_by_hand_is_checked_recorded_and_the_lab_continues_after_it(lab_dir, plugin):
-    make(FakeRunner(), lab_dir, plugin).run(Options(until=2))
+    make(FakeRunner(), lab_dir, plugin).run(Options(solve=True, until=2))
     by_hand = FakeRunner(clusters=[NAME])
-    assert make(by_hand, lab_dir, plugin).run(Options(check=True, step=2)) == 0
+    assert make(by_hand, lab_dir, plugin).run(Options(solve=True, check=True, step=2)) == 0
     assert by_hand.commands() == [engine.planned(engine.check_action(lab2.LAB, 2)).display]
     assert (
         "--checker lab2.agent-daemonset --checker lab2.namespace-restricted"
@@ -352,18 +363,23 @@ def test_a_step_done_by_hand_is_checked_recorded_and_the_lab_continues_after_it(
     )
     assert "Step 2 is recorded as done" in by_hand.output
     rest = FakeRunner(clusters=[NAME])
-    assert make(rest, lab_dir, plugin).run(Options()) == 0
-    assert executed(rest) == [d for n in range(3, 6) for d in planned_displays(Options(step=n))]
+    assert make(rest, lab_dir, plugin).run(Options(solve=True)) == 0
+    assert executed(rest) == [
+        d for n in range(3, 6) for d in planned_displays(Options(solve=True, step=n))
+    ]
 
 
 def test_checking_a_step_without_checkers_says_so(lab_dir, plugin):
     runner = FakeRunner(clusters=[NAME])
-    assert make(runner, lab_dir, plugin).run(Options(check=True, step=0)) == 0
+    assert make(runner, lab_dir, plugin).run(Options(solve=True, check=True, step=0)) == 0
     assert "Step 0 has no checkers" in runner.output and not runner.commands()
 
 
 def test_check_cannot_be_combined_with_until_or_fresh():
-    for options in (Options(check=True, until=2), Options(check=True, fresh=True)):
+    for options in (
+        Options(solve=True, check=True, until=2),
+        Options(solve=True, check=True, fresh=True),
+    ):
         with pytest.raises(engine.OptionsError, match="cannot be combined"):
             engine.validate(lab2.LAB, options)
 
@@ -382,7 +398,7 @@ def test_per_checker_results_are_read_where_the_check_action_writes_them(tmp_pat
 
     runner = FakeRunner(responses=[("--checker lab2.json-stdout", pytest_run)], cwd=repo)
     eng = Engine(lab2.LAB, runner, lab_dir=lab_dir, clock=FakeClock(), checks_plugin=plugin)
-    assert eng.run(Options(until=2)) == 1
+    assert eng.run(Options(solve=True, until=2)) == 1
     checks = json.loads((lab_dir / "state.json").read_text())["checks"]
     assert checks["lab2.json-stdout"]["result"] == "failed"
     assert "checker(s) failed: lab2.json-stdout" in runner.output
@@ -393,7 +409,7 @@ def test_a_failing_optional_step_is_explained_but_the_run_succeeds(lab_dir, plug
     install = next(a for a in optional.actions if "upgrade" in a.argv)  # only in this step
     failing = engine.planned(install).display
     runner = FakeRunner(responses=[(failing, Result(1, "Error: context deadline exceeded"))])
-    assert make(runner, lab_dir, plugin).run(Options()) == 0
+    assert make(runner, lab_dir, plugin).run(Options(solve=True)) == 0
     assert f"Step {optional.number} failed" in runner.output
     assert f"Optional step {optional.number} failed" in runner.output
     state = json.loads((lab_dir / "state.json").read_text())

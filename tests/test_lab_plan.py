@@ -113,8 +113,31 @@ def expected_plan(docker: str = "docker") -> dict[int, list[str]]:
     }
 
 
+SOLVE = engine.Options(solve=True)
+GOLDEN = REPO_ROOT / "tests" / "data" / "lab2_solve_plan.txt"
+
+
+def test_solve_plan_is_the_full_plan_of_before_learner_mode():
+    """`--solve` runs exactly what the lab ran before learner mode existed.
+
+    tests/data/lab2_solve_plan.txt is the repr of every step's actions as they were when learner
+    mode was added (commit 0658989). When a solution command changes on purpose, regenerate it:
+    `python -c "from tests.test_lab_plan import write_golden; write_golden()"`, and say why in
+    the commit.
+    """
+    assert solve_plan_repr() == GOLDEN.read_text()
+
+
+def solve_plan_repr() -> str:
+    return "".join(f"{ps.step.number} {ps.actions!r}\n" for ps in engine.plan(lab2.LAB, SOLVE))
+
+
+def write_golden() -> None:
+    GOLDEN.write_text(solve_plan_repr())
+
+
 def test_plan_is_the_expected_command_sequence():
-    planned = engine.plan(lab2.LAB)
+    planned = engine.plan(lab2.LAB, SOLVE)
     assert [ps.step.number for ps in planned] == [0, 1, 2, 3, 4, 5]
     got = {ps.step.number: [pa.display for pa in ps.actions] for ps in planned}
     assert got == expected_plan()
@@ -124,7 +147,7 @@ def test_dry_run_prints_every_planned_command_in_order(capsys, monkeypatch):
     # The plan on a learner's machine: no machine-specific overrides (CI exports some).
     for name in ("BOOKSTORE_BASE_IMAGE", "BOOKSTORE_EXTRA_CA", "LAB_IMAGE_LOAD", "LAB_KUBECONFIG"):
         monkeypatch.delenv(name, raising=False)
-    assert main(["run", "lab2", "--dry-run"]) == 0
+    assert main(["run", "lab2", "--dry-run", "--solve"]) == 0
     out = capsys.readouterr().out
     shown = [line[2:] for line in out.splitlines() if line.startswith("$ ")]
     # The build runs with the client labconfig.docker_client picks on this machine.
@@ -139,7 +162,7 @@ def test_dry_run_prints_every_planned_command_in_order(capsys, monkeypatch):
 def test_versions_come_from_versions_toml_not_the_code():
     """Every pinned chart version and the node image appear in the plan exactly as pinned."""
     v = load_versions()
-    text = engine.render_plan(lab2.LAB)
+    text = engine.render_plan(lab2.LAB, SOLVE)
     for chart in v["charts"].values():
         assert f"--version {chart['version']}" in text
     assert v["kind"]["node_image"] in text
@@ -150,11 +173,12 @@ def test_versions_come_from_versions_toml_not_the_code():
 
 
 def test_every_kubectl_and_helm_command_uses_the_lab_kubeconfig():
-    for ps in engine.plan(lab2.LAB):
-        for pa in ps.actions:
-            argv = pa.action.argv
-            if argv[0] in ("kubectl", "helm") and argv[1:3] != ("repo", "add"):
-                assert argv[1:3] == ("--kubeconfig", KC), pa.display
+    solution = [pa.action for ps in engine.plan(lab2.LAB, SOLVE) for pa in ps.actions]
+    tasks = [a for s in lab2.LAB.steps if s.task for a in (*s.task.setup, *s.task.commands)]
+    for action in solution + tasks:
+        argv = action.argv
+        if argv[0] in ("kubectl", "helm") and argv[1:3] != ("repo", "add"):
+            assert argv[1:3] == ("--kubeconfig", KC), engine.planned(action).display
 
 
 def test_steps_reference_known_checkers_and_docs_anchors():
@@ -167,7 +191,13 @@ def test_steps_reference_known_checkers_and_docs_anchors():
             assert kinds[-1] == CHECK
             # The command runs exactly the checkers the step (and its docs section) lists.
             assert engine.checker_ids(step.actions[-1]) == [c.id for c in step.checks]
-    assert set(lab2.LAB.checker_ids) == {c.id for c in catalogue.CHECKERS}
+    every = set(lab2.LAB.checker_ids) | set(lab2.LAB.learner_checker_ids)
+    assert every == {c.id for c in catalogue.CHECKERS} | set(catalogue.ON_REQUEST)
+    # The learner-file checkers are only ever run by id, by the learner's own steps.
+    assert set(catalogue.ON_REQUEST) <= set(lab2.LAB.learner_checker_ids)
+    for step in lab2.LAB.steps:
+        for ref in step.learner_checks:
+            catalogue.get(ref.id)
     assert [a.kind for a in lab2.LAB.step(0).actions[:2]] == [DOCTOR, CLUSTER]
     assert lab2.LAB.step(5).optional
 
@@ -184,7 +214,7 @@ def test_settings_scale_deadlines_and_pass_image_options(tmp_path):
             "LAB_KUBECONFIG": "/tmp/other/kubeconfig",
         }
     )
-    text = engine.render_plan(lab2.build(settings))
+    text = engine.render_plan(lab2.build(settings), SOLVE)
     assert "--timeout=480s" in text and "--timeout 1200s" in text  # 240 s and 600 s, doubled
     assert "--build-arg BASE_IMAGE=localhost/python-base:3.12" in text
     assert f"--secret id=extra_ca,src={ca}" in text
@@ -210,6 +240,10 @@ def test_bad_settings_say_what_to_set(env, message):
 
 def test_until_and_step_select_steps_and_bad_options_are_explained(capsys):
     assert [ps.step.number for ps in engine.plan(lab2.LAB, engine.Options(until=2))] == [0, 1]
+    assert main(["run", "lab2", "--hint", "--solve"]) == 2
+    assert "cannot be combined with --solve" in capsys.readouterr().out
+    assert main(["run", "lab2", "--hint", "--step", "0"]) == 2
+    assert "step 0 has no exercise" in capsys.readouterr().out
     assert [ps.step.number for ps in engine.plan(lab2.LAB, engine.Options(step=3))] == [3]
     assert main(["run", "lab2", "--dry-run", "--until", "9"]) == 2
     assert "lab2 has no step 9; its steps are 0, 1, 2, 3, 4, 5" in capsys.readouterr().out
@@ -220,14 +254,22 @@ def test_until_and_step_select_steps_and_bad_options_are_explained(capsys):
     assert "## Step 3" not in out and "Stops before step 3" in out
 
 
-def test_the_ci_workflow_runs_the_real_lab_and_keeps_its_diagnostics():
+def test_the_ci_workflow_runs_the_solution_the_learner_checkers_and_every_drill():
     import yaml
+
+    from labs.drills import DRILLS
 
     workflow = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "lab.yml").read_text())
     steps = workflow["jobs"]["lab-2"]["steps"]
     runs = [s.get("run", "") for s in steps]
-    assert "nox -s lab-2" in runs and "nox -s lab-2 -- --check" in runs
-    assert runs.index("nox -s doctor") < runs.index("nox -s lab-2")
+    assert "nox -s lab-2 -- --solve" in runs and "nox -s lab-2 -- --check --solve" in runs
+    assert runs.index("nox -s doctor") < runs.index("nox -s lab-2 -- --solve")
+    learner = next(s for s in steps if "--check --step 3" in s.get("run", ""))
+    assert learner["env"]["LAB_QUERIES"] == lab2.QUERIES_SOLUTION
+    drills = next(s for s in steps if "DRILLS" in s.get("env", {}))
+    assert drills["env"]["DRILLS"].split() == [d.name for d in DRILLS]
+    for command in ('nox -s drill -- "$drill"', "--verify-broken", '"$drill" --solve'):
+        assert command in drills["run"]
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
     assert upload["if"] == "failure()" and upload["with"]["include-hidden-files"] is True
     assert ".lab/artifacts/" in upload["with"]["path"]

@@ -284,7 +284,7 @@ def _steps_by_checker() -> dict[str, list[Any]]:
         return {}
     found: dict[str, list[Any]] = {}
     for step in LAB.steps:
-        for ref in step.checks:
+        for ref in dict.fromkeys((*step.checks, *step.learner_checks)):
             found.setdefault(ref.id, []).append(step)
     return found
 
@@ -326,20 +326,28 @@ def section_title(link: str) -> str:
 
 def render_checkers(page_src_uri: str) -> str:
     """Every checker of checks.catalogue: id, points, what it verifies, its hint and lesson."""
-    from checks.catalogue import CHECKERS
+    from checks.catalogue import CHECKERS, LEARNER_CHECKERS
 
     steps = _steps_by_checker()
     total = sum(c.points for c in CHECKERS)
+    extra = sum(c.points for c in LEARNER_CHECKERS)
     rows = [
         [
             f"[`{c.id}`](#{checker_anchor(c.id)})",
             c.title.replace("|", "\\|"),
             str(c.points),
         ]
-        for c in CHECKERS
+        for c in (*CHECKERS, *LEARNER_CHECKERS)
     ]
-    out = [_table(["Id", "Verifies", "Points"], rows), "", f"Total: **{total} points**.", ""]
-    for c in CHECKERS:
+    out = [
+        _table(["Id", "Verifies", "Points"], rows),
+        "",
+        f"Total: **{total} points**, plus {extra} for the learner-mode checkers "
+        f"({', '.join(f'`{c.id}`' for c in LEARNER_CHECKERS)}), which judge your own queries "
+        "file and run only when asked for by id (learner mode does).",
+        "",
+    ]
+    for c in (*CHECKERS, *LEARNER_CHECKERS):
         out += [
             f"## `{c.id}` {{#{checker_anchor(c.id)}}}",
             "",
@@ -389,7 +397,9 @@ def _render_offline_checks(page_src_uri: str) -> list[str]:
 # -- the lab page ----------------------------------------------------------------------------
 # Classes on the command blocks: tests/test_docs.py reads them back out of the built HTML and
 # compares them with the engine's plan, so the page cannot show a command the lab does not run.
-COMMAND_CLASS = "lab-command"
+COMMAND_CLASS = "lab-command"  # the reference solution (`--solve`), step by step
+SETUP_CLASS = "lab-setup"  # what learner mode runs before it hands out a task
+TASK_CLASS = "lab-task"  # what the learner types for a task (never run by the engine)
 FALLBACK_CLASS = "lab-fallback"
 CHECK_ALL_CLASS = "lab-check-all"
 
@@ -415,6 +425,23 @@ CHAPTER_SECTIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "logs-survive-deletion": (("What kubectl logs can and cannot do", "chapter.md#kubectl-logs"),),
     "grafana": (("Alerting and metrics from logs", "chapter.md#alerting"),),
 }
+
+# The learner's ways of running the lab, in the order they meet them.
+HOW_TO_RUN = (
+    ("start the lab, or check the exercise you are on", "nox -s lab-2"),
+    ("see the next hint of that exercise", "nox -s lab-2 -- --hint"),
+    ("see what the lab will run and every task, touching nothing", "nox -s lab-2 -- --dry-run"),
+    ("run the reference solution of step N (or of everything)", "nox -s lab-2 -- --solve --step N"),
+    ("see every command of the reference solution", "nox -s lab-2 -- --dry-run --solve"),
+    ("stop before step N", "nox -s lab-2 -- --until N"),
+    ("run only the checkers", "nox -s lab-2 -- --check"),
+    ("start again from a new cluster", "nox -s lab-2 -- --fresh"),
+    ("delete the lab's cluster", "nox -s lab-down"),
+)
+
+
+def _indent(lines: list[str], prefix: str) -> list[str]:
+    return [prefix + line if line else "" for line in lines]
 
 
 def _command_block(command: str, css_class: str, indent: str = "") -> list[str]:
@@ -448,130 +475,200 @@ def _action_notes(action: Any) -> list[str]:
     return notes
 
 
-def _values_file(argv: tuple[str, ...]) -> list[str]:
-    """For a command with `--values FILE`, that file, collapsed: the values are part of it."""
-    if "--values" not in argv:
-        return []
-    rel = argv[argv.index("--values") + 1]
+def _file_block(rel: str, kind: str = "example") -> list[str]:
+    """A repository file, collapsed (`??? example "path"`), at no indentation."""
     path = REPO_ROOT / rel
     try:
         text = path.read_text(encoding="utf-8").rstrip("\n")
     except OSError as e:
-        raise PluginError(f"the lab installs a chart with {rel}, which cannot be read: {e}") from e
-    lines = [f'    ??? example "{rel}"', ""]
-    lines += ["        " + line if line else "" for line in _fence(text, "yaml").splitlines()]
-    return [*lines, ""]
+        raise PluginError(f"the lab page shows {rel}, which cannot be read: {e}") from e
+    lang = "yaml" if rel.endswith((".yaml", ".yml")) else ""
+    return [f'??? {kind} "{rel}"', "", *_indent(_fence(text, lang).splitlines(), "    "), ""]
 
 
-def render_lab2(page_src_uri: str) -> str:
-    """The lab page: how to run it, then every step with the exact commands of the plan."""
-    from checks.catalogue import get as get_checker
-    from labs.engine import check_action, kubeconfig_export, plan
-    from labs.lab2 import LAB
+def _values_file(argv: tuple[str, ...]) -> list[str]:
+    """For a command with `--values FILE`, that file, collapsed: the values are part of it."""
+    if "--values" not in argv:
+        return []
+    return _indent(_file_block(argv[argv.index("--values") + 1]), "    ")
+
+
+def _numbered_actions(actions, css_class: str) -> list[str]:
+    """Numbered commands with their notes, values files and fallbacks (no indentation)."""
+    from labs.engine import planned
     from labs.runner import format_command
 
-    planned_steps = plan(LAB)
+    out = []
+    for n, action in enumerate(actions, 1):
+        out += [f"{n}. {action.title}", ""]
+        out += _command_block(planned(action).display, css_class, "    ")
+        out.append("")
+        for note in _action_notes(action):
+            out += [f"    {note}", ""]
+        out += _values_file(action.argv)
+        if action.fallback:
+            patterns = ", ".join(f"`{p}`" for p in action.fallback_on)
+            out += [f"    If it fails with {patterns} in its output, the lab runs instead:", ""]
+            for fb in action.fallback:
+                out += [f"    - {fb.title}", ""]
+                out += _command_block(format_command(fb.argv, fb.env), FALLBACK_CLASS, "        ")
+                out.append("")
+    return out
+
+
+def _checker_links(refs, page_src_uri: str, hints: bool = True) -> list[str]:
+    """The checkers as a list; `hints=False` on a task, where a checker's hint could give the
+    answer away (the task's own hints sit collapsed below it)."""
+    from checks.catalogue import get as get_checker
+
     checkers_page = _relative("reference/checkers.md", page_src_uri)
+    out = []
+    for ref in refs:
+        c = get_checker(ref.id)
+        out += [
+            f"- **{c.title}** ([`{c.id}`]({checkers_page}#{checker_anchor(c.id)}), "
+            f"{c.points} points)",
+            "",
+        ]
+        if hints:
+            out += [f"    Hint when it fails: {c.hint}", ""]
+    return out
+
+
+def _lab_intro(lab: Any, page_src_uri: str) -> list[str]:
     out = [
-        f"# {LAB.title}",
+        f"# {lab.title}",
         "",
         "Everything on this page is generated from the lab definition (`labs/lab2.py`) and the "
-        "engine's plan when the site is built: each command below is exactly what "
-        "`nox -s lab-2` runs, with the versions pinned in "
+        "engine's plan when the site is built: each command below is exactly what the lab runs, "
+        "or what it asks you to type, with the versions pinned in "
         f"[`versions.toml`]({_relative('reference/versions.md', page_src_uri)}). "
         "Run from the root of your clone; every `kubectl` and `helm` command uses the lab's own "
-        f"kubeconfig, `{LAB.kubeconfig}`, never your default one.",
+        f"kubeconfig, `{lab.kubeconfig}`, never your default one.",
         "",
         "## How to run it {#how-to-run}",
         "",
+        "`nox -s lab-2` sets up what a step needs that is not the point of it (all of step 0: "
+        "the cluster, the images, the bookstore), then stops at each exercise and prints "
+        "**your task**: what to achieve, the files to edit, what you will be able to do "
+        "afterwards and about how long it takes. Run it again when you think you are done: it "
+        "checks the exercise with the same checkers the instructor grades with; when they "
+        "pass it moves on, when they fail you get the diagnosis and a first hint.",
+        "",
         "| You want to | Run |",
         "|---|---|",
-        "| run every step, then the checkers | `nox -s lab-2` |",
-        "| see every command first, touching nothing | `nox -s lab-2 -- --dry-run` |",
-        "| stop before step N and do it by hand | `nox -s lab-2 -- --until N` |",
-        "| run only step N | `nox -s lab-2 -- --step N` |",
-        "| run only the checkers | `nox -s lab-2 -- --check` |",
-        "| start again from a new cluster | `nox -s lab-2 -- --fresh` |",
-        "| delete the lab's cluster | `nox -s lab-down` |",
+        *(f"| {want} | `{cmd}` |" for want, cmd in HOW_TO_RUN),
         "",
         "A second run reuses the cluster and skips finished work. On a slow machine, "
-        "`LAB_TIMEOUT_SCALE=2 nox -s lab-2` doubles every deadline below. Progress is kept in "
-        "`.lab/state.json`; when a step fails, what explains it is saved in `.lab/artifacts/`.",
+        "`LAB_TIMEOUT_SCALE=2 nox -s lab-2` doubles every deadline below. Progress (and the "
+        "hints you have seen) is kept in `.lab/state.json`; when a step fails, what explains "
+        "it is saved in `.lab/artifacts/`.",
         "",
-        "| Step | What you do | Checked by |",
-        "|---|---|---|",
     ]
-    for ps in planned_steps:
-        step = ps.step
-        ids = ", ".join(f"`{c.id}`" for c in step.checks) or "none"
+    return out
+
+
+def _lab_overview(lab: Any) -> list[str]:
+    out = [
+        "| Step | What you do | You will be able to | Time | Checked by |",
+        "|---|---|---|---|---|",
+    ]
+    total = 0
+    for step in lab.steps:
+        ids = ", ".join(f"`{c.id}`" for c in step.learner_checks) or "none"
         optional = " (optional)" if step.optional else ""
-        out.append(f"| [{step.number}](#{step.anchor}) | {step.title}{optional} | {ids} |")
-    out.append("")
+        what = ("exercise: " if step.task else "set-up: ") + step.title + optional
+        total += step.minutes
+        out.append(
+            f"| [{step.number}](#{step.anchor}) | {what} | {step.objective} | "
+            f"{step.minutes} min | {ids} |"
+        )
+    out += ["", f"About **{total} minutes** in all.", ""]
+    return out
 
-    for ps in planned_steps:
-        step = ps.step
-        out += [f"## Step {step.number}: {step.title} {{#{step.anchor}}}", ""]
-        if step.optional:
-            out += [
-                '!!! info "Optional"',
-                "",
-                "    The lab's score does not depend on this step.",
-                "",
-            ]
-        out += [step.summary, ""]
-        reading = list(CHAPTER_SECTIONS.get(step.id, ()))
-        if not step.docs.startswith(f"lab-2.md#{step.anchor}"):
-            reading.insert(0, (step.docs, step.docs))
-        if reading:
-            links = ", ".join(f"[{t}]({_relative(link, page_src_uri)})" for t, link in reading)
-            out += [f"In the chapter: {links}.", ""]
-        if step.number > 0:
-            out += [
-                '??? tip "Do this step by hand"',
-                "",
-                f"    Run `nox -s lab-2 -- --until {step.number}` to stop just before it, type "
-                "the commands below yourself, then check your work with "
-                "`nox -s lab-2 -- --check`.",
-                "",
-            ]
-        out += ["### Commands", ""]
-        for n, pa in enumerate(ps.actions, 1):
-            out += [f"{n}. {pa.title}", ""]
-            out += _command_block(pa.display, COMMAND_CLASS, "    ")
-            out.append("")
-            for note in _action_notes(pa.action):
-                out += [f"    {note}", ""]
-            out += _values_file(pa.action.argv)
-            if pa.action.fallback:
-                patterns = ", ".join(f"`{p}`" for p in pa.action.fallback_on)
-                out += [f"    If it fails with {patterns} in its output, the lab runs instead:", ""]
-                for fb in pa.action.fallback:
-                    out += [f"    - {fb.title}", ""]
-                    out += _command_block(
-                        format_command(fb.argv, fb.env), FALLBACK_CLASS, "        "
-                    )
-                    out.append("")
-        if step.queries:
-            out += ["### LogQL to try", "", "In Grafana's Explore view, or the live notebook:", ""]
-            for q in step.queries:
-                out += [_fence(q, "text"), ""]
+
+def _lab_task(lab: Any, step: Any, page_src_uri: str) -> list[str]:
+    from labs import learner
+
+    task = step.task
+    out = [f"### Your task {{#{step.anchor}-task}}", "", task.goal, ""]
+    if task.files:
+        out += ["Files to edit: " + ", ".join(f"`{f}`" for f in task.files) + ".", ""]
+    if task.setup:
+        out += ["Before handing you the task, the lab runs:", ""]
+        out += _numbered_actions(task.setup, SETUP_CLASS)
+    if task.commands:
+        out += ["Commands to type when your file is ready:", ""]
+        out += _numbered_actions(task.commands, TASK_CLASS)
+    ids = ", ".join(f"`{c.id}`" for c in step.learner_checks)
+    out += [
+        f"**Check it:** run `{learner.RUN_AGAIN}` again; it runs {ids}. "
+        f"Stuck? `{learner.MORE_HINTS}` shows one hint more each time.",
+        "",
+        "### What is checked",
+        "",
+        *_checker_links(step.learner_checks, page_src_uri, hints=False),
+        '??? tip "Hints (try without them first)"',
+        "",
+        *(f"    {i}. {h}" for i, h in enumerate(task.hints, 1)),
+        "",
+    ]
+    return out
+
+
+def _lab_solution(step: Any, page_src_uri: str) -> list[str]:
+    body = [
+        f"`nox -s lab-2 -- --solve --step {step.number}` runs these commands "
+        "(they are also what the lab's own CI runs):",
+        "",
+        *_numbered_actions(step.actions, COMMAND_CLASS),
+    ]
+    for rel in step.task.solution_files:
+        body += ["The reference answer:", "", *_file_block(rel)]
+    if step.checks:
+        body += ["The solution is verified by: " + ", ".join(f"`{c.id}`" for c in step.checks)]
+        body.append("")
+    head = f'??? success "Solution of step {step.number} (open it after trying)"'
+    return [head, "", *_indent(body, "    "), ""]
+
+
+def _lab_step(lab: Any, step: Any, page_src_uri: str) -> list[str]:
+    out = [f"## Step {step.number}: {step.title} {{#{step.anchor}}}", ""]
+    if step.optional:
+        out += ['!!! info "Optional"', "", "    The lab's score does not depend on this step.", ""]
+    out += [f"**You will be able to:** {step.objective} **Time:** about {step.minutes} min.", ""]
+    out += [step.summary, ""]
+    reading = list(CHAPTER_SECTIONS.get(step.id, ()))
+    if not step.docs.startswith(f"lab-2.md#{step.anchor}"):
+        reading.insert(0, (step.docs, step.docs))
+    if reading:
+        links = ", ".join(f"[{t}]({_relative(link, page_src_uri)})" for t, link in reading)
+        out += [f"In the chapter: {links}.", ""]
+    if step.task:
+        out += _lab_task(lab, step, page_src_uri) + _lab_solution(step, page_src_uri)
+    else:
+        out += ["### Commands", "", "The lab runs these for you (learner mode too):", ""]
+        out += _numbered_actions(step.actions, COMMAND_CLASS)
         if step.checks:
-            out += ["### What is checked", ""]
-            for ref in step.checks:
-                c = get_checker(ref.id)
-                out += [
-                    f"- **{c.title}** ([`{c.id}`]({checkers_page}#{checker_anchor(c.id)}), "
-                    f"{c.points} points)",
-                    "",
-                    f"    Hint when it fails: {c.hint}",
-                    "",
-                ]
+            out += ["### What is checked", "", *_checker_links(step.checks, page_src_uri)]
         if step.hints:
-            out += ['!!! tip "Hints"', ""]
-            out += [f"    - {h}" for h in step.hints]
-            out.append("")
+            out += ['!!! tip "Hints"', "", *(f"    - {h}" for h in step.hints), ""]
+    if step.queries and not step.task:
+        out += ["### LogQL to try", "", "In Grafana's Explore view, or the live notebook:", ""]
+        for q in step.queries:
+            out += [_fence(q, "text"), ""]
+    return out
 
-    check_all = check_action(LAB)
+
+def render_lab2(page_src_uri: str) -> str:
+    """The lab page: how to run it, then every step: its task, its set-up, its solution."""
+    from labs.engine import check_action, kubeconfig_export
+    from labs.lab2 import LAB
+    from labs.runner import format_command
+
+    out = _lab_intro(LAB, page_src_uri) + _lab_overview(LAB)
+    for step in LAB.steps:
+        out += _lab_step(LAB, step, page_src_uri)
     out += [
         "## When you are done {#done}",
         "",
@@ -584,10 +681,15 @@ def render_lab2(page_src_uri: str) -> str:
         out += [f"Grafana: <{LAB.grafana_url}>, {LAB.grafana_login}.", ""]
     if LAB.try_query:
         out += ["A query to start from:", "", _fence(LAB.try_query, "text"), ""]
+    learner_all, solution_all = check_action(LAB, solve=False), check_action(LAB)
     out += [
-        "Every checker of the lab at once (what `nox -s lab-2 -- --check` runs):",
+        "Every checker of your work at once (what `nox -s lab-2 -- --check` runs):",
         "",
-        *_command_block(format_command(check_all.argv, check_all.env), CHECK_ALL_CLASS),
+        *_command_block(format_command(learner_all.argv), CHECK_ALL_CLASS),
+        "",
+        "and of the reference solution (`nox -s lab-2 -- --check --solve`):",
+        "",
+        *_command_block(format_command(solution_all.argv), CHECK_ALL_CLASS),
         "",
         "Then read on: the [chapter's questions]"
         f"({_relative('chapter.md#test-your-understanding', page_src_uri)}) and the "
@@ -597,11 +699,158 @@ def render_lab2(page_src_uri: str) -> str:
     return "\n".join(out)
 
 
+# -- drills and the instructor guide ---------------------------------------------------------
+DRILL_BREAK_CLASS = "lab-drill-break"
+DRILL_FIX_CLASS = "lab-drill-fix"
+
+
+def _drill_section(drill: Any, page_src_uri: str) -> list[str]:
+    from labs.drills import DRILL_CMD
+
+    out = [
+        f"## {drill.title} {{#{drill.anchor}}}",
+        "",
+        f"**You will be able to:** {drill.objective} **Time:** about {drill.minutes} min.",
+        "",
+        f"Break it: `{DRILL_CMD} {drill.name}`. Then:",
+        "",
+        f"> {drill.symptoms}",
+        "",
+        f"Find the cause, fix it, and check your fix with `{DRILL_CMD} {drill.name} --check` "
+        "(it runs " + ", ".join(f"`{c.id}`" for c in drill.fixed) + ").",
+        "",
+        '??? tip "Hints"',
+        "",
+        *(f"    {i}. {h}" for i, h in enumerate(drill.hints, 1)),
+        "",
+        '??? question "Where to look, in order"',
+        "",
+        *(f"    {i}. {d}" for i, d in enumerate(drill.diagnosis, 1)),
+        "",
+    ]
+    body = ["What the drill changed:", "", *_numbered_actions(drill.breaks, DRILL_BREAK_CLASS)]
+    body += [
+        f"The reference fix (`{DRILL_CMD} {drill.name} --solve` runs it, then the checkers):",
+        "",
+        *_numbered_actions(drill.fix, DRILL_FIX_CLASS),
+    ]
+    out += [f'??? success "Solution of {drill.name}"', "", *_indent(body, "    "), ""]
+    if drill.note:
+        out += ['!!! note "Good to know"', "", f"    {drill.note}", ""]
+    return out
+
+
+def render_drills(page_src_uri: str) -> str:
+    """The drills page: one section per drill of labs.drills, the answers collapsed."""
+    from labs.drills import DRILL_CMD, DRILLS
+
+    lab_page = _relative("lab-2.md", page_src_uri)
+    out = [
+        "Each drill breaks one thing in a **working** lab 2, the way it breaks in real clusters, "
+        "and leaves you to find it from the symptoms. Start from a lab that passes (finish it, "
+        f"or `nox -s lab-2 -- --solve`; see the [lab page]({lab_page})).",
+        "",
+        "| You want to | Run |",
+        "|---|---|",
+        f"| list the drills | `{DRILL_CMD} --list` |",
+        f"| break the lab | `{DRILL_CMD} NAME` |",
+        f"| check your fix | `{DRILL_CMD} NAME --check` |",
+        f"| the hints and where to look | `{DRILL_CMD} NAME --hint` |",
+        f"| the reference fix | `{DRILL_CMD} NAME --solve` |",
+        f"| see a drill's commands, running nothing | `{DRILL_CMD} NAME --dry-run` |",
+        "",
+        "| Drill | What you practise | Time |",
+        "|---|---|---|",
+        *(f"| [{d.name}](#{d.anchor}) | {d.objective} | {d.minutes} min |" for d in DRILLS),
+        "",
+    ]
+    for drill in DRILLS:
+        out += _drill_section(drill, page_src_uri)
+    out += ["*Generated from `labs/drills.py` when this site was built.*", ""]
+    return "\n".join(out)
+
+
+def render_instructor_timing(page_src_uri: str) -> str:
+    """Per step: what it is, the objective, the time, and what learners get wrong."""
+    from labs.lab2 import LAB
+
+    lab_page = _relative("lab-2.md", page_src_uri)
+    rows = []
+    for step in LAB.steps:
+        kind = "exercise" if step.task else "set-up (the lab runs it)"
+        rows.append(
+            f"| [{step.number}]({lab_page}#{step.anchor}) | {step.title} ({kind}) | "
+            f"{step.objective} | {step.minutes} min |"
+        )
+    total = sum(s.minutes for s in LAB.steps)
+    out = [
+        "| Step | What | Learners will be able to | Time |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+        f"Plan on **about {total} minutes hands-on** (the lab page shows the same estimates), "
+        "plus reading the chapter, which can be homework.",
+        "",
+        "### What to watch for {#watch-for}",
+        "",
+    ]
+    for step in LAB.steps:
+        pitfalls = step.task.pitfalls if step.task else ()
+        if pitfalls:
+            out += [f"**Step {step.number}, {step.title}**", ""]
+            out += [f"- {p}" for p in pitfalls] + [""]
+    out += [
+        "To show a step to the class, or to unblock one learner, `nox -s lab-2 -- --solve "
+        "--step N` runs its reference solution; the lab then continues with the next task.",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def render_instructor_drills(page_src_uri: str) -> str:
+    """How to run a class through the drills, from labs.drills."""
+    from labs.drills import DRILL_CMD, DRILLS
+
+    drills_page = _relative("drills.md", page_src_uri)
+    total = sum(d.minutes for d in DRILLS)
+    out = [
+        f"The [drills]({drills_page}) take about {total} minutes for all {len(DRILLS)}; pick "
+        "two or three for a session. Each starts from a lab that passes.",
+        "",
+        "1. Before the class, on your own cluster, check that each drill breaks what it says: "
+        f"`{DRILL_CMD} NAME`, then `{DRILL_CMD} NAME --verify-broken` (its checkers fail with "
+        f"the expected diagnosis), then `{DRILL_CMD} NAME --solve`.",
+        f"2. In class, learners (in pairs works well) run `{DRILL_CMD} NAME` and get only the "
+        "symptom. Give them the time below before anyone opens the hints.",
+        "3. Ask each pair for the command or query that showed them the cause before they "
+        "fix anything; that path is the skill, the fix is usually one line.",
+        f"4. `{DRILL_CMD} NAME --check` confirms the fix with the lab's checkers; `--solve` "
+        "restores a lab that is too far gone.",
+        "",
+        "| Drill | Time | Broken checkers (expected diagnosis) | What to watch for |",
+        "|---|---|---|---|",
+    ]
+    for d in DRILLS:
+        broken = "; ".join(
+            f"`{r.id}` ({p.replace('|', chr(92) + '|')})"
+            for r, p in zip(d.broken, d.expect, strict=True)
+        )
+        note = d.note.replace("|", "\\|") or d.hints[0].replace("|", "\\|")
+        out.append(
+            f"| [{d.name}]({drills_page}#{d.anchor}) | {d.minutes} min | {broken} | {note} |"
+        )
+    out.append("")
+    return "\n".join(out)
+
+
 RENDERERS: dict[str, Callable[[str], str]] = {
     "lab2": render_lab2,
     "versions": render_versions,
     "log-schema": render_log_schema,
     "checkers": render_checkers,
+    "drills": render_drills,
+    "instructor-timing": render_instructor_timing,
+    "instructor-drills": render_instructor_drills,
 }
 
 
