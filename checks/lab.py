@@ -32,6 +32,9 @@ def _logging_names() -> dict[str, str]:
     charts = load_versions()["charts"]
     return {
         "namespace": charts["loki"]["namespace"],
+        # Only the agent's namespace is privileged (hostPath); Loki and Grafana stay restricted.
+        "agent_namespace": charts["alloy"]["namespace"],
+        "grafana_namespace": charts["grafana"]["namespace"],
         "loki": charts["loki"]["release"],
         "alloy": charts["alloy"]["release"],
         "grafana": charts["grafana"]["release"],
@@ -53,7 +56,17 @@ class Lab:
 
     @property
     def logging_ns(self) -> str:
+        """Loki's namespace."""
         return self.names["namespace"]
+
+    @property
+    def agent_ns(self) -> str:
+        """The agent's (privileged) namespace; Loki's when the names predate the split."""
+        return self.names.get("agent_namespace", self.logging_ns)
+
+    @property
+    def grafana_ns(self) -> str:
+        return self.names.get("grafana_namespace", self.logging_ns)
 
     def timeout(self, seconds: float) -> float:
         return seconds * self.timeout_scale
@@ -121,7 +134,7 @@ class Lab:
             )
 
         def agent_status():
-            for ds in self.kube.list_daemonsets(self.logging_ns):
+            for ds in self.kube.list_daemonsets(self.agent_ns):
                 if ds["metadata"]["name"] == self.names["alloy"]:
                     return ds.get("status", {})
             return None
@@ -143,7 +156,7 @@ class Lab:
                 raise DeadlineExceeded("the agent DaemonSet", 0, None, waited.attempts)
         except DeadlineExceeded as e:
             seen = (
-                f"DaemonSet {self.logging_ns}/{self.names['alloy']} does not exist"
+                f"DaemonSet {self.agent_ns}/{self.names['alloy']} does not exist"
                 if e.last is None
                 else f"DaemonSet {self.names['alloy']} has {e.last.get('numberReady', 0)}/"
                 f"{e.last.get('desiredNumberScheduled', 0)} pods ready"
@@ -151,8 +164,8 @@ class Lab:
             raise CheckFailed(
                 seen,
                 "one ready agent pod per node before the checker sends fresh evidence",
-                f"kubectl -n {self.logging_ns} get ds,pods -o wide; "
-                f"kubectl -n {self.logging_ns} describe ds {self.names['alloy']}",
+                f"kubectl -n {self.agent_ns} get ds,pods -o wide; "
+                f"kubectl -n {self.agent_ns} describe ds {self.names['alloy']}",
             ) from None
 
     # -- fresh evidence ------------------------------------------------------------------
@@ -245,7 +258,7 @@ class Lab:
                 expected,
                 next_step
                 or 'check that the agent ships bookstore lines: query `{namespace="bookstore"}` '
-                f"in Grafana, and `kubectl -n {self.logging_ns} logs ds/{self.names['alloy']} "
+                f"in Grafana, and `kubectl -n {self.agent_ns} logs ds/{self.names['alloy']} "
                 "--tail=30` for push errors",
             ) from None
         except LokiError as e:

@@ -1,4 +1,4 @@
-"""Exercise 2: the log agent is a DaemonSet in `logging`, reading the node's /var/log."""
+"""Exercise 2: the log agent is a DaemonSet in its own privileged namespace, reading /var/log."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from checks.lab import APP_NAMESPACE, Lab
 
 
 def check_agent_daemonset(lab: Lab) -> Passed:
-    ns, release = lab.logging_ns, lab.names["alloy"]
+    ns, release = lab.agent_ns, lab.names["alloy"]
     install = (
         f"helm upgrade --install {release} grafana/alloy -n {ns} "
         "-f manifests/logging/alloy-values.yaml"

@@ -25,12 +25,12 @@ def grafana_login(lab: Lab, values_file: Path | None = None) -> tuple[str, str |
     password = values.get("adminPassword")
     if not password:
         # Unset in the values: the chart generates one into Secret <release> (admin-password).
-        password = lab.kube.get_secret_value(lab.logging_ns, lab.names["grafana"], "admin-password")
+        password = lab.kube.get_secret_value(lab.grafana_ns, lab.names["grafana"], "admin-password")
     return user, password
 
 
 def check_grafana_datasource(lab: Lab, values_file: Path | None = None) -> Passed:
-    ns, release = lab.logging_ns, lab.names["grafana"]
+    ns, release = lab.grafana_ns, lab.names["grafana"]
     user, password = grafana_login(lab, values_file)
     client = lab.http(ns, release, GRAFANA_PORT)
     try:

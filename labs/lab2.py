@@ -221,7 +221,8 @@ def build(settings: Settings | None = None) -> Lab:
     loki, alloy, grafana = v["charts"]["loki"], v["charts"]["alloy"], v["charts"]["grafana"]
     app_ns = v["bookstore"]["namespace"] if "bookstore" in v else "bookstore"
     log_ns = loki["namespace"]
-    watched = (app_ns, log_ns)
+    agent_ns = alloy["namespace"]  # the only privileged namespace (hostPath /var/log)
+    watched = tuple(dict.fromkeys((app_ns, log_ns, agent_ns)))
 
     step0 = Step(
         number=0,
@@ -333,7 +334,8 @@ def build(settings: Settings | None = None) -> Lab:
         actions=(
             Action(
                 argv=kubectl(settings, "apply", "-f", LOGGING_NAMESPACE_FILE),
-                title=f"Create the `{log_ns}` namespace (Pod Security `privileged`, labelled why)",
+                title=f"Create the namespaces `{agent_ns}` (Pod Security `privileged`, for the "
+                f"agent) and `{log_ns}` (`restricted`, for Loki and Grafana)",
                 timeout=60,
             ),
             *_repo_adds([loki, alloy]),
@@ -352,9 +354,9 @@ def build(settings: Settings | None = None) -> Lab:
             ),
             _helm_install(settings, alloy, 300),
             _helm_status(settings, alloy),
-            _rollout(settings, log_ns, f"daemonset/{alloy['release']}", 180),
+            _rollout(settings, agent_ns, f"daemonset/{alloy['release']}", 180),
             Action(
-                argv=kubectl(settings, "get", "daemonset", "-n", log_ns),
+                argv=kubectl(settings, "get", "daemonset", "-n", agent_ns),
                 title="One agent pod per node: the DaemonSet",
                 timeout=60,
             ),
@@ -415,8 +417,8 @@ def build(settings: Settings | None = None) -> Lab:
                 expect='"stream"',
                 timeout=settings.seconds(180),
                 interval=5,
-                namespaces=(log_ns,),
-                releases=((alloy["release"], log_ns), (loki["release"], log_ns)),
+                namespaces=(log_ns, agent_ns),
+                releases=((alloy["release"], agent_ns), (loki["release"], log_ns)),
                 show_output=False,
             ),
             Action(

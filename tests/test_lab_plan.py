@@ -76,9 +76,9 @@ def expected_plan() -> dict[int, list[str]]:
             f"{H} status loki --namespace logging",
             f"{K} get --raw /api/v1/namespaces/logging/services/loki:3100/proxy/ready",
             _install(alloy, 300),
-            f"{H} status alloy --namespace logging",
-            f"{K} rollout status daemonset/alloy -n logging --timeout=180s",
-            f"{K} get daemonset -n logging",
+            f"{H} status alloy --namespace logging-agent",
+            f"{K} rollout status daemonset/alloy -n logging-agent --timeout=180s",
+            f"{K} get daemonset -n logging-agent",
             _checks("lab2.agent-daemonset", "lab2.namespace-restricted"),
         ],
         3: [
