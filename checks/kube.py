@@ -175,6 +175,15 @@ class Kube:
         )  # fmt: skip
         return response.data.decode("utf-8", errors="replace")
 
+    def kubelet_config(self, node: str) -> dict:
+        """The kubelet's running configuration, as
+        `kubectl get --raw /api/v1/nodes/<node>/proxy/configz` shows it (its `kubeletconfig`)."""
+        data = self._json(
+            f"GET node {node} proxy/configz",
+            self.core.connect_get_node_proxy_with_path, node, "configz",
+        )  # fmt: skip
+        return data.get("kubeletconfig") or {}
+
     # -- writes -------------------------------------------------------------------------
     def delete_pod(self, namespace: str, name: str) -> None:
         self._call(

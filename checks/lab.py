@@ -9,6 +9,7 @@ manifests contract, not from each checker.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ import httpx
 from checks.evidence import CheckFailed, Trace, new_marker, services_of
 from checks.loki import Loki, LokiError
 from checks.polling import Clock, DeadlineExceeded, SystemClock, poll
+from labconfig.versions import REPO_ROOT
 
 APP_NAMESPACE = "bookstore"
 APP_SERVICES = ("catalog", "orders")
@@ -41,6 +43,11 @@ def _logging_names() -> dict[str, str]:
     }
 
 
+def _exercises_dir() -> Path:
+    """Where the learner's answer files live (exercises/lab2/ of the repository)."""
+    return REPO_ROOT / "exercises" / "lab2"
+
+
 @dataclass
 class Lab:
     """The connection to one lab cluster, as the checkers see it."""
@@ -51,6 +58,7 @@ class Lab:
     names: dict[str, str] = field(default_factory=_logging_names)
     _clients: dict[tuple, httpx.Client] = field(default_factory=dict, repr=False)
     _loki: Loki | None = field(default=None, repr=False)
+    exercises_dir: Path = field(default_factory=_exercises_dir)
     pipeline_checked: bool = False
     pipeline_failure: CheckFailed | None = None
 
