@@ -81,15 +81,8 @@ def _read(lab: Lab, what: str, fn):
         ) from None
 
 
-def _rules_in_shape(lab: Lab) -> tuple[list[dict], list[dict]]:
-    """(absence rules, error-rate rules), or a failure that says which rule is missing or broken."""
-    rules = alerting_rules(_read(lab, "reading the ruler's rules", lab.loki.rule_groups))
-    if not rules:
-        raise CheckFailed(
-            "the ruler has no alerting rules",
-            f"the two alerting rules of {RULES_FILE}, loaded from ConfigMap {RULES_CONFIGMAP}",
-            reload_command(lab),
-        )
+def _healthy(lab: Lab, rules: list[dict]) -> None:
+    """Fail on the first rule the ruler could not evaluate, with Loki's own error."""
     broken = [r for r in rules if r.get("health") == "err"]
     if broken:
         rule = broken[0]
@@ -100,6 +93,18 @@ def _rules_in_shape(lab: Lab) -> tuple[list[dict], list[dict]]:
             f"run `{rule.get('query')}` in Grafana Explore, fix it in {RULES_FILE}, then "
             + reload_command(lab),
         )
+
+
+def _rules_in_shape(lab: Lab) -> tuple[list[dict], list[dict]]:
+    """(absence rules, error-rate rules), or a failure that says which rule is missing or broken."""
+    rules = alerting_rules(_read(lab, "reading the ruler's rules", lab.loki.rule_groups))
+    if not rules:
+        raise CheckFailed(
+            "the ruler has no alerting rules",
+            f"the two alerting rules of {RULES_FILE}, loaded from ConfigMap {RULES_CONFIGMAP}",
+            reload_command(lab),
+        )
+    _healthy(lab, rules)
     absence = [r for r in rules if kind_of(r) == "absence"]
     errors = [r for r in rules if kind_of(r) == "error-rate"]
     if not absence:
@@ -130,10 +135,12 @@ def _rules_in_shape(lab: Lab) -> tuple[list[dict], list[dict]]:
 def _absence_quiet(lab: Lab, absence: list[dict], timeout: float) -> dict:
     """Wait until each absence rule has been evaluated; none may fire while lines arrive."""
 
+    names = {r.get("name") for r in absence}
+    every: list[dict] = []
+
     def probe() -> list[dict]:
-        rules = alerting_rules(_read(lab, "reading the ruler's rules", lab.loki.rule_groups))
-        names = {r.get("name") for r in absence}
-        return [r for r in rules if r.get("name") in names]
+        every[:] = alerting_rules(_read(lab, "reading the ruler's rules", lab.loki.rule_groups))
+        return [r for r in every if r.get("name") in names]
 
     def settled(rules: list[dict]) -> bool:
         return bool(rules) and all(
@@ -153,6 +160,7 @@ def _absence_quiet(lab: Lab, absence: list[dict], timeout: float) -> dict:
             f"kubectl -n {lab.logging_ns} logs statefulset/{lab.names['loki']} --tail=50 "
             "| grep -i rule",
         ) from None
+    _healthy(lab, every)  # evaluated now: a query Loki cannot run shows up as health "err"
     loud = [r for r in rules if r.get("state") in ("pending", "firing")]
     if loud:
         rule = loud[0]

@@ -380,7 +380,7 @@ class Extras:
     loadgen_ran: bool = True  # step 3's traffic Job left its lines in Loki
     incident_service: str | None = "catalog"
     incident_rate: float = 0.3
-    incident_requests: int = 12
+    incident_requests: int = 30
     answers: dict | None = field(default_factory=lambda: dict(SOLVED_INCIDENT))
 
 
@@ -438,31 +438,49 @@ class ExtrasCluster(FakeCluster):
         the one JSON summary line `python -m bookstore loadgen` prints (bookstore/loadgen.py)."""
         labels = {"namespace": NS_APP, "pod": "loadgen-x7k2p", "container": "loadgen",
                   "app": "loadgen"}  # fmt: skip
-        summary = {"time": self.clock.iso(), "level": "INFO", "service": "loadgen",
-                   "msg": "loadgen finished", "requests": 200, "succeeded": 192}  # fmt: skip
+        summary = {"time": self.clock.iso(), "level": "INFO", "msg": "loadgen finished",
+                   "service": "loadgen", "requests": 200, "succeeded": 192}  # fmt: skip
         self.loki.push(labels, json.dumps(summary))
 
     # -- the incident -----------------------------------------------------------------------
     def inject_fault(self, service: str, rate: float) -> None:
-        """`kubectl set env deployment/<service> FAULT_RATE=<rate>`, then the traffic's failures
-        as bookstore/faults.py and bookstore/web.py log them."""
+        """`kubectl set env deployment/<service> FAULT_RATE=<rate>`, then traffic through orders
+        as the services log it: per ten requests three fail every connection attempt (two WARN
+        retries naming the database, the ERROR of bookstore/web.py, a 503 request line, and
+        orders' 503), three fail once and recover (one WARN), four succeed
+        (bookstore/faults.py FaultSwitch.failing_attempts: a share `rate` fails, as many again
+        fail once)."""
         dep = next(d for d in self.deployments if d["metadata"]["name"] == service)
         for c in dep["spec"]["template"]["spec"]["containers"]:
             c.setdefault("env", []).append({"name": "FAULT_RATE", "value": str(rate)})
-        pods = [p for p in self.pods.values() if p["metadata"]["labels"].get("app") == service]
+        faulty = [p for p in self.pods.values() if p["metadata"]["labels"].get("app") == service]
+        front = [p for p in self.pods.values() if p["metadata"]["labels"].get("app") == "orders"]
         database = f"{service}-db"
         error = f"could not connect to database {database!r}: connection refused (simulated fault)"
         for i in range(self.x.incident_requests):
-            pod = pods[i % len(pods)]
-            base = {"trace_id": secrets.token_hex(16), "request_id": secrets.token_hex(8)}
-            for attempt in (1, 2):
+            pod, entry = faulty[i % len(faulty)], front[i % len(front)]
+            # The request context every line of a request carries (bookstore/log-schema.json).
+            base = {"trace_id": secrets.token_hex(16), "span_id": secrets.token_hex(8),
+                    "trace_flags": "01", "request_id": secrets.token_hex(8)}  # fmt: skip
+            done = {"method": "POST", "duration_ms": 4.2}
+            failing = {0: 3, 1: 3, 2: 3, 3: 1, 4: 1, 5: 1}.get(i % 10, 0)
+            for attempt in range(1, min(failing, 2) + 1):
                 self.write(pod, {**base, "level": "WARN",
                                  "msg": "database connection failed, retrying", "error": error,
                                  "error_type": "DatabaseConnectionError",
                                  "retry_attempt": attempt, "database": database})  # fmt: skip
-            self.write(pod, {**base, "level": "ERROR", "msg": "Database connection failed",
-                             "error": error, "error_type": "DatabaseConnectionError",
-                             "retry_attempt": 3})  # fmt: skip
+            if failing == 3:
+                self.write(pod, {**base, "level": "ERROR", "msg": "Database connection failed",
+                                 "error": error, "error_type": "DatabaseConnectionError",
+                                 "retry_attempt": 3})  # fmt: skip
+            status = 503 if failing == 3 else 200
+            self.write(pod, {**base, **done, "level": "ERROR" if failing == 3 else "INFO",
+                             "msg": "request completed", "route": "/books/{book_id}/reserve",
+                             "status": status})  # fmt: skip
+            if entry is not pod:
+                self.write(entry, {**base, **done, "level": "ERROR" if failing == 3 else "INFO",
+                                   "msg": "request completed", "route": "/orders",
+                                   "status": 503 if failing == 3 else 201})  # fmt: skip
 
     def service_client(self, namespace, service, port):
         if (namespace, service, port) == (NS_LOGGING, "loki", 3100) and not self.x.ruler_enabled:
