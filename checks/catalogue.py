@@ -100,9 +100,8 @@ CHECKERS: tuple[Checker, ...] = (
         "Loki's ruler runs an error-rate rule that fires and an absent_over_time rule that stays "
         "quiet",
         10,
-        "Fill in exercises/lab2/alert-rules.yaml, load it with `kubectl -n logging create "
-        "configmap loki-alert-rules --from-file=exercises/lab2/alert-rules.yaml --dry-run=client "
-        "-o yaml | kubectl apply -f -`, and read /prometheus/api/v1/rules: `== 0` never fires, "
+        "Fill in exercises/lab2/alert-rules.yaml, load it with `kubectl apply -k "
+        "exercises/lab2` and read Loki's /prometheus/api/v1/rules: `== 0` never fires, "
         "absent_over_time does.",
         "hands-on-extras.md#alerting-on-logs",
     ),

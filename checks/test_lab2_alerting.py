@@ -18,7 +18,8 @@ from checks.lab import Lab
 from checks.loki import LokiError
 from checks.polling import DeadlineExceeded, poll
 
-RULES_FILE = "exercises/lab2/alert-rules.yaml"
+RULES_DIR = "exercises/lab2"
+RULES_FILE = f"{RULES_DIR}/alert-rules.yaml"
 RULES_CONFIGMAP = "loki-alert-rules"
 # Go's zero time: what /prometheus/api/v1/rules shows for a rule never evaluated yet
 # (grafana/loki v3.7 pkg/ruler/base/api.go marshals time.Time as RFC 3339).
@@ -33,9 +34,8 @@ FAULT = {"X-Inject-Fault": "database"}
 
 def reload_command(lab: Lab) -> str:
     return (
-        f"kubectl -n {lab.logging_ns} create configmap {RULES_CONFIGMAP} "
-        f"--from-file={RULES_FILE} --dry-run=client -o yaml | kubectl apply -f - "
-        "(the ruler sees the change within about a minute)"
+        f"kubectl apply -k {RULES_DIR} (ConfigMap {RULES_CONFIGMAP} in {lab.logging_ns}; the "
+        "ruler sees the change within about a minute)"
     )
 
 

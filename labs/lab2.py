@@ -510,7 +510,7 @@ def build(settings: Settings | None = None) -> Lab:
         kubeconfig=settings.kubeconfig,
         steps=tuple(
             _with_checks(settings, watched, step)
-            for step in (step0, step1, step2, step3, step4, step5)
+            for step in (step0, step1, step2, step3, step4, step5, *extra_steps(settings, v))
         ),
         grafana_url=GRAFANA_URL,
         grafana_login=f"no login needed for Explore; admin password: `{secret_cmd}`",
@@ -518,6 +518,282 @@ def build(settings: Settings | None = None) -> Lab:
         grafana_after=step5.number,
         query_after=step3.number,
     )
+
+
+# -- the hands-on extras: retention, the node, alerting, the incident (docs/hands-on-extras.md) --
+EXERCISES = "exercises/lab2"
+ALERT_RULES = f"{EXERCISES}/alert-rules.yaml"
+INCIDENT_ANSWERS = f"{EXERCISES}/incident.yaml"
+QUERY_ERROR_RATE = (
+    'sum(rate({namespace="bookstore"} | json | level="ERROR" [5m])) / '
+    'sum(rate({namespace="bookstore"}[5m]))'
+)
+QUERY_ABSENT = 'absent_over_time({namespace="bookstore"}[5m])'
+INCIDENT_FAULT_RATE = "0.3"
+
+
+def _loadgen_run(settings: Settings, app_ns: str) -> list[Action]:
+    """Run the traffic Job again (the Job is immutable: delete, apply, wait)."""
+    return [
+        Action(
+            argv=kubectl(settings, "delete", "job", "loadgen", "-n", app_ns, "--ignore-not-found"),
+            title="Remove the previous traffic run, if any",
+            timeout=120,
+        ),
+        Action(
+            argv=kubectl(settings, "apply", "-f", LOADGEN),
+            title="Start the traffic Job",
+            timeout=60,
+            namespaces=(app_ns,),
+        ),
+        Action(
+            argv=kubectl(
+                settings,
+                "wait",
+                "--for=condition=complete",
+                "job/loadgen",
+                "-n",
+                app_ns,
+                f"--timeout={settings.seconds(300)}s",
+            ),  # fmt: skip
+            title="Wait for the traffic Job to complete",
+            timeout=settings.seconds(300) + 30,
+            namespaces=(app_ns,),
+        ),
+    ]
+
+
+def retention_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
+    log_ns = v["charts"]["loki"]["namespace"]
+    return Step(
+        number=number,
+        id="retention",
+        title="Retention: how long Loki keeps each stream",
+        docs=f"lab-2.md#step-{number}",
+        summary=(
+            "Loki deletes nothing until its compactor applies retention. The Loki values turn it "
+            "on, keep every stream 7 days and the traffic generator's own lines one day; Loki's "
+            "`/config` shows what it actually runs with."
+        ),
+        actions=(
+            Action(
+                argv=_loki_get(settings, log_ns, "/config"),
+                title="The configuration Loki runs with: look for compactor.retention_enabled, "
+                "limits_config.retention_period and retention_stream",
+                timeout=60,
+            ),
+        ),
+        checks=(CheckRef("lab2.retention"),),
+        hints=(
+            "Loki prints durations the Prometheus way: 168h appears as 1w, 24h as 1d.",
+            "A retention_stream period under 24h is refused at start-up: the index is cut in "
+            "24h tables.",
+        ),
+    )
+
+
+def node_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
+    app_ns = v["bookstore"]["namespace"] if "bookstore" in v else "bookstore"
+    node = f"{v['kind']['cluster_name']}-worker"
+    pod_dir = f"/var/log/pods/{app_ns}_catalog-*/catalog/"
+    return Step(
+        number=number,
+        id="the-node",
+        title="On the node: the CRI log files and their rotation",
+        docs=f"lab-2.md#step-{number}",
+        summary=(
+            "`kubectl logs` reads a file on the node. Look at it inside the kind node, watch the "
+            "kubelet rotate it at the small size the kind config sets, and compare what "
+            "`kubectl logs` still shows with what Loki kept."
+        ),
+        actions=(
+            Action(
+                argv=kubectl(settings, "get", "--raw", f"/api/v1/nodes/{node}/proxy/configz"),
+                title="The kubelet's running configuration: containerLogMaxSize and "
+                "containerLogMaxFiles",
+                timeout=60,
+            ),
+            Action(
+                argv=("docker", "exec", node, "sh", "-c", f"ls -l {pod_dir}"),
+                title="The catalog containers' log files on the worker node",
+                timeout=60,
+            ),
+            *_loadgen_run(settings, app_ns),
+            Action(
+                argv=("docker", "exec", node, "sh", "-c", f"ls -l {pod_dir}"),
+                title="Again after the traffic: rotated files are named 0.log.<timestamp> "
+                "(older ones gzipped)",
+                timeout=60,
+            ),
+            Action(
+                argv=("docker", "exec", node, "sh", "-c", f"tail -n 2 {pod_dir}0.log"),
+                title="Two raw CRI lines: <time> <stream> <P|F> <the app's JSON>",
+                timeout=60,
+            ),
+        ),
+        checks=(CheckRef("lab2.node-rotation"),),
+        hints=(
+            "The kubelet checks sizes every 10 s, so a file can grow past the limit briefly.",
+            "The kubelet settings come from manifests/kind/cluster.yaml at cluster creation: "
+            "changing them needs a new cluster.",
+        ),
+    )
+
+
+def alerting_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
+    app_ns = v["bookstore"]["namespace"] if "bookstore" in v else "bookstore"
+    log_ns = v["charts"]["loki"]["namespace"]
+    return Step(
+        number=number,
+        id="alerting",
+        title="Alerting on logs: an error-rate rule and an absence rule",
+        docs=f"lab-2.md#step-{number}",
+        summary=(
+            f"Your task: fill in the two TODOs of {ALERT_RULES}. Loki's ruler evaluates the "
+            "rules itself; raising the fault rate makes the error-rate rule fire, and the "
+            "absent_over_time rule stays quiet while lines arrive."
+        ),
+        actions=(
+            Action(
+                argv=kubectl(settings, "apply", "-k", EXERCISES),
+                title=f"Load {ALERT_RULES} as ConfigMap `loki-alert-rules` (apply again after "
+                "each edit)",
+                timeout=60,
+                namespaces=(log_ns,),
+            ),
+            Action(
+                argv=_loki_get(settings, log_ns, "/prometheus/api/v1/rules"),
+                title="Wait until the ruler has loaded the rules (it re-reads them every 15 s)",
+                kind=POLL,
+                expect='"type":"alerting"',
+                timeout=settings.seconds(240),
+                interval=10,
+                namespaces=(log_ns,),
+            ),
+            Action(
+                argv=kubectl(
+                    settings,
+                    "-n",
+                    app_ns,
+                    "patch",
+                    "configmap",
+                    "bookstore-config",
+                    "--type",
+                    "merge",
+                    "--patch",
+                    '{"data":{"FAULT_RATE":"0.3"}}',
+                ),  # fmt: skip
+                title="Raise the simulated database's fault rate to 0.3",
+                timeout=60,
+            ),
+            Action(
+                argv=kubectl(
+                    settings,
+                    "-n",
+                    app_ns,
+                    "rollout",
+                    "restart",
+                    "deployment/catalog",
+                    "deployment/orders",
+                ),  # fmt: skip
+                title="Restart both services so they read the new rate",
+                timeout=60,
+            ),
+            _rollout(settings, app_ns, "deployment/catalog", 180),
+            _rollout(settings, app_ns, "deployment/orders", 180),
+            *_loadgen_run(settings, app_ns),
+            Action(
+                argv=_loki_get(settings, log_ns, "/prometheus/api/v1/alerts"),
+                title="The ruler's active alerts (pending first, firing after `for:`)",
+                timeout=60,
+            ),
+            Action(
+                argv=kubectl(
+                    settings,
+                    "-n",
+                    app_ns,
+                    "patch",
+                    "configmap",
+                    "bookstore-config",
+                    "--type",
+                    "merge",
+                    "--patch",
+                    '{"data":{"FAULT_RATE":"0"}}',
+                ),  # fmt: skip
+                title="Put the fault rate back to 0 (the checker makes failures of its own)",
+                timeout=60,
+            ),
+            Action(
+                argv=kubectl(
+                    settings,
+                    "-n",
+                    app_ns,
+                    "rollout",
+                    "restart",
+                    "deployment/catalog",
+                    "deployment/orders",
+                ),  # fmt: skip
+                title="Restart both services with the rate back at 0",
+                timeout=60,
+            ),
+            _rollout(settings, app_ns, "deployment/catalog", 180),
+            _rollout(settings, app_ns, "deployment/orders", 180),
+        ),
+        checks=(CheckRef("lab2.alert-rules"),),
+        hints=(
+            "`count_over_time(...) == 0` never fires: with no lines there is no series to "
+            "compare. absent_over_time returns 1 exactly then.",
+            "Try each expression in Grafana Explore first; a rule the ruler cannot evaluate "
+            "shows health `err` and its error in /prometheus/api/v1/rules.",
+        ),
+        queries=(QUERY_ERROR_RATE, QUERY_ABSENT),
+    )
+
+
+def incident_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
+    app_ns = v["bookstore"]["namespace"] if "bookstore" in v else "bookstore"
+    return Step(
+        number=number,
+        id="incident",
+        title="Incident challenge: intermittent 503s",
+        docs=f"lab-2.md#step-{number}",
+        summary=(
+            "Unguided: orders fail now and then. From the logs alone, find the dependency that "
+            f"fails, and write its name and the LogQL query that shows it into "
+            f"{INCIDENT_ANSWERS}."
+        ),
+        actions=(
+            Action(
+                argv=kubectl(
+                    settings,
+                    "-n",
+                    app_ns,
+                    "set",
+                    "env",
+                    "deployment/catalog",
+                    f"FAULT_RATE={INCIDENT_FAULT_RATE}",
+                ),  # fmt: skip
+                title="Start the incident (do not read the command: find the cause in the logs)",
+                timeout=60,
+            ),
+            _rollout(settings, app_ns, "deployment/catalog", 180),
+            *_loadgen_run(settings, app_ns),
+        ),
+        checks=(CheckRef("lab2.incident"),),
+        hints=(
+            "Start from the ERROR lines, follow one trace_id through both services, and read "
+            "the WARN lines of the same request too.",
+            f"End the incident afterwards: `kubectl -n {app_ns} set env deployment/catalog "
+            "FAULT_RATE-`.",
+        ),
+    )
+
+
+def extra_steps(settings: Settings, v: dict[str, Any], first: int = 6) -> tuple[Step, ...]:
+    """The hands-on extras after the core steps: the two that only look come first, then the
+    two where the learner writes something (rules, answers)."""
+    makers = (retention_step, node_step, alerting_step, incident_step)
+    return tuple(make(settings, v, first + i) for i, make in enumerate(makers))
 
 
 LAB = build()

@@ -65,8 +65,8 @@ def test_error_rate_rule_variants_pass(error_expr):
 def test_no_rules_loaded_says_how_to_load_the_configmap():
     err = failure(rules_yaml=None)
     assert err.observed == "the ruler has no alerting rules"
-    assert "create configmap loki-alert-rules" in err.next_step
-    assert "--from-file=exercises/lab2/alert-rules.yaml" in err.next_step
+    assert "kubectl apply -k exercises/lab2" in err.next_step
+    assert "ConfigMap loki-alert-rules in logging" in err.next_step
 
 
 def test_the_starter_file_fails_on_its_first_todo():
