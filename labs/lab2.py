@@ -1,8 +1,9 @@
 """Lab 2 of the logging chapter, as data: the steps, their commands, checkers and hints.
 
 Follows the chapter's hands-on part: prerequisites (cluster, bookstore), the JSON on stdout,
-Loki and an Alloy DaemonSet in `logging`, one request found across services with LogQL, the
-extension that deletes a pod and finds its logs in Loki anyway, and an optional Grafana.
+Loki in `logging` and an Alloy DaemonSet in `logging-agent`, one request found across services
+with LogQL, the extension that deletes a pod and finds its logs in Loki anyway, an optional
+Grafana, and the hands-on extras (retention, the node's log files, alerting, an incident).
 
 Every version, chart, release, namespace and values path comes from `versions.toml`; every
 kubectl/helm command carries the lab's own kubeconfig so the learner's default one is never
@@ -324,7 +325,7 @@ def build(settings: Settings | None = None) -> Lab:
     step2 = Step(
         number=2,
         id="loki-and-alloy",
-        title="Install Loki and the Alloy DaemonSet in `logging`",
+        title=f"Install Loki in `{log_ns}` and the Alloy DaemonSet in `{agent_ns}`",
         docs="lab-2.md#step-2",
         summary=(
             "The log agent is platform infrastructure: one Alloy pod per node reads "
