@@ -6,7 +6,7 @@ import pytest
 
 from checks.evidence import CheckFailed
 from checks.lab import REPO_ROOT
-from checks.test_lab2_alerting import alerting_rules, check_alert_rules, kind_of
+from checks.test_lab2_alerting import alerting_rules, check_alert_rules, evaluated_at_ns, kind_of
 from tests.fakes_ruler import SOLVED_RULES, Extras, RuleEvaluator, fake_lab
 
 ABSENT = 'absent_over_time({namespace="bookstore"}[5m])'
@@ -31,15 +31,20 @@ groups:
 """
 
 
+def quiet(**switches) -> Extras:
+    """No incident running: every ERROR line in Loki is the checker's own."""
+    return Extras(incident_service=None, **switches)
+
+
 def failure(**extras) -> CheckFailed:
-    lab, _ = fake_lab(extras=Extras(**extras))
+    lab, _ = fake_lab(extras=quiet(**extras))
     with pytest.raises(CheckFailed) as caught:
         check_alert_rules(lab)
     return caught.value
 
 
 def test_solved_rules_fire_on_the_checkers_failures_and_stay_quiet_otherwise():
-    lab, cluster = fake_lab(extras=Extras(rules_yaml=SOLVED_RULES))
+    lab, cluster = fake_lab(extras=quiet(rules_yaml=SOLVED_RULES))
     result = check_alert_rules(lab)
     assert "alert BookstoreErrorRate fired" in result.summary
     assert "BookstoreLogsMissing stays quiet" in result.summary
@@ -58,7 +63,7 @@ def test_solved_rules_fire_on_the_checkers_failures_and_stay_quiet_otherwise():
     ],
 )
 def test_error_rate_rule_variants_pass(error_expr):
-    lab, _ = fake_lab(extras=Extras(rules_yaml=rules(error_expr)))
+    lab, _ = fake_lab(extras=quiet(rules_yaml=rules(error_expr)))
     assert "fired" in check_alert_rules(lab).summary
 
 
@@ -139,3 +144,29 @@ def test_rules_are_classified_by_their_query():
     ]}]  # fmt: skip
     found = {r["name"]: kind_of(r) for r in alerting_rules(groups)}
     assert found == {"a": "absence", "b": "error-rate", "d": "other"}
+
+
+def test_a_quiet_lab_is_not_blamed_on_the_absence_rule():
+    # Ten minutes without a single line: the solved absence rule is rightly pending. The checker
+    # sends traffic first and judges the rule on an evaluation that saw it.
+    lab, cluster = fake_lab(extras=quiet())
+    cluster.clock.sleep(600)
+    rules_before = cluster.loki._groups  # evaluated lazily on the first API call
+    cluster.loki._evaluate()
+    states = {r["name"]: r["state"] for g in rules_before() for r in g["rules"]}
+    assert states["BookstoreLogsMissing"] == "firing"
+    assert "stays quiet" in check_alert_rules(lab).summary
+
+
+@pytest.mark.parametrize(
+    ("text", "ns"),
+    [
+        ("2026-12-01T14:00:00.123456789Z", 1796133600_123456789),
+        ("2026-12-01T14:00:00Z", 1796133600_000000000),
+        ("2026-12-01T15:00:00.5+01:00", 1796133600_500000000),
+        ("0001-01-01T00:00:00Z", 0),
+        ("garbage", 0),
+    ],
+)
+def test_last_evaluation_times_parse_to_unix_ns(text, ns):
+    assert evaluated_at_ns({"lastEvaluation": text}) == ns
