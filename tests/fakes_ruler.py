@@ -21,6 +21,7 @@ import secrets
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -88,6 +89,13 @@ def prom_duration(seconds: float) -> str:
             out += f"{ms // mult}{unit}"
             ms -= (ms // mult) * mult
     return out
+
+
+def go_float_e(value: float) -> str:
+    """strconv.FormatFloat(v, 'e', -1, 64): the shortest digits, a two-digit signed exponent
+    (0.15 -> "1.5e-01", 2.0 -> "2e+00")."""
+    mantissa, exponent = f"{Decimal(repr(value)).normalize():e}".split("e")
+    return f"{mantissa}e{int(exponent):+03d}"
 
 
 def go_duration_seconds(text: object) -> float:
@@ -307,7 +315,7 @@ class RulerLoki(FakeLoki):
             "annotations": r.rule.get("annotations", {}),
             "state": r.state,
             "activeAt": self._iso(r.active_at),
-            "value": f"{r.value:e}" if r.value is not None else "0e+00",
+            "value": go_float_e(r.value or 0.0),
         }
 
     def handle(self, request: httpx.Request) -> httpx.Response:

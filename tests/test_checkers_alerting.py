@@ -170,3 +170,9 @@ def test_a_quiet_lab_is_not_blamed_on_the_absence_rule():
 )
 def test_last_evaluation_times_parse_to_unix_ns(text, ns):
     assert evaluated_at_ns({"lastEvaluation": text}) == ns
+
+
+def test_fake_alert_values_are_formatted_like_go():
+    from tests.fakes_ruler import go_float_e
+
+    assert [go_float_e(v) for v in (0.15, 2.0, 0.0, 1e-7)] == ["1.5e-01", "2e+00", "0e+00", "1e-07"]
