@@ -388,7 +388,7 @@ class Extras:
     loadgen_ran: bool = True  # step 3's traffic Job left its lines in Loki
     incident_service: str | None = "catalog"
     incident_rate: float = 0.3
-    incident_requests: int = 30
+    incident_requests: int = 10  # one cycle of the 3 failing / 3 recovering / 4 clean pattern
     answers: dict | None = field(default_factory=lambda: dict(SOLVED_INCIDENT))
 
 
