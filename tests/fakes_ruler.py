@@ -66,8 +66,9 @@ SOLVED_INCIDENT = {
 }
 # Go's zero time.Time as encoding/json writes it: a rule the ruler has not evaluated yet.
 ZERO_TIME = "0001-01-01T00:00:00Z"
-# The kubelet checks container log sizes every containerLogMonitorInterval (default 10s,
-# kubernetes pkg/kubelet/apis/config/v1beta1 defaults; docs "Logging Architecture", log rotation).
+# The kubelet checks container log sizes every containerLogMonitorInterval (default 10s; also
+# containerLogMaxSize 10Mi, containerLogMaxFiles 5: kubernetes pkg/kubelet/apis/config/v1beta1/
+# defaults.go).
 MONITOR_INTERVAL_S = 10.0
 CRI_PREFIX_BYTES = len("2026-12-01T14:00:00.123456789Z stdout F ")
 
@@ -415,9 +416,11 @@ class ExtrasCluster(FakeCluster):
         return dict(self.kubelet)
 
     def _rotate_due(self) -> None:
-        """At each monitor tick, rename every current file past containerLogMaxSize and start an
-        empty one; keep containerLogMaxFiles files in all (kubernetes
-        pkg/kubelet/logs/container_log_manager.go rotateLatestLog/cleanupUnusedLogs)."""
+        """At each monitor tick, rename every current file at or past containerLogMaxSize and
+        start an empty one; keep containerLogMaxFiles files in all (kubernetes
+        pkg/kubelet/logs/container_log_manager.go: processContainer rotates when the size is not
+        below MaxSize; removeExcessLogs keeps MaxFiles-2 older rotated files, then the newly
+        rotated one and the new current file make MaxFiles)."""
         if not self.x.rotates:
             return
         limit = size_of(self.kubelet["containerLogMaxSize"])
@@ -425,7 +428,7 @@ class ExtrasCluster(FakeCluster):
         while self.clock.monotonic() >= self.next_check:
             self.next_check += MONITOR_INTERVAL_S
             for key, lines in list(self.logs.items()):
-                if sum(len(line) + 1 + CRI_PREFIX_BYTES for line in lines) > limit:
+                if sum(len(line) + 1 + CRI_PREFIX_BYTES for line in lines) >= limit:
                     old = self.rotated.setdefault(key, [])
                     old.append(lines)
                     del old[:-keep]
