@@ -18,7 +18,9 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import shutil
 import tempfile
+import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -523,6 +525,7 @@ def fake_lab(
     names = {"namespace": NS_LOGGING, "loki": "loki", "alloy": "alloy", "grafana": "grafana"}
     lab = Lab(cluster, clock=cluster.clock, names=names)
     lab.exercises_dir = write_answers(cluster.x.answers)
+    weakref.finalize(lab, shutil.rmtree, lab.exercises_dir, True)  # no temp folder left behind
     return lab, cluster
 
 
