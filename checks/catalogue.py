@@ -128,6 +128,41 @@ CHECKERS: tuple[Checker, ...] = (
         "lab-2.md#step-5",
         informational=True,
     ),
+    Checker(
+        "lab2.alert-rules",
+        "Loki's ruler runs an error-rate rule that fires and an absent_over_time rule that stays "
+        "quiet",
+        10,
+        "Fill in exercises/lab2/alert-rules.yaml, load it with `kubectl apply -k "
+        "exercises/lab2` and read Loki's /prometheus/api/v1/rules: `== 0` never fires, "
+        "absent_over_time does.",
+        "hands-on-extras.md#alerting-on-logs",
+    ),
+    Checker(
+        "lab2.retention",
+        "Loki's compactor applies retention, with a shorter period for one stream selector",
+        5,
+        "Set loki.compactor.retention_enabled and delete_request_store, "
+        "limits_config.retention_period and one retention_stream (at least 24h) in "
+        "manifests/logging/loki-values.yaml; check `/config` through the service proxy.",
+        "hands-on-extras.md#retention",
+    ),
+    Checker(
+        "lab2.node-rotation",
+        "The kubelet rotates a pod's log file: `kubectl logs` loses a line that Loki keeps",
+        5,
+        "The kind config sets a small containerLogMaxSize; look at "
+        "/var/log/pods/<namespace>_<pod>_<uid>/<container>/ with `docker exec` on the node.",
+        "hands-on-extras.md#the-node-rotates-the-files",
+    ),
+    Checker(
+        "lab2.incident",
+        "Incident challenge: the failing dependency named, with a query that shows it",
+        10,
+        "Write failing_dependency and the LogQL query that proves it into "
+        "exercises/lab2/incident.yaml; name the dependency as the logs name it.",
+        "hands-on-extras.md#incident-challenge",
+    ),
 )
 
 BY_ID: dict[str, Checker] = {c.id: c for c in CHECKERS}

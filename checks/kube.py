@@ -244,6 +244,15 @@ class Kube:
             )
         return response.text
 
+    def kubelet_config(self, node: str) -> dict:
+        """The kubelet's running configuration, as
+        `kubectl get --raw /api/v1/nodes/<node>/proxy/configz` shows it (its `kubeletconfig`)."""
+        data = self._json(
+            f"GET node {node} proxy/configz",
+            self.core.connect_get_node_proxy_with_path, node, "configz",
+        )  # fmt: skip
+        return data.get("kubeletconfig") or {}
+
     # -- writes -------------------------------------------------------------------------
     def delete_pod(self, namespace: str, name: str) -> None:
         self._call(

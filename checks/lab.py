@@ -9,6 +9,7 @@ manifests contract, not from each checker.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from checks.evidence import CheckFailed, Trace, find_agent, name_of, new_marker,
 from checks.kube import KubeError
 from checks.loki import TRANSIENT_STATUSES, Loki, LokiError
 from checks.polling import Clock, DeadlineExceeded, SystemClock, poll
+from labconfig.versions import REPO_ROOT
 
 APP_NAMESPACE = "bookstore"
 APP_SERVICES = ("catalog", "orders")
@@ -37,10 +39,18 @@ def _logging_names() -> dict[str, str]:
     charts = load_versions()["charts"]
     return {
         "namespace": charts["loki"]["namespace"],
+        # Only the agent's namespace is privileged (hostPath); Loki and Grafana stay restricted.
+        "agent_namespace": charts["alloy"]["namespace"],
+        "grafana_namespace": charts["grafana"]["namespace"],
         "loki": charts["loki"]["release"],
         "alloy": charts["alloy"]["release"],
         "grafana": charts["grafana"]["release"],
     }
+
+
+def _exercises_dir() -> Path:
+    """Where the learner's answer files live (exercises/lab2/ of the repository)."""
+    return REPO_ROOT / "exercises" / "lab2"
 
 
 @dataclass
@@ -53,12 +63,23 @@ class Lab:
     names: dict[str, str] = field(default_factory=_logging_names)
     _clients: dict[tuple, httpx.Client] = field(default_factory=dict, repr=False)
     _loki: Loki | None = field(default=None, repr=False)
+    exercises_dir: Path = field(default_factory=_exercises_dir)
     pipeline_checked: bool = False
     pipeline_failure: CheckFailed | None = None
 
     @property
     def logging_ns(self) -> str:
+        """Loki's namespace."""
         return self.names["namespace"]
+
+    @property
+    def agent_ns(self) -> str:
+        """The agent's (privileged) namespace; Loki's when the names predate the split."""
+        return self.names.get("agent_namespace", self.logging_ns)
+
+    @property
+    def grafana_ns(self) -> str:
+        return self.names.get("grafana_namespace", self.logging_ns)
 
     def timeout(self, seconds: float) -> float:
         return seconds * self.timeout_scale
@@ -89,7 +110,7 @@ class Lab:
         """The agent DaemonSet's name by the contract (checks.evidence.find_agent), for
         messages; the configured release name when it cannot be read."""
         try:
-            ds = find_agent(self.kube.list_daemonsets(self.logging_ns), self.names["alloy"])
+            ds = find_agent(self.kube.list_daemonsets(self.agent_ns), self.names["alloy"])
         except KubeError:  # a message helper must not hide the failure it is explaining
             return self.names["alloy"]
         return name_of(ds) if ds else self.names["alloy"]
@@ -135,7 +156,7 @@ class Lab:
             )
 
         def agent_status():
-            ds = find_agent(self.kube.list_daemonsets(self.logging_ns), self.names["alloy"])
+            ds = find_agent(self.kube.list_daemonsets(self.agent_ns), self.names["alloy"])
             if ds is None:
                 return None
             agent_name[0] = name_of(ds)
@@ -160,7 +181,7 @@ class Lab:
                 raise DeadlineExceeded("the agent DaemonSet", 0, None, waited.attempts)
         except DeadlineExceeded as e:
             seen = (
-                f"no agent DaemonSet in {self.logging_ns} (none labelled "
+                f"no agent DaemonSet in {self.agent_ns} (none labelled "
                 f"app.kubernetes.io/name=alloy, none named {self.names['alloy']})"
                 if e.last is None
                 else f"DaemonSet {agent_name[0]} has {e.last.get('numberReady', 0)}/"
@@ -169,8 +190,8 @@ class Lab:
             raise CheckFailed(
                 seen,
                 "one ready agent pod per node before the checker sends fresh evidence",
-                f"kubectl -n {self.logging_ns} get ds,pods -o wide; "
-                f"kubectl -n {self.logging_ns} describe ds {agent_name[0]}",
+                f"kubectl -n {self.agent_ns} get ds,pods -o wide; "
+                f"kubectl -n {self.agent_ns} describe ds {agent_name[0]}",
             ) from None
 
     # -- fresh evidence ------------------------------------------------------------------
@@ -322,7 +343,7 @@ class Lab:
                 expected,
                 next_step
                 or 'check that the agent ships bookstore lines: query `{namespace="bookstore"}` '
-                f"in Grafana, and `kubectl -n {self.logging_ns} logs "
+                f"in Grafana, and `kubectl -n {self.agent_ns} logs "
                 f"ds/{self.agent_name()} --tail=30` for push errors",
             ) from None
         except LokiError as e:

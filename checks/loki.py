@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
+import yaml
 
 from checks.polling import Clock, DeadlineExceeded, SystemClock, poll
 
@@ -228,6 +229,39 @@ class Loki:
         params = [("match[]", m) for m in match]
         params += [("start", str(start_ns)), ("end", str(end_ns))]
         return list(self._json("/loki/api/v1/series", params).get("data") or [])
+
+    # -- the ruler and the running configuration ---------------------------------------
+    def rule_groups(self) -> list[dict]:
+        """The ruler's groups as /prometheus/api/v1/rules lists them (grafana/loki v3.7
+        pkg/ruler/base/api.go: `{"status", "data": {"groups": [{"name", "file", "rules":
+        [{"name", "query", "state", "health", "lastError", "type", "alerts", ...}]}]}}`)."""
+        data = self._json("/prometheus/api/v1/rules").get("data") or {}
+        return list(data.get("groups") or [])
+
+    def alerts(self) -> list[dict]:
+        """Active (pending or firing) alerts from /prometheus/api/v1/alerts:
+        `{"data": {"alerts": [{"labels", "annotations", "state", "activeAt", "value"}]}}`."""
+        data = self._json("/prometheus/api/v1/alerts").get("data") or {}
+        return list(data.get("alerts") or [])
+
+    def config(self) -> dict:
+        """The configuration Loki runs with, from `/config` (YAML, text/plain; grafana/loki
+        v3.7 pkg/loki/config_handler.go). Durations come back in Prometheus form (`1w`, `1d`)."""
+        response = self._get("/config")
+        if response.status_code != 200:
+            raise LokiError(
+                f"{self.where} answered {response.status_code} to GET /config: "
+                f"{response.text.strip()[:300]!r}"
+            )
+        try:
+            parsed = yaml.safe_load(response.text)
+        except yaml.YAMLError as e:
+            raise LokiError(f"{self.where} answered GET /config with bad YAML: {e}") from None
+        if not isinstance(parsed, dict):
+            raise LokiError(
+                f"{self.where} answered GET /config with {type(parsed).__name__}, not a mapping"
+            )
+        return parsed
 
     # -- waiting ------------------------------------------------------------------------
     def wait_for(

@@ -1,4 +1,4 @@
-"""Exercise 2: the log agent is a DaemonSet in `logging`, reading the node's /var/log."""
+"""Exercise 2: the log agent is a DaemonSet in its own privileged namespace, reading /var/log."""
 
 from __future__ import annotations
 
@@ -22,11 +22,12 @@ from checks.lab import APP_NAMESPACE, Lab
 
 
 def check_agent_daemonset(lab: Lab) -> Passed:
-    """The contract (docs/reference/checkers.md): the agent is the DaemonSet in `logging`
+    """The contract (docs/reference/checkers.md): the agent is the DaemonSet in the agent's
+    namespace (versions.toml [charts.alloy], `logging-agent`)
     labelled app.kubernetes.io/name=alloy (any release name), or named as versions.toml's
     release; the Loki checkers' readiness gate finds it the same way (checks.evidence.find_agent).
     """
-    ns, release = lab.logging_ns, lab.names["alloy"]
+    ns, release = lab.agent_ns, lab.names["alloy"]
     install = (
         f"helm upgrade --install {release} grafana/alloy -n {ns} "
         "-f manifests/logging/alloy-values.yaml"

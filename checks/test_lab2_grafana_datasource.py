@@ -32,7 +32,7 @@ def loki_hosts(service: str, namespace: str) -> set[str]:
 
 
 def check_grafana_datasource(lab: Lab) -> Passed:
-    ns, release = lab.logging_ns, lab.names["grafana"]
+    ns, release = lab.grafana_ns, lab.names["grafana"]
     client = lab.http(ns, release, GRAFANA_PORT)
     try:
         response = client.get("/api/datasources")

@@ -300,7 +300,7 @@ def check_learner_deleted_pod_lines(lab: Lab, path: Path | None = None) -> Passe
                 f"{shorten(newest.line, 100)}",
                 f"the lines a pod writes just before it stops ({LAST_LINE}) shipped before the "
                 "kubelet removes its log file",
-                f"keep the agent running while you delete: `kubectl -n {lab.logging_ns} get "
+                f"keep the agent running while you delete: `kubectl -n {lab.agent_ns} get "
                 "ds,pods`; then delete the pods again",
             )
         pod = max(graceful, key=lambda p: last[p].ts_ns)

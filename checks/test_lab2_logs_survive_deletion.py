@@ -97,7 +97,7 @@ def check_logs_survive_deletion(lab: Lab, ingest_timeout: float = 90) -> Passed:
         next_step="the agent must keep reading a pod's file under /var/log/pods until it is "
         "gone (Alloy's local.file_match + loki.source.file do); an agent that follows pods "
         "through the API stops with the pod. Then check Loki keeps what it got: "
-        f"`kubectl -n {lab.logging_ns} logs ds/{lab.agent_name()} --tail=30`",
+        f"`kubectl -n {lab.agent_ns} logs ds/{lab.agent_name()} --tail=30`",
     )  # fmt: skip
     return Passed(
         f"a line written just before pod {pod} was deleted reached Loki; `kubectl logs {pod}` "

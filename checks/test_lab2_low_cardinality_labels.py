@@ -32,9 +32,9 @@ NOT_FOUND = {"catalog": "/books/0", "orders": "/orders/unknown"}  # 404s: WARN, 
 
 def bounded_by_cluster(lab: Lab) -> list[str]:
     """Strings a label may contain and still be bounded: pod names and uids, node names, pod
-    IPs of the app and logging namespaces, and the node's log path prefix."""
+    IPs of the app, Loki and agent namespaces, and the node's log path prefix."""
     out = ["/var/log/"]
-    for ns in (APP_NAMESPACE, lab.logging_ns):
+    for ns in dict.fromkeys((APP_NAMESPACE, lab.logging_ns, lab.agent_ns)):
         for pod in lab.kube.list_pods(ns):
             meta, spec, status = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status", {})
             out += [meta.get("name", ""), meta.get("uid", ""), spec.get("nodeName", "")]

@@ -1,8 +1,9 @@
 """Lab 2 of the logging chapter, as data: the steps, their commands, checkers and hints.
 
 Follows the chapter's hands-on part: prerequisites (cluster, bookstore), the JSON on stdout,
-Loki and an Alloy DaemonSet in `logging`, one request found across services with LogQL, the
-extension that deletes a pod and finds its logs in Loki anyway, and an optional Grafana.
+Loki in `logging` and an Alloy DaemonSet in `logging-agent`, one request found across services
+with LogQL, the extension that deletes a pod and finds its logs in Loki anyway, an optional
+Grafana, and the hands-on extras (retention, the node's log files, alerting, an incident).
 
 Every version, chart, release, namespace and values path comes from `versions.toml`; every
 kubectl/helm command carries the lab's own kubeconfig so the learner's default one is never
@@ -250,6 +251,11 @@ class _Context:
     def log_ns(self) -> str:
         return self.chart("loki")["namespace"]
 
+    @property
+    def agent_ns(self) -> str:
+        """The agent's namespace: the only privileged one (hostPath /var/log)."""
+        return self.chart("alloy")["namespace"]
+
 
 def _traffic(c: _Context) -> tuple[Action, ...]:
     """The loadgen Job run afresh: the traffic step 3 queries."""
@@ -403,9 +409,9 @@ def _step1(c: _Context) -> Step:
 
 
 def _step2(c: _Context) -> Step:
-    """Loki and the Alloy DaemonSet in the privileged `logging` namespace."""
+    """Loki in `logging` (restricted) and the Alloy DaemonSet in its privileged namespace."""
     settings = c.settings
-    log_ns = c.log_ns
+    log_ns, agent_ns = c.log_ns, c.agent_ns
     loki = c.chart("loki")
     alloy = c.chart("alloy")
     return Step(
@@ -417,7 +423,7 @@ def _step2(c: _Context) -> Step:
             "pushes to Loki, without relaxing the app namespace."
         ),
         minutes=25,
-        title="Install Loki and the Alloy DaemonSet in `logging`",
+        title=f"Install Loki in `{log_ns}` and the Alloy DaemonSet in `{agent_ns}`",
         docs="lab-2.md#step-2",
         summary=(
             "The log agent is platform infrastructure: one Alloy pod per node reads "
@@ -427,7 +433,8 @@ def _step2(c: _Context) -> Step:
         actions=(
             Action(
                 argv=kubectl(settings, "apply", "-f", LOGGING_NAMESPACE_FILE),
-                title=f"Create the `{log_ns}` namespace (Pod Security `privileged`, labelled why)",
+                title=f"Create the namespaces `{agent_ns}` (Pod Security `privileged`, for the "
+                f"agent) and `{log_ns}` (`restricted`, for Loki and Grafana)",
                 timeout=60,
             ),
             *_repo_adds([loki, alloy]),
@@ -446,18 +453,18 @@ def _step2(c: _Context) -> Step:
             ),
             _helm_install(settings, alloy, 300),
             _helm_status(settings, alloy),
-            _rollout(settings, log_ns, f"daemonset/{alloy['release']}", 180),
+            _rollout(settings, agent_ns, f"daemonset/{alloy['release']}", 180),
             Action(
-                argv=kubectl(settings, "get", "daemonset", "-n", log_ns),
+                argv=kubectl(settings, "get", "daemonset", "-n", agent_ns),
                 title="One agent pod per node: the DaemonSet",
                 timeout=60,
             ),
         ),
         checks=(CheckRef("lab2.agent-daemonset"), CheckRef("lab2.namespace-restricted")),
         hints=(
-            "Alloy needs `alloy.mounts.varlog: true` to see /var/log/pods; without it, it "
-            "reports `no files targets were passed`.",
-            "Never relax `bookstore` to make logging work: the agent's namespace is the "
+            "Alloy needs `alloy.mounts.varlog: true` to see /var/log/pods; without it, its UI "
+            "(port 12345) lists no file targets (the log says so only at debug level).",
+            "Keep `bookstore` restricted whatever the agent needs: the agent's namespace is the "
             "privileged one.",
         ),
     )
@@ -466,7 +473,7 @@ def _step2(c: _Context) -> Step:
 def _step3(c: _Context) -> Step:
     """Traffic, then one request followed across both services with LogQL."""
     settings = c.settings
-    log_ns = c.log_ns
+    log_ns, agent_ns = c.log_ns, c.agent_ns
     loki = c.chart("loki")
     alloy = c.chart("alloy")
     return Step(
@@ -496,8 +503,8 @@ def _step3(c: _Context) -> Step:
                 expect='"stream"',
                 timeout=settings.seconds(180),
                 interval=5,
-                namespaces=(log_ns,),
-                releases=((alloy["release"], log_ns), (loki["release"], log_ns)),
+                namespaces=(log_ns, agent_ns),
+                releases=((alloy["release"], agent_ns), (loki["release"], log_ns)),
                 show_output=False,
             ),
             Action(
@@ -670,7 +677,8 @@ def _task_agent(c: _Context) -> Task:
             "Ship every bookstore container's lines to Loki with one agent pod per node. "
             f"Complete the Alloy pipeline in {ALLOY_STARTER} (its TODOs: node-local discovery, "
             "the path of the pod log files, the CRI stage, the push URL), then install Loki and "
-            f"Alloy into `{c.log_ns}` with the commands below. Only the agent's namespace may be "
+            f"Alloy (into `{c.log_ns}` and `{c.agent_ns}`) with the commands below. Only the "
+            "agent's namespace may be "
             f"privileged; `{c.app_ns}` stays `restricted`, and only low-cardinality labels "
             "reach Loki."
         ),
@@ -678,13 +686,14 @@ def _task_agent(c: _Context) -> Task:
         commands=(
             Action(
                 argv=kubectl(c.settings, "apply", "-f", LOGGING_NAMESPACE_FILE),
-                title=f"Create the `{c.log_ns}` namespace (Pod Security `privileged`)",
+                title=f"Create the namespaces `{c.agent_ns}` (Pod Security `privileged`, for the "
+                f"agent) and `{c.log_ns}` (`restricted`, for Loki and Grafana)",
                 timeout=60,
             ),
             *_repo_adds([loki, alloy]),
             _helm_install(c.settings, loki, 600),
             _helm_install(c.settings, learner_alloy, 300),
-            _rollout(c.settings, c.log_ns, f"daemonset/{alloy['release']}", 180),
+            _rollout(c.settings, c.agent_ns, f"daemonset/{alloy['release']}", 180),
         ),
         checks=(
             CheckRef("lab2.agent-daemonset"),
@@ -794,8 +803,9 @@ def build(settings: Settings | None = None) -> Lab:
     c = _Context(settings or Settings(), load_versions())
     settings = c.settings
     grafana = c.chart("grafana")
-    watched = (c.app_ns, c.log_ns)
+    watched = tuple(dict.fromkeys((c.app_ns, c.log_ns, c.agent_ns)))
     steps = [_step0(c), _step1(c), _step2(c), _step3(c), _step4(c), _step5(c)]
+    steps += extra_steps(settings, c.versions)
 
     # grafana-values.yaml enables anonymous Editor access (enough for Explore); the admin
     # password the chart generates stays in its Secret.
@@ -815,6 +825,282 @@ def build(settings: Settings | None = None) -> Lab:
         grafana_after=5,
         query_after=3,
     )
+
+
+# -- the hands-on extras: retention, the node, alerting, the incident (docs/hands-on-extras.md) --
+EXERCISES = "exercises/lab2"
+ALERT_RULES = f"{EXERCISES}/alert-rules.yaml"
+INCIDENT_ANSWERS = f"{EXERCISES}/incident.yaml"
+QUERY_ERROR_RATE = (
+    'sum(rate({namespace="bookstore"} | json | level="ERROR" [5m])) / '
+    'sum(rate({namespace="bookstore"}[5m]))'
+)
+QUERY_ABSENT = 'absent_over_time({namespace="bookstore"}[5m])'
+INCIDENT_FAULT_RATE = "0.3"
+
+
+def _loadgen_run(settings: Settings, app_ns: str) -> list[Action]:
+    """Run the traffic Job again (the Job is immutable: delete, apply, wait)."""
+    return [
+        Action(
+            argv=kubectl(settings, "delete", "job", "loadgen", "-n", app_ns, "--ignore-not-found"),
+            title="Remove the previous traffic run, if any",
+            timeout=120,
+        ),
+        Action(
+            argv=kubectl(settings, "apply", "-f", LOADGEN),
+            title="Start the traffic Job",
+            timeout=60,
+            namespaces=(app_ns,),
+        ),
+        Action(
+            argv=kubectl(
+                settings,
+                "wait",
+                "--for=condition=complete",
+                "job/loadgen",
+                "-n",
+                app_ns,
+                f"--timeout={settings.seconds(300)}s",
+            ),  # fmt: skip
+            title="Wait for the traffic Job to complete",
+            timeout=settings.seconds(300) + 30,
+            namespaces=(app_ns,),
+        ),
+    ]
+
+
+def retention_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
+    log_ns = v["charts"]["loki"]["namespace"]
+    return Step(
+        number=number,
+        id="retention",
+        title="Retention: how long Loki keeps each stream",
+        docs=f"lab-2.md#step-{number}",
+        summary=(
+            "Loki deletes nothing until its compactor applies retention. The Loki values turn it "
+            "on, keep every stream 7 days and the traffic generator's own lines one day; Loki's "
+            "`/config` shows what it actually runs with."
+        ),
+        actions=(
+            Action(
+                argv=_loki_get(settings, log_ns, "/config"),
+                title="The configuration Loki runs with: look for compactor.retention_enabled, "
+                "limits_config.retention_period and retention_stream",
+                timeout=60,
+            ),
+        ),
+        checks=(CheckRef("lab2.retention"),),
+        hints=(
+            "Loki prints durations the Prometheus way: 168h appears as 1w, 24h as 1d.",
+            "A retention_stream period under 24h is refused at start-up: the index is cut in "
+            "24h tables.",
+        ),
+    )
+
+
+def node_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
+    app_ns = v["bookstore"]["namespace"] if "bookstore" in v else "bookstore"
+    node = f"{v['kind']['cluster_name']}-worker"
+    pod_dir = f"/var/log/pods/{app_ns}_catalog-*/catalog/"
+    return Step(
+        number=number,
+        id="the-node",
+        title="On the node: the CRI log files and their rotation",
+        docs=f"lab-2.md#step-{number}",
+        summary=(
+            "`kubectl logs` reads a file on the node. Look at it inside the kind node, watch the "
+            "kubelet rotate it at the small size the kind config sets, and compare what "
+            "`kubectl logs` still shows with what Loki kept."
+        ),
+        actions=(
+            Action(
+                argv=kubectl(settings, "get", "--raw", f"/api/v1/nodes/{node}/proxy/configz"),
+                title="The kubelet's running configuration: containerLogMaxSize and "
+                "containerLogMaxFiles",
+                timeout=60,
+            ),
+            Action(
+                argv=("docker", "exec", node, "sh", "-c", f"ls -l {pod_dir}"),
+                title="The catalog containers' log files on the worker node",
+                timeout=60,
+            ),
+            *_loadgen_run(settings, app_ns),
+            Action(
+                argv=("docker", "exec", node, "sh", "-c", f"ls -l {pod_dir}"),
+                title="Again after the traffic: rotated files are named 0.log.<timestamp> "
+                "(older ones gzipped)",
+                timeout=60,
+            ),
+            Action(
+                argv=("docker", "exec", node, "sh", "-c", f"tail -n 2 {pod_dir}0.log"),
+                title="Two raw CRI lines: <time> <stream> <P|F> <the app's JSON>",
+                timeout=60,
+            ),
+        ),
+        checks=(CheckRef("lab2.node-rotation"),),
+        hints=(
+            "The kubelet checks sizes every 10 s, so a file can grow past the limit briefly.",
+            "The kubelet settings come from manifests/kind/cluster.yaml at cluster creation: "
+            "changing them needs a new cluster.",
+        ),
+    )
+
+
+def alerting_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
+    app_ns = v["bookstore"]["namespace"] if "bookstore" in v else "bookstore"
+    log_ns = v["charts"]["loki"]["namespace"]
+    return Step(
+        number=number,
+        id="alerting",
+        title="Alerting on logs: an error-rate rule and an absence rule",
+        docs=f"lab-2.md#step-{number}",
+        summary=(
+            f"Your task: fill in the two TODOs of {ALERT_RULES}. Loki's ruler evaluates the "
+            "rules itself; raising the fault rate makes the error-rate rule fire, and the "
+            "absent_over_time rule stays quiet while lines arrive."
+        ),
+        actions=(
+            Action(
+                argv=kubectl(settings, "apply", "-k", EXERCISES),
+                title=f"Load {ALERT_RULES} as ConfigMap `loki-alert-rules` (apply again after "
+                "each edit)",
+                timeout=60,
+                namespaces=(log_ns,),
+            ),
+            Action(
+                argv=_loki_get(settings, log_ns, "/prometheus/api/v1/rules"),
+                title="Wait until the ruler has loaded the rules (it re-reads them every 15 s)",
+                kind=POLL,
+                expect='"type":"alerting"',
+                timeout=settings.seconds(240),
+                interval=10,
+                namespaces=(log_ns,),
+            ),
+            Action(
+                argv=kubectl(
+                    settings,
+                    "-n",
+                    app_ns,
+                    "patch",
+                    "configmap",
+                    "bookstore-config",
+                    "--type",
+                    "merge",
+                    "--patch",
+                    '{"data":{"FAULT_RATE":"0.3"}}',
+                ),  # fmt: skip
+                title="Raise the simulated database's fault rate to 0.3",
+                timeout=60,
+            ),
+            Action(
+                argv=kubectl(
+                    settings,
+                    "-n",
+                    app_ns,
+                    "rollout",
+                    "restart",
+                    "deployment/catalog",
+                    "deployment/orders",
+                ),  # fmt: skip
+                title="Restart both services so they read the new rate",
+                timeout=60,
+            ),
+            _rollout(settings, app_ns, "deployment/catalog", 180),
+            _rollout(settings, app_ns, "deployment/orders", 180),
+            *_loadgen_run(settings, app_ns),
+            Action(
+                argv=_loki_get(settings, log_ns, "/prometheus/api/v1/alerts"),
+                title="The ruler's active alerts (pending first, firing after `for:`)",
+                timeout=60,
+            ),
+            Action(
+                argv=kubectl(
+                    settings,
+                    "-n",
+                    app_ns,
+                    "patch",
+                    "configmap",
+                    "bookstore-config",
+                    "--type",
+                    "merge",
+                    "--patch",
+                    '{"data":{"FAULT_RATE":"0"}}',
+                ),  # fmt: skip
+                title="Put the fault rate back to 0 (the checker makes failures of its own)",
+                timeout=60,
+            ),
+            Action(
+                argv=kubectl(
+                    settings,
+                    "-n",
+                    app_ns,
+                    "rollout",
+                    "restart",
+                    "deployment/catalog",
+                    "deployment/orders",
+                ),  # fmt: skip
+                title="Restart both services with the rate back at 0",
+                timeout=60,
+            ),
+            _rollout(settings, app_ns, "deployment/catalog", 180),
+            _rollout(settings, app_ns, "deployment/orders", 180),
+        ),
+        checks=(CheckRef("lab2.alert-rules"),),
+        hints=(
+            "`count_over_time(...) == 0` never fires: with no lines there is no series to "
+            "compare. absent_over_time returns 1 exactly then.",
+            "Try each expression in Grafana Explore first; a rule the ruler cannot evaluate "
+            "shows health `err` and its error in /prometheus/api/v1/rules.",
+        ),
+        queries=(QUERY_ERROR_RATE, QUERY_ABSENT),
+    )
+
+
+def incident_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
+    app_ns = v["bookstore"]["namespace"] if "bookstore" in v else "bookstore"
+    return Step(
+        number=number,
+        id="incident",
+        title="Incident challenge: intermittent 503s",
+        docs=f"lab-2.md#step-{number}",
+        summary=(
+            "Unguided: orders fail now and then. From the logs alone, find the dependency that "
+            f"fails, and write its name and the LogQL query that shows it into "
+            f"{INCIDENT_ANSWERS}."
+        ),
+        actions=(
+            Action(
+                argv=kubectl(
+                    settings,
+                    "-n",
+                    app_ns,
+                    "set",
+                    "env",
+                    "deployment/catalog",
+                    f"FAULT_RATE={INCIDENT_FAULT_RATE}",
+                ),  # fmt: skip
+                title="Start the incident (do not read the command: find the cause in the logs)",
+                timeout=60,
+            ),
+            _rollout(settings, app_ns, "deployment/catalog", 180),
+            *_loadgen_run(settings, app_ns),
+        ),
+        checks=(CheckRef("lab2.incident"),),
+        hints=(
+            "Start from the ERROR lines, follow one trace_id through both services, and read "
+            "the WARN lines of the same request too.",
+            f"End the incident afterwards: `kubectl -n {app_ns} set env deployment/catalog "
+            "FAULT_RATE-`.",
+        ),
+    )
+
+
+def extra_steps(settings: Settings, v: dict[str, Any], first: int = 6) -> tuple[Step, ...]:
+    """The hands-on extras after the core steps: the two that only look come first, then the
+    two where the learner writes something (rules, answers)."""
+    makers = (retention_step, node_step, alerting_step, incident_step)
+    return tuple(make(settings, v, first + i) for i, make in enumerate(makers))
 
 
 LAB = build()

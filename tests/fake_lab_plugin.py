@@ -12,7 +12,10 @@ from pathlib import Path
 
 import yaml
 
-from tests.fakes import Scenario, fake_lab
+from tests.fakes import Scenario
+from tests.fakes_ruler import (
+    fake_lab,
+)  # tests.fakes' lab plus the ruler, /config, kubelet, incident
 
 PRESETS = {
     "passing": Scenario(),

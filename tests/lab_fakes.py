@@ -23,6 +23,15 @@ Response = Result | Callable[[str], Result]
 HEALTHY: list[tuple[str, Response]] = [
     ("proxy/ready", Result(0, "ready")),
     ("query_range", Result(0, '{"status":"success","data":{"result":[{"stream":{}}]}}')),
+    # Loki's ruler once the rules ConfigMap is loaded (grafana/loki v3.7 pkg/ruler/base/api.go).
+    (
+        "prometheus/api/v1/rules",
+        Result(
+            0,
+            '{"status":"success","data":{"groups":[{"name":"bookstore","rules":'
+            '[{"name":"BookstoreErrorRate","type":"alerting"}]}]}}',
+        ),
+    ),  # fmt: skip
 ]
 
 

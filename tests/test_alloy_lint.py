@@ -416,12 +416,18 @@ def test_wrong_push_url(url):
     [
         "http://loki.logging:3100/loki/api/v1/push",
         "http://loki.logging.svc:3100/loki/api/v1/push",
-        "http://loki:3100/loki/api/v1/push",  # Alloy and Loki share the logging namespace
         "http://loki.logging.svc.cluster.local.:3100/loki/api/v1/push",
     ],
 )
 def test_equivalent_in_cluster_names_pass(url):
     assert lint(edit(GOOD_URL, url)) == []
+
+
+def test_a_short_service_name_resolves_in_the_agents_own_namespace():
+    # Alloy runs in `logging-agent`, Loki in `logging` (versions.toml): a bare `loki` would be
+    # looked up as logging-agent/loki, which does not exist.
+    (finding,) = only(lint(edit(GOOD_URL, "http://loki:3100/loki/api/v1/push")), "push-url")
+    assert f'set url = "{GOOD_URL}"' in finding.fix
 
 
 def test_push_url_follows_the_loki_values():

@@ -520,7 +520,7 @@ def check_versions(tree: Tree) -> list[Finding]:
         _pin_problems(tree.versions)
         + _values_file_problems(tree)
         + _bookstore_namespace_problems(tree, minor)
-        + _logging_namespace_problems(tree)
+        + logging_namespace_problems(tree)
         + _image_problems(tree)
     )
     if problems:
@@ -621,36 +621,6 @@ def _bookstore_namespace_problems(tree: Tree, minor: str) -> list[tuple[str, str
     return problems
 
 
-def _logging_namespace_problems(tree: Tree) -> list[tuple[str, str]]:
-    v = tree.versions
-    problems: list[tuple[str, str]] = []
-    # The logging namespace named by every chart pin, labelled privileged.
-    chart_ns = {c.get("namespace") for c in v.get("charts", {}).values()}
-    docs = tree.docs.get(LOGGING_NAMESPACE) or []
-    logging = next((d for d in docs if isinstance(d, dict) and d.get("kind") == "Namespace"), None)
-    if logging is None:
-        problems.append((str(LOGGING_NAMESPACE), "no Namespace object"))
-    else:
-        name = _get(logging, "metadata", "name")
-        if chart_ns != {name}:
-            problems.append(
-                (
-                    str(LOGGING_NAMESPACE),
-                    f"Namespace {name!r} but versions.toml installs charts into {sorted(chart_ns)}",
-                )
-            )
-        enforce = _get(logging, "metadata", "labels", PSS_LABEL + "enforce")
-        if enforce != "privileged":
-            problems.append(
-                (
-                    str(LOGGING_NAMESPACE),
-                    f"{PSS_LABEL}enforce is {enforce!r}: the agent's hostPath /var/log needs "
-                    "`privileged` (baseline and restricted forbid hostPath)",
-                )
-            )
-    return problems
-
-
 def _image_problems(tree: Tree) -> list[tuple[str, str]]:
     v = tree.versions
     problems: list[tuple[str, str]] = []
@@ -682,6 +652,92 @@ def _image_problems(tree: Tree) -> list[tuple[str, str]]:
                         )
                     )
     return problems
+
+
+# The chart whose pods need the node (hostPath /var/log): its namespace alone is privileged.
+AGENT_CHART = "alloy"
+PLATFORM_LEVELS = ("baseline", "restricted")
+
+
+def logging_namespaces(tree: Tree) -> dict[str, dict[str, Any]]:
+    """Name -> labels of every Namespace in manifests/logging/namespace.yaml."""
+    docs = tree.docs.get(LOGGING_NAMESPACE) or []
+    return {
+        str(_get(d, "metadata", "name")): _get(d, "metadata", "labels", default={}) or {}
+        for d in docs
+        if isinstance(d, dict) and d.get("kind") == "Namespace"
+    }
+
+
+def logging_namespace_problems(tree: Tree) -> list[tuple[str, str]]:
+    """One Namespace per chart namespace; only the agent's is privileged, the others enforce
+    baseline or restricted (Loki and Grafana need nothing from the node)."""
+    where = str(LOGGING_NAMESPACE)
+    charts = tree.versions.get("charts", {})
+    minor = kube_minor(tree.versions["kubernetes"]["version"])
+    namespaces = logging_namespaces(tree)
+    if not namespaces:
+        return [(where, "no Namespace object")]
+    problems = []
+    agent_ns = _get(charts, AGENT_CHART, "namespace")
+    chart_ns = {c.get("namespace") for c in charts.values()}
+    for chart, pins in sorted(charts.items()):
+        ns = pins.get("namespace")
+        if ns not in namespaces:
+            problems.append(
+                (where, f"Namespace {ns!r} but versions.toml installs charts into "
+                        f"{sorted(chart_ns)}; this file creates {sorted(namespaces)}")
+            )  # fmt: skip
+        elif chart != AGENT_CHART and ns == agent_ns:
+            problems.append(
+                (where, f"chart {chart} is installed into {ns!r}, the agent's privileged "
+                        "namespace: only the agent needs privileged; give Loki and Grafana a "
+                        "namespace that enforces restricted (versions.toml [charts.*].namespace)")
+            )  # fmt: skip
+    for name, labels in namespaces.items():
+        if name not in chart_ns:
+            problems.append(
+                (where, f"Namespace {name!r} is the namespace of no chart in versions.toml "
+                        f"({sorted(chart_ns)})")
+            )  # fmt: skip
+            continue
+        enforce = labels.get(PSS_LABEL + "enforce")
+        if name == agent_ns and enforce != "privileged":
+            problems.append(
+                (where, f"Namespace {name}: {PSS_LABEL}enforce is {enforce!r}: the agent's "
+                        "hostPath /var/log needs `privileged` (baseline and restricted forbid "
+                        "hostPath)")
+            )  # fmt: skip
+        elif name != agent_ns and enforce not in PLATFORM_LEVELS:
+            problems.append(
+                (where, f"Namespace {name}: {PSS_LABEL}enforce is {enforce!r}: Loki and Grafana "
+                        "need nothing from the node, so their namespace enforces restricted (or "
+                        "baseline); only the agent's namespace is privileged")
+            )  # fmt: skip
+        if labels.get(PSS_LABEL + "enforce-version") != minor:
+            problems.append(
+                (where, f"Namespace {name}: {PSS_LABEL}enforce-version is "
+                        f"{labels.get(PSS_LABEL + 'enforce-version')!r}; set it to {minor!r}, "
+                        "the minor of versions.toml [kubernetes].version")
+            )  # fmt: skip
+    return problems
+
+
+def rendered_pss_problems(tree: Tree, chart: str, objs: list[dict[str, Any]]) -> list[str]:
+    """The rendered pods of a chart pass the Pod Security level their namespace enforces, so
+    `helm install` is not refused by admission (`restricted` for Loki and Grafana)."""
+    from validators import pss
+
+    ns = _get(tree.versions, "charts", chart, "namespace")
+    level = logging_namespaces(tree).get(ns, {}).get(PSS_LABEL + "enforce")
+    if level not in PLATFORM_LEVELS:
+        return []  # privileged (the agent) or a namespace reported by check_versions
+    version = kube_minor(tree.versions["kubernetes"]["version"])
+    try:
+        violations = pss.evaluate(objs, level=level, version=version)
+    except pss.InputError as e:
+        return [f"Pod Security {level} could not be evaluated: {e}"]
+    return [f"namespace {ns} enforces {level}: {v}" for v in violations]
 
 
 def check_bookstore(tree: Tree) -> list[Finding]:
@@ -974,6 +1030,7 @@ def _render_chart(
     ]
     problems += _selectors_without_pods(objs)
     problems += RENDER_EXPECTATIONS.get(chart, lambda _t, _o: [])(tree, objs)
+    problems += rendered_pss_problems(tree, chart, objs)
     findings += check_values_keys(tree, chart, ref)
     if problems:
         findings += [

@@ -424,6 +424,23 @@ CHAPTER_SECTIONS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "logs-survive-deletion": (("What kubectl logs can and cannot do", "chapter.md#kubectl-logs"),),
     "grafana": (("Alerting and metrics from logs", "chapter.md#alerting"),),
+    # The hands-on extras (labs.lab2.extra_steps), each with its section of hands-on-extras.md.
+    "retention": (
+        ("Retention, cost, sampling and tiers", "chapter.md#retention-and-cost"),
+        ("Extras: retention", "hands-on-extras.md#retention"),
+    ),
+    "the-node": (
+        ("What kubectl logs can and cannot do", "chapter.md#kubectl-logs"),
+        ("Extras: the node rotates the files", "hands-on-extras.md#the-node-rotates-the-files"),
+    ),
+    "alerting": (
+        ("Alerting and metrics from logs", "chapter.md#alerting"),
+        ("Extras: alerting on logs", "hands-on-extras.md#alerting-on-logs"),
+    ),
+    "incident": (
+        ("Correlation: one request, many services", "chapter.md#correlation"),
+        ("Extras: incident challenge", "hands-on-extras.md#incident-challenge"),
+    ),
 }
 
 # The learner's ways of running the lab, in the order they meet them.

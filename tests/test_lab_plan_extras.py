@@ -1,0 +1,82 @@
+"""The plan of the hands-on extras (steps 6-9): the commands a learner runs, exactly."""
+
+from __future__ import annotations
+
+from labs import engine, lab2
+
+K = "kubectl --kubeconfig .lab/kubeconfig"
+PROXY = "/api/v1/namespaces/logging/services/loki:3100/proxy"
+NODE_DIR = "/var/log/pods/bookstore_catalog-*/catalog/"
+LOADGEN = [
+    f"{K} delete job loadgen -n bookstore --ignore-not-found",
+    f"{K} apply -f manifests/bookstore/loadgen.yaml",
+    f"{K} wait --for=condition=complete job/loadgen -n bookstore --timeout=300s",
+]
+RESTART = f"{K} -n bookstore rollout restart deployment/catalog deployment/orders"
+ROLLOUTS = [
+    f"{K} rollout status deployment/catalog -n bookstore --timeout=180s",
+    f"{K} rollout status deployment/orders -n bookstore --timeout=180s",
+]
+
+
+def _checks(*ids: str) -> str:
+    flags = " ".join(f"--checker {i}" for i in ids)
+    return (
+        f"python -m pytest checks --kubeconfig .lab/kubeconfig --score-json .lab/score.json {flags}"
+    )
+
+
+def _fault(rate: str) -> str:
+    patch = '\'{"data":{"FAULT_RATE":"' + rate + "\"}}'"
+    return f"{K} -n bookstore patch configmap bookstore-config --type merge --patch {patch}"
+
+
+def expected_extras() -> dict[int, list[str]]:
+    return {
+        6: [f"{K} get --raw {PROXY}/config", _checks("lab2.retention")],
+        7: [
+            f"{K} get --raw /api/v1/nodes/lab2-logging-worker/proxy/configz",
+            f"docker exec lab2-logging-worker sh -c 'ls -l {NODE_DIR}'",
+            *LOADGEN,
+            f"docker exec lab2-logging-worker sh -c 'ls -l {NODE_DIR}'",
+            f"docker exec lab2-logging-worker sh -c 'tail -n 2 {NODE_DIR}0.log'",
+            _checks("lab2.node-rotation"),
+        ],
+        8: [
+            f"{K} apply -k exercises/lab2",
+            f"{K} get --raw {PROXY}/prometheus/api/v1/rules",
+            _fault("0.3"),
+            RESTART,
+            *ROLLOUTS,
+            *LOADGEN,
+            f"{K} get --raw {PROXY}/prometheus/api/v1/alerts",
+            _fault("0"),
+            RESTART,
+            *ROLLOUTS,
+            _checks("lab2.alert-rules"),
+        ],
+        9: [
+            f"{K} -n bookstore set env deployment/catalog FAULT_RATE=0.3",
+            ROLLOUTS[0],
+            *LOADGEN,
+            _checks("lab2.incident"),
+        ],
+    }
+
+
+def test_extra_steps_are_the_expected_commands():
+    planned = {ps.step.number: ps for ps in engine.plan(lab2.LAB)}
+    got = {n: [pa.display for pa in planned[n].actions] for n in (6, 7, 8, 9)}
+    assert got == expected_extras()
+    assert [planned[n].step.id for n in (6, 7, 8, 9)] == [
+        "retention", "the-node", "alerting", "incident",
+    ]  # fmt: skip
+
+
+def test_every_extra_checker_is_in_the_catalogue_and_linked_to_the_extras_page():
+    from checks import catalogue
+
+    for n, cid in ((6, "lab2.retention"), (7, "lab2.node-rotation"), (8, "lab2.alert-rules"),
+                   (9, "lab2.incident")):  # fmt: skip
+        assert [c.id for c in lab2.LAB.step(n).checks] == [cid]
+        assert catalogue.get(cid).docs.startswith("hands-on-extras.md#")
