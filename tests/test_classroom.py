@@ -1,0 +1,301 @@
+"""Class mode offline: the roster is checked whole, each learner's objects are valid and
+restricted, RBAC isolates learners (proven with the evaluator), the class values derive from the
+lab's, and `plan` refuses a quota that cannot hold the bookstore."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+
+from classroom import rbac
+from classroom.__main__ import main
+from classroom.learners import bookstore_objects, class_selector, learner_objects
+from classroom.plan import make_plan
+from classroom.roster import MAX_ID_LENGTH, Learner, RosterError, load_roster, parse_roster
+from classroom.values import PipelineShapeError, alloy_overlay, tenant_pipeline
+from labconfig.versions import REPO_ROOT, load_versions
+from validators import pss
+from validators.alloy_lint import lint_values
+from validators.manifests import schema_problem
+
+ADA, BOB = Learner("ada"), Learner("bob")
+K8S = load_versions()["kubernetes"]["version"]
+
+
+# -- roster --------------------------------------------------------------------------------
+def test_a_roster_gives_learners_with_namespace_and_tenant() -> None:
+    learners = parse_roster("\ufeffid,name\nada,Ada Lovelace\n\nbob,\n")
+    assert [(lrn.id, lrn.name, lrn.namespace, lrn.tenant) for lrn in learners] == [
+        ("ada", "Ada Lovelace", "lab2-ada", "lab2-ada"),
+        ("bob", "", "lab2-bob", "lab2-bob"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("id\nAda\n", "not a DNS label"),
+        ("id\nada_l\n", "not a DNS label"),
+        ("id\n-ada\n", "not a DNS label"),
+        ("id\nada\nada\n", "duplicate of line 2"),
+        (f"id\n{'a' * (MAX_ID_LENGTH + 1)}\n", "at most"),
+        ("id,name\n,Nobody\n", "the id is empty"),
+        ("name\nada\n", "no `id` column"),
+        ("", "empty"),
+        ("id\n", "no learners"),
+    ],
+)
+def test_a_bad_roster_is_refused_whole_with_each_row_named(text: str, reason: str) -> None:
+    with pytest.raises(RosterError, match=reason):
+        parse_roster(text)
+
+
+def test_every_bad_row_is_listed_and_nothing_is_half_applied() -> None:
+    with pytest.raises(RosterError) as e:
+        parse_roster("id\nada\nBad\nbob\nbob\n")
+    message = str(e.value)
+    assert "2 bad row(s); nothing was created" in message
+    assert "line 3" in message and "line 5" in message
+
+
+def test_the_longest_id_still_fits_a_namespace_name() -> None:
+    (learner,) = parse_roster(f"id\n{'a' * MAX_ID_LENGTH}\n")
+    assert len(learner.namespace) == 63
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(b"id\n\xff\xfe\n", "not UTF-8"), (b"id\nada\x00\n", "NUL"), (b"x" * 1_000_001, "larger")],
+)
+def test_a_roster_file_that_is_not_text_is_a_clear_error(
+    tmp_path: Path, content: bytes, reason: str
+) -> None:
+    path = tmp_path / "roster.csv"
+    path.write_bytes(content)
+    with pytest.raises(RosterError, match=reason):
+        load_roster(path)
+
+
+def test_a_directory_is_not_a_roster(tmp_path: Path) -> None:
+    with pytest.raises(RosterError, match="not a regular file"):
+        load_roster(tmp_path)
+
+
+# -- each learner's objects ----------------------------------------------------------------
+def objects_of(learner: Learner) -> list[dict]:
+    return learner_objects(learner, "spring") + bookstore_objects(learner)
+
+
+def test_every_learner_object_validates_against_the_pinned_kubernetes_schema() -> None:
+    problems = [(o["kind"], schema_problem(o, K8S)) for o in objects_of(ADA)]
+    assert [p for p in problems if p[1]] == []
+
+
+def test_the_learner_namespace_enforces_restricted_at_the_pinned_version() -> None:
+    ns = next(o for o in objects_of(ADA) if o["kind"] == "Namespace")
+    minor = ".".join(K8S.lstrip("v").split(".")[:2])
+    labels = ns["metadata"]["labels"]
+    for mode in ("enforce", "audit", "warn"):
+        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+        assert labels[f"pod-security.kubernetes.io/{mode}-version"] == f"v{minor}"
+    assert labels["lab.k8s-logging/class"] == "spring"
+    assert labels["lab.k8s-logging/learner"] == "ada"
+
+
+def test_the_bookstore_in_a_learner_namespace_passes_restricted() -> None:
+    objects = objects_of(ADA)
+    assert pss.count_pod_specs(objects) == 2  # catalog and orders were really evaluated
+    assert pss.evaluate(objects, level="restricted") == []
+
+
+def test_the_bookstore_moves_whole_into_the_learner_namespace() -> None:
+    objs = bookstore_objects(ADA)
+    assert {o["metadata"]["namespace"] for o in objs} == {"lab2-ada"}
+    assert all(o["kind"] != "Namespace" for o in objs)
+    services = [o for o in objs if o["kind"] == "Service"]
+    assert all(s["spec"].get("type", "ClusterIP") == "ClusterIP" for s in services)
+    assert all("nodePort" not in p for s in services for p in s["spec"]["ports"])
+    config = next(o for o in objs if o["kind"] == "ConfigMap")
+    assert config["data"]["CATALOG_URL"] == "http://catalog.lab2-ada.svc.cluster.local"
+
+
+def test_the_class_selector_finds_what_up_labels() -> None:
+    selector = dict(pair.split("=") for pair in class_selector("spring").split(","))
+    for obj in learner_objects(ADA, "spring"):
+        labels = obj["metadata"]["labels"]
+        assert all(labels.get(k) == v for k, v in selector.items()), obj["kind"]
+
+
+# -- isolation, proven with the RBAC evaluator ----------------------------------------------
+@pytest.fixture(scope="module")
+def policy() -> rbac.Policy:
+    return rbac.Policy(learner_objects(ADA, "spring") + learner_objects(BOB, "spring"))
+
+
+SA_ADA = rbac.Subject.service_account("lab2-ada", "learner")
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        rbac.Request("list", "pods", "lab2-ada"),
+        rbac.Request("get", "pods", "lab2-ada", subresource="log"),
+        rbac.Request("delete", "pods", "lab2-ada"),
+        rbac.Request("patch", "deployments", "lab2-ada", group="apps"),
+        rbac.Request("update", "deployments", "lab2-ada", group="apps", subresource="scale"),
+        rbac.Request("create", "jobs", "lab2-ada", group="batch"),
+        rbac.Request("list", "events", "lab2-ada", group="events.k8s.io"),
+        rbac.Request("create", "services", "lab2-ada", subresource="proxy"),
+        rbac.Request("patch", "configmaps", "lab2-ada"),
+    ],
+)
+def test_a_learner_can_do_each_exercise_in_their_namespace(policy, request_) -> None:
+    assert policy.allows(SA_ADA, request_)
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        rbac.Request("list", "pods", "lab2-bob"),
+        rbac.Request("get", "pods", "lab2-bob", subresource="log"),
+        rbac.Request("delete", "pods", "lab2-bob"),
+        rbac.Request("get", "services", "lab2-bob", subresource="proxy"),
+        rbac.Request("get", "secrets", "lab2-ada"),
+        rbac.Request("list", "secrets", "lab2-bob"),
+        rbac.Request("create", "pods", "lab2-ada", subresource="exec"),
+        rbac.Request("create", "serviceaccounts", "lab2-ada", subresource="token"),
+        rbac.Request("patch", "namespaces", ""),
+        rbac.Request("update", "namespaces", "", name="lab2-ada"),
+        rbac.Request("create", "rolebindings", "lab2-ada", group="rbac.authorization.k8s.io"),
+        rbac.Request("escalate", "roles", "lab2-ada", group="rbac.authorization.k8s.io"),
+        rbac.Request("list", "pods", ""),
+        rbac.Request("get", "services", "logging", subresource="proxy"),
+    ],
+)
+def test_a_learner_cannot_reach_another_learner_or_grant_themselves_more(policy, request_) -> None:
+    assert not policy.allows(SA_ADA, request_)
+
+
+def test_another_learners_account_is_not_bound_in_this_namespace(policy) -> None:
+    sa_bob = rbac.Subject.service_account("lab2-bob", "learner")
+    assert not policy.allows(sa_bob, rbac.Request("list", "pods", "lab2-ada"))
+    assert policy.allows(sa_bob, rbac.Request("list", "pods", "lab2-bob"))
+
+
+def test_the_evaluator_follows_rbac_matching_rules() -> None:
+    objects = yaml.safe_load_all(
+        """
+kind: ClusterRole
+metadata: {name: viewer}
+rules:
+  - {apiGroups: ["*"], resources: ["*/scale"], verbs: [get]}
+  - {apiGroups: [""], resources: [configmaps], verbs: [get], resourceNames: [one]}
+---
+kind: RoleBinding
+metadata: {name: view, namespace: a}
+roleRef: {kind: ClusterRole, name: viewer}
+subjects: [{kind: Group, name: "system:serviceaccounts:a"}]
+---
+kind: ClusterRoleBinding
+metadata: {name: all}
+roleRef: {kind: ClusterRole, name: viewer}
+subjects: [{kind: User, name: admin}]
+"""
+    )
+    policy = rbac.Policy(o for o in objects if o)
+    sa = rbac.Subject.service_account("a", "x")
+    scale = rbac.Request("get", "deployments", "a", group="apps", subresource="scale")
+    assert policy.allows(sa, scale)
+    assert not policy.allows(sa, rbac.Request("get", "deployments", "a", group="apps"))
+    other_ns = rbac.Request("get", "deployments", "b", group="apps", subresource="scale")
+    assert not policy.allows(sa, other_ns)
+    assert policy.allows(sa, rbac.Request("get", "configmaps", "a", name="one"))
+    assert not policy.allows(sa, rbac.Request("get", "configmaps", "a", name="two"))
+    anywhere = rbac.Request("get", "pods", "z", subresource="scale")
+    assert policy.allows(rbac.Subject("User", "admin"), anywhere)
+
+
+# -- the shared stack's values ---------------------------------------------------------------
+def test_the_class_pipeline_is_the_lab_pipeline_plus_the_tenant_stages() -> None:
+    versions = load_versions()
+    lab = yaml.safe_load((REPO_ROOT / versions["charts"]["alloy"]["values"]).read_text())
+    content = alloy_overlay()["alloy"]["configMap"]["content"]
+    assert 'label = "namespace"' in content and 'tenant_id = "platform"' in content
+    # Nothing of the lab's pipeline is lost or reordered: removing the additions gives it back.
+    lines = content.splitlines()
+    added = {i for i, line in enumerate(lines) if "tenant" in line or "Class mode" in line}
+    start = next(i for i, line in enumerate(lines) if "stage.match {" in line)
+    added |= set(range(start - 1, start + 7))
+    kept = [line for i, line in enumerate(lines) if i not in added]
+    assert [x for x in kept if x.strip()] == [
+        x for x in lab["alloy"]["configMap"]["content"].splitlines() if x.strip()
+    ]
+    loki = yaml.safe_load((REPO_ROOT / versions["charts"]["loki"]["values"]).read_text())
+    class_values = {**lab, "alloy": {**lab["alloy"], "configMap": {"content": content}}}
+    assert lint_values(class_values, loki) == []
+
+
+def test_a_pipeline_without_its_anchors_is_refused_not_guessed() -> None:
+    with pytest.raises(PipelineShapeError, match="forward_to"):
+        tenant_pipeline(
+            'loki.write "x" {\n  endpoint {\n    url = "http://l/loki/api/v1/push"\n  }\n}\n'
+        )
+
+
+def test_the_loki_overlay_turns_auth_on_and_removes_the_open_nodeport() -> None:
+    overlay = yaml.safe_load((REPO_ROOT / "manifests/class/loki-values.yaml").read_text())
+    assert overlay["loki"]["auth_enabled"] is True
+    assert overlay["gateway"] == {"enabled": True, "basicAuth": {"enabled": True}}
+    kinds = [o["kind"] for o in overlay["extraObjects"]]
+    assert kinds == ["NetworkPolicy"]
+
+
+# -- plan and render --------------------------------------------------------------------------
+def test_plan_sums_the_class_and_fits_the_bookstore_in_the_quota() -> None:
+    plan = make_plan([ADA, BOB], "spring", nodes=2)
+    assert plan.quota_problems == []
+    assert plan.bookstore_pods == 7  # 2 + 2 replicas, a surge pod each, the loadgen Job
+    assert plan.bookstore_need.values["requests.cpu"] == pytest.approx(0.35)
+    assert plan.total_need.values["requests.cpu"] == pytest.approx(
+        2 * 0.5 + plan.shared_need.values["requests.cpu"]
+    )
+
+
+def test_plan_refuses_a_quota_that_cannot_hold_the_bookstore(tmp_path: Path, capsys) -> None:
+    root = tmp_path / "repo"
+    for part in ("manifests", "versions.toml"):
+        src = REPO_ROOT / part
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / part)
+    template = root / "manifests/class/learner.yaml"
+    template.write_text(template.read_text().replace("requests.cpu: 500m", "requests.cpu: 100m"))
+    plan = make_plan([ADA], "spring", nodes=1, root=root)
+    assert plan.quota_problems == ["requests.cpu: needs 350m, quota 100m"]
+
+
+def test_render_keeps_handed_out_passwords_private_and_stable(tmp_path: Path) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id\nada\n")
+    out = tmp_path / "class"
+    assert main(["render", "--roster", str(roster), "--out", str(out)]) == 0
+    tenants = out / "loki-tenants.yaml"
+    assert stat.S_IMODE(tenants.stat().st_mode) == 0o600
+    first = yaml.safe_load(tenants.read_text())["loki"]["tenants"]
+    roster.write_text("id\nada\nbob\n")
+    assert main(["render", "--roster", str(roster), "--out", str(out)]) == 0
+    second = yaml.safe_load(tenants.read_text())["loki"]["tenants"]
+    assert second[0] == first[0] and second[1]["name"] == "lab2-bob"
+    assert second[1]["password"] != first[0]["password"]
+    assert (out / "learners" / "bob.yaml").is_file()
+
+
+def test_the_cli_reports_a_bad_roster_and_creates_nothing(tmp_path: Path, capsys) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id\nBad Name\n")
+    out = tmp_path / "class"
+    assert main(["render", "--roster", str(roster), "--out", str(out)]) == 2
+    assert "nothing was created" in capsys.readouterr().err
+    assert not out.exists()
