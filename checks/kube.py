@@ -204,6 +204,12 @@ class Kube:
         self, namespace: str, service: str, port: int | str, *, timeout: float = 30.0
     ) -> httpx.Client:
         """An httpx client whose base URL is the Service's proxy path on the API server."""
+        return self.http_client(proxy_path(namespace, service, port), timeout=timeout)
+
+    def http_client(self, path: str = "/", *, timeout: float = 30.0) -> httpx.Client:
+        """An httpx client on the API server (base URL: `path`), with the kubeconfig's TLS and
+        credentials, for the few calls the generated client makes awkward (server-side apply,
+        TokenRequest, service proxy)."""
         headers = {}
         # kubernetes>=29 stores the kubeconfig token as api_key["BearerToken"] ("authorization"
         # in older releases); this call also runs the exec-plugin refresh hook.
@@ -211,7 +217,7 @@ class Kube:
         if token:
             headers["Authorization"] = token
         return httpx.Client(
-            base_url=self.host.rstrip("/") + proxy_path(namespace, service, port),
+            base_url=self.host.rstrip("/") + path,
             verify=self._ssl,
             headers=headers,
             timeout=timeout,

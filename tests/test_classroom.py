@@ -13,11 +13,13 @@ import yaml
 
 from classroom import rbac
 from classroom.__main__ import main
+from classroom.cluster import ClassCluster
 from classroom.learners import bookstore_objects, class_selector, learner_objects
 from classroom.plan import make_plan
 from classroom.roster import MAX_ID_LENGTH, Learner, RosterError, load_roster, parse_roster
 from classroom.values import PipelineShapeError, alloy_overlay, tenant_pipeline
 from labconfig.versions import REPO_ROOT, load_versions
+from tests.fakes_class import FakeClassApi
 from validators import pss
 from validators.alloy_lint import lint_values
 from validators.manifests import schema_problem
@@ -299,3 +301,120 @@ def test_the_cli_reports_a_bad_roster_and_creates_nothing(tmp_path: Path, capsys
     assert main(["render", "--roster", str(roster), "--out", str(out)]) == 2
     assert "nothing was created" in capsys.readouterr().err
     assert not out.exists()
+
+
+# -- up, kubeconfigs, status, down against the fake API server --------------------------------
+
+
+@pytest.fixture
+def api() -> FakeClassApi:
+    return FakeClassApi()
+
+
+@pytest.fixture
+def roster(tmp_path: Path) -> Path:
+    path = tmp_path / "roster.csv"
+    path.write_text("id\nada\nbob\n")
+    return path
+
+
+def admin_kubeconfig(tmp_path: Path) -> Path:
+    path = tmp_path / "admin.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "current-context": "admin",
+                "contexts": [{"name": "admin", "context": {"cluster": "c", "user": "root"}}],
+                "clusters": [{"name": "c", "cluster": {"server": "https://10.0.0.1:6443",
+                                                       "certificate-authority-data": "Q0E="}}],
+                "users": [{"name": "root", "user": {"exec": {"command": "never-run-by-us"}}}],
+            }
+        )
+    )  # fmt: skip
+    return path
+
+
+def run_cli(args: list[str], api: FakeClassApi, ran: list | None = None) -> int:
+    def run(command: list[str]) -> int:
+        (ran if ran is not None else []).append(command)
+        return 0
+
+    return main(args, cluster=ClassCluster(api.client()), run=run)
+
+
+def up_learners(api: FakeClassApi, roster: Path, admin: Path, tmp_path: Path) -> None:
+    args = ["up", "--roster", str(roster), "--kubeconfig", str(admin),
+            "--out", str(tmp_path / "c"), "--skip-stack"]  # fmt: skip
+    assert run_cli(args, api) == 0
+
+
+def test_up_creates_each_learner_and_a_second_up_changes_nothing(
+    api: FakeClassApi, roster: Path, tmp_path: Path
+) -> None:
+    ran: list = []
+    args = ["up", "--roster", str(roster), "--kubeconfig", str(admin_kubeconfig(tmp_path)),
+            "--out", str(tmp_path / "class")]  # fmt: skip
+    assert run_cli(args, api, ran) == 0
+    assert ("namespaces", "", "lab2-ada") in api.objects
+    assert ("deployments", "lab2-bob", "orders") in api.objects
+    versions = {k: o["metadata"]["resourceVersion"] for k, o in api.objects.items()}
+    assert run_cli(args, api) == 0
+    assert {k: o["metadata"]["resourceVersion"] for k, o in api.objects.items()} == versions
+    helm = [c for c in ran if c[:3] == ["helm", "upgrade", "--install"]]
+    loki = next(c for c in helm if c[3] == "loki")
+    values = [loki[i + 1] for i, word in enumerate(loki) if word == "--values"]
+    tenants = f"{tmp_path / 'class'}/loki-tenants.yaml"
+    assert values[1:] == ["manifests/class/loki-values.yaml", tenants]
+
+
+def test_up_reports_a_refused_learner_and_still_creates_the_others(
+    api: FakeClassApi, roster: Path, tmp_path: Path, capsys
+) -> None:
+    api.refuse["lab2-ada"] = 403
+    args = ["up", "--roster", str(roster), "--kubeconfig", str(admin_kubeconfig(tmp_path)),
+            "--out", str(tmp_path / "class"), "--skip-stack"]  # fmt: skip
+    assert run_cli(args, api) == 1
+    out = capsys.readouterr().out
+    assert "ada" in out and "HTTP 403" in out and "1/2 learners ok" in out
+    assert ("deployments", "lab2-bob", "catalog") in api.objects
+
+
+def test_down_deletes_only_the_class_namespaces(api: FakeClassApi, roster: Path, tmp_path) -> None:
+    run_cli(["up", "--roster", str(roster), "--kubeconfig", str(admin_kubeconfig(tmp_path)),
+             "--out", str(tmp_path / "c"), "--skip-stack"], api)  # fmt: skip
+    other = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "lab2-notours"}}
+    ClassCluster(api.client()).apply(other)
+    assert run_cli(["down", "--kubeconfig", str(admin_kubeconfig(tmp_path))], api) == 0
+    names = {k[2] for k in api.objects if k[0] == "namespaces"}
+    assert "lab2-ada" not in names and "lab2-bob" not in names
+    assert {"lab2-notours", "logging"} <= names  # unknown and shared namespaces are kept
+
+
+def test_kubeconfigs_hold_an_expiring_token_and_nothing_of_the_admin(
+    api: FakeClassApi, roster: Path, tmp_path: Path
+) -> None:
+    admin = admin_kubeconfig(tmp_path)
+    up_learners(api, roster, admin, tmp_path)
+    out = tmp_path / "kc"
+    args = ["kubeconfigs", "--roster", str(roster), "--kubeconfig", str(admin), "--out", str(out)]
+    assert run_cli(args, api) == 0
+    config = yaml.safe_load((out / "ada.kubeconfig").read_text())
+    assert stat.S_IMODE((out / "ada.kubeconfig").stat().st_mode) == 0o600
+    assert config["users"] == [{"name": "ada", "user": {"token": "token-lab2-ada"}}]
+    assert config["contexts"][0]["context"]["namespace"] == "lab2-ada"
+    cluster = config["clusters"][0]["cluster"]
+    assert cluster == {"server": "https://10.0.0.1:6443", "certificate-authority-data": "Q0E="}
+    assert "exec" not in (out / "ada.kubeconfig").read_text()
+
+
+def test_status_says_who_is_not_ready(api: FakeClassApi, roster: Path, tmp_path, capsys) -> None:
+    admin = admin_kubeconfig(tmp_path)
+    up_learners(api, roster, admin, tmp_path)
+    for name in ("catalog", "orders"):
+        api.objects[("deployments", "lab2-ada", name)]["status"] = {"readyReplicas": 2}
+    del api.objects[("namespaces", "", "lab2-bob")]
+    capsys.readouterr()
+    assert run_cli(["status", "--roster", str(roster), "--kubeconfig", str(admin)], api) == 1
+    out = capsys.readouterr().out
+    assert "ada  ok  catalog 2/2, orders 2/2" in out
+    assert "bob  NO  no namespace" in out
