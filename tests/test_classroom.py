@@ -418,3 +418,16 @@ def test_status_says_who_is_not_ready(api: FakeClassApi, roster: Path, tmp_path,
     out = capsys.readouterr().out
     assert "ada  ok  catalog 2/2, orders 2/2" in out
     assert "bob  NO  no namespace" in out
+
+
+def test_the_scale_values_put_several_replicas_on_an_object_store() -> None:
+    scale = yaml.safe_load((REPO_ROOT / "manifests/class/loki-scale-values.yaml").read_text())
+    replicas = scale["singleBinary"]["replicas"]
+    assert replicas > 1
+    assert 1 < scale["loki"]["commonConfig"]["replication_factor"] <= replicas
+    assert scale["loki"]["storage"]["type"] in ("s3", "gcs", "azure")
+    (schema,) = scale["loki"]["schemaConfig"]["configs"]
+    assert schema["object_store"] == scale["loki"]["storage"]["type"]
+    trial = yaml.safe_load((REPO_ROOT / "manifests/class/loki-minio-trial-values.yaml").read_text())
+    # Chart 18.11.0 refuses the bundled MinIO unless its deprecation is acknowledged.
+    assert trial["minio"]["enabled"] is True and trial["ignoreMinioDeprecation"] is True
