@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import yaml
 
 from checks.kube import Kube, KubeError
@@ -27,6 +28,7 @@ from classroom.commands import (
     up,
     write_kubeconfigs,
 )
+from classroom.isolation import kube_probes, loki_probes
 from classroom.learners import bookstore_objects, learner_objects
 from classroom.plan import make_plan, render_plan
 from classroom.roster import NAMESPACE_PREFIX, RosterError, load_roster
@@ -54,6 +56,7 @@ COMMANDS = {
     "kubeconfigs": "write one kubeconfig per learner (a token that expires) under --out",
     "status": "a readiness row per learner",
     "down": "delete the class's learner namespaces (found by label) and nothing else",
+    "isolation": "prove with the learners' own credentials that none can reach another",
 }
 
 
@@ -62,13 +65,17 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in COMMANDS.items():
         p = sub.add_parser(name, help=text, description=text)
-        if name != "down":
+        if name not in ("down",):
             p.add_argument("--roster", required=True, type=Path, help="CSV with an `id` column")
         p.add_argument("--class", dest="class_name", default="lab2", help="class label value")
         if name in ("plan", "render", "up"):
             p.add_argument("--nodes", type=int, default=3, help="worker nodes (one agent each)")
         if name in ("render", "up", "kubeconfigs"):
             p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+        if name == "isolation":
+            p.add_argument("--kubeconfigs", required=True, type=Path, help="from `kubeconfigs`")
+            p.add_argument("--loki-url", required=True, help="the gateway, as learners reach it")
+            p.add_argument("--tenants", type=Path, default=DEFAULT_OUT / TENANTS_FILE)
         if name in ("up", "kubeconfigs", "status", "down"):
             p.add_argument("--kubeconfig", required=True, type=Path, help="the instructor's")
         if name == "up":
@@ -135,6 +142,30 @@ def _up(args, learners, cluster: ClassCluster, run=subprocess.call) -> int:
     return status
 
 
+def _isolation(args, learners, api_for=None, gateway: httpx.Client | None = None) -> int:
+    """Each learner against the next one on the roster (a ring: every learner is probed and is
+    a target once), with their own kubeconfig and Loki password."""
+    if len(learners) < 2:
+        print("error: isolation needs at least two learners on the roster", file=sys.stderr)
+        return 2
+    passwords = _known_passwords(args.tenants)
+    missing = [lrn.id for lrn in learners if lrn.id not in passwords]
+    if missing:
+        print(f"error: {args.tenants} has no password for {', '.join(missing)}", file=sys.stderr)
+        return 2
+    api_for = api_for or (lambda lrn: Kube(args.kubeconfigs / f"{lrn.id}.kubeconfig").http_client())
+    gateway = gateway or httpx.Client(base_url=args.loki_url, timeout=30)
+    probes = []
+    for me, other in zip(learners, learners[1:] + learners[:1], strict=True):
+        probes += kube_probes(me, other, api_for(me))
+        probes += loki_probes(me, passwords[me.id], other, gateway)
+    for p in probes:
+        print(f"  {p.learner}  {'refused' if p.ok else 'BREACH '}  {p.what}: {p.detail}")
+    breaches = [p for p in probes if not p.ok]
+    print(f"{len(probes) - len(breaches)}/{len(probes)} attempts refused")
+    return 1 if breaches else 0
+
+
 def main(argv: list[str] | None = None, cluster: ClassCluster | None = None, run=None) -> int:
     args = _arguments(argv)
     learners: list = []
@@ -156,6 +187,8 @@ def main(argv: list[str] | None = None, cluster: ClassCluster | None = None, run
             paths = render(learners, args.class_name, args.out)
             print(f"wrote {len(paths)} files under {args.out}/ (keep {TENANTS_FILE} private)")
             return 0
+    if args.command == "isolation":
+        return _isolation(args, learners)
     try:
         cluster = cluster or _cluster(args.kubeconfig)
         if args.command == "up":

@@ -18,6 +18,7 @@ It models only what classroom.cluster calls, each as the real API server does it
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -133,3 +134,66 @@ class FakeClassApi:
         expires = (datetime.now(UTC) + timedelta(hours=8)).strftime("%Y-%m-%dT%H:%M:%SZ")
         status = {"token": f"token-{namespace}", "expirationTimestamp": expires}
         return httpx.Response(201, json={"kind": "TokenRequest", "status": status})
+
+
+# -- the same API server, as a learner's token sees it ------------------------------------------
+def learner_view(api: FakeClassApi, *, allow_everything: bool = False) -> httpx.MockTransport:
+    """Requests carrying a learner's token (`token-<namespace>`, as the fake TokenRequest issues)
+    are authorized as the learner Role allows: pods and pods/log in their own namespace. Anything
+    else gets the RBAC authorizer's 403 Status, worded as the real one
+    (plugin/pkg/auth/authorizer/rbac/rbac.go: `User "..." cannot list resource "pods" in API
+    group "" in the namespace "..."`). `allow_everything` models a class whose Role is too broad.
+    """
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        token = request.headers.get("authorization", "").removeprefix("Bearer token-")
+        m = _NAMESPACED.match(request.url.path) or _CLUSTER.match(request.url.path)
+        namespace = m.group(1) if m else ""
+        resource = m.group(2) if m and m.re is _NAMESPACED else "namespaces"
+        allowed = allow_everything or (
+            namespace == token and resource == "pods" and request.method == "GET"
+        )
+        if not allowed:
+            user = f"system:serviceaccount:{token}:learner"
+            verb = {"GET": "list", "PATCH": "patch"}.get(request.method, request.method.lower())
+            message = (f'{resource} is forbidden: User "{user}" cannot {verb} resource '
+                       f'"{resource}" in API group "" in the namespace "{namespace}"')  # fmt: skip
+            return _status(403, "Forbidden", message)
+        return api(request)
+
+    return httpx.MockTransport(handler)
+
+
+class FakeGateway:
+    """The Loki chart's nginx gateway in front of a multi-tenant Loki: basic auth against the
+    tenants' htpasswd, then `proxy_set_header X-Scope-OrgID $remote_user` (charts/loki 18.11.0
+    values.yaml `gateway.nginxConfig.locationSnippet`), so the header a client sends is replaced.
+    `honour_client_header` models a gateway without that snippet (a misconfiguration)."""
+
+    def __init__(self, users: dict[str, str], lines: dict[str, list[str]]) -> None:
+        self.users, self.lines = users, lines
+        self.honour_client_header = False
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        header = request.headers.get("authorization", "")
+        try:
+            decoded = base64.b64decode(header.removeprefix("Basic ")).decode()
+        except ValueError:
+            decoded = ""
+        user, _, password = decoded.partition(":")
+        if not header.startswith("Basic ") or self.users.get(user) != password:
+            return httpx.Response(401, text="<html>401 Authorization Required</html>")
+        tenant = user
+        if self.honour_client_header and "x-scope-orgid" in request.headers:
+            tenant = request.headers["x-scope-orgid"]
+        # A tenant holds only its own namespace's streams (Alloy's stage.tenant put them there),
+        # so a selector for another namespace matches nothing in it.
+        wanted = re.search(r'namespace="([^"]+)"', request.url.params.get("query", ""))
+        lines = self.lines.get(tenant, []) if wanted and wanted.group(1) == tenant else []
+        values = [["1700000000000000000", line] for line in lines]
+        result = [{"stream": {"namespace": tenant}, "values": values}] if values else []
+        data = {"resultType": "streams", "result": result}
+        return httpx.Response(200, json={"status": "success", "data": data})

@@ -8,6 +8,7 @@ import shutil
 import stat
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -431,3 +432,61 @@ def test_the_scale_values_put_several_replicas_on_an_object_store() -> None:
     trial = yaml.safe_load((REPO_ROOT / "manifests/class/loki-minio-trial-values.yaml").read_text())
     # Chart 18.11.0 refuses the bundled MinIO unless its deprecation is acknowledged.
     assert trial["minio"]["enabled"] is True and trial["ignoreMinioDeprecation"] is True
+
+
+# -- the live isolation proof, against the fakes ----------------------------------------------
+def isolation_world(tmp_path: Path, api: FakeClassApi, **view):
+    import argparse
+
+    from classroom.__main__ import _isolation
+    from tests.fakes_class import FakeGateway, learner_view
+
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id\nada\nbob\n")
+    up_learners(api, roster, admin_kubeconfig(tmp_path), tmp_path)
+    tenants = tmp_path / "c" / "loki-tenants.yaml"
+    listed = yaml.safe_load(tenants.read_text())["loki"]["tenants"]
+    passwords = {t["name"]: t["password"] for t in listed}
+    gateway = FakeGateway(passwords, {"lab2-ada": ["ada's line"], "lab2-bob": ["bob's line"]})
+    transport = learner_view(api, **view)
+
+    def api_for(learner: Learner):
+        token = {"Authorization": f"Bearer token-{learner.namespace}"}
+        return httpx.Client(base_url="https://fake-apiserver", transport=transport, headers=token)
+
+    args = argparse.Namespace(tenants=tenants)
+    learners = load_roster(roster)
+
+    def run() -> int:
+        client = httpx.Client(base_url="https://gw", transport=gateway.transport())
+        return _isolation(args, learners, api_for=api_for, gateway=client)
+
+    return gateway, run
+
+
+def test_isolation_passes_when_every_cross_learner_attempt_is_refused(
+    api: FakeClassApi, tmp_path: Path, capsys
+) -> None:
+    _, run = isolation_world(tmp_path, api)
+    assert run() == 0
+    out = capsys.readouterr().out
+    assert "10/10 attempts refused" in out
+    assert "ada  refused  list pods in lab2-bob: HTTP 403" in out
+
+
+def test_isolation_fails_when_the_gateway_honours_a_forged_tenant(
+    api: FakeClassApi, tmp_path: Path, capsys
+) -> None:
+    gateway, run = isolation_world(tmp_path, api)
+    gateway.honour_client_header = True
+    assert run() == 1
+    out = capsys.readouterr().out
+    assert "ada  BREACH   read tenant lab2-bob (forged X-Scope-OrgID): 1 line(s) of lab2-bob" in out
+
+
+def test_isolation_fails_when_the_role_reaches_other_namespaces(
+    api: FakeClassApi, tmp_path: Path, capsys
+) -> None:
+    _, run = isolation_world(tmp_path, api, allow_everything=True)
+    assert run() == 1
+    assert "BREACH   list pods in lab2-bob: HTTP 200" in capsys.readouterr().out
