@@ -282,8 +282,14 @@ class Kube:
         self, namespace: str, service: str, port: int | str, *, timeout: float = 30.0
     ) -> httpx.Client:
         """An httpx client whose base URL is the Service's proxy path on the API server."""
+        return self.http_client(proxy_path(namespace, service, port), timeout=timeout)
+
+    def http_client(self, path: str = "/", *, timeout: float = 30.0) -> httpx.Client:
+        """An httpx client on the API server (base URL: `path`), with the kubeconfig's TLS and
+        credentials, for the few calls the generated client makes awkward (server-side apply,
+        TokenRequest, service proxy)."""
         return httpx.Client(
-            base_url=self.host.rstrip("/") + proxy_path(namespace, service, port),
+            base_url=self.host.rstrip("/") + path,
             verify=self._ssl,
             headers=self._auth_headers(),
             timeout=timeout,

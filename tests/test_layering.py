@@ -14,6 +14,7 @@ FORBIDDEN = {
     "labconfig": {"labs", "checks", "validators", "bookstore"},
     "validators": {"labs", "checks"},
     "checks": {"labs"},
+    "classroom": {"labs"},
     "bookstore": {"labs", "checks", "validators", "labconfig"},
 }
 

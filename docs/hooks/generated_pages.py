@@ -858,9 +858,46 @@ def render_instructor_drills(page_src_uri: str) -> str:
         )
     out.append("")
     return "\n".join(out)
+# -- class mode --------------------------------------------------------------------------------
+CLASS_SIZES = (30, 50, 100, 200)
+CLASS_RATES = (60, 600)  # lines per learner per minute: the lab's loadgen, then a busy drill
+
+
+def render_class_sizing(page_src_uri: str) -> str:
+    """The per-learner quota and a paper estimate of Loki for classes of several sizes."""
+    from classroom import sizing
+    from classroom.plan import make_plan
+    from classroom.roster import Learner
+
+    plan = make_plan([Learner("sample")], "sizing", nodes=3)
+    hard = plan.quota
+    quota = _table(
+        ["", "requests", "limits", "the bookstore needs (requests / limits)"],
+        [
+            [what, hard[f"requests.{what}"], hard[f"limits.{what}"],
+             f"{sizing.fmt(f'requests.{what}', plan.bookstore_need.values[f'requests.{what}'])} / "
+             f"{sizing.fmt(f'limits.{what}', plan.bookstore_need.values[f'limits.{what}'])}"]
+            for what in ("cpu", "memory")
+        ] + [["pods", hard["pods"], "", str(plan.bookstore_pods)]],
+    )  # fmt: skip
+    rows = []
+    for learners in CLASS_SIZES:
+        for rate in CLASS_RATES:
+            e = sizing.loki_estimate(learners, rate)
+            rows.append([str(learners), str(rate), f"{e.lines_per_day / 1e6:.1f} M",
+                         f"{e.raw_gib_per_day:.1f} GiB", f"{e.stored_gib_per_day:.1f} GiB",
+                         f"{e.ingester_memory_gib:.1f} GiB"])  # fmt: skip
+    estimate = _table(
+        ["learners", "lines/min each", "lines/day", "raw/day", "stored/day", "ingester memory"],
+        rows,
+    )
+    return "\n\n".join(["**One learner's quota** (the ResourceQuota of "
+                         "`manifests/class/learner.yaml`):", quota,
+                         "**Loki, estimated on paper** (not measured):", estimate])  # fmt: skip
 
 
 RENDERERS: dict[str, Callable[[str], str]] = {
+    "class-sizing": render_class_sizing,
     "lab2": render_lab2,
     "versions": render_versions,
     "log-schema": render_log_schema,

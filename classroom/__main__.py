@@ -1,0 +1,210 @@
+"""`python -m classroom COMMAND` (nox -s class -- COMMAND): a class on one shared cluster.
+
+Every command takes the roster (a CSV with an `id` column) except `down`; the ones that touch the
+cluster take the instructor's `--kubeconfig`. Files go under `--out` (default .class/,
+git-ignored: it holds the tenants' passwords and the learners' kubeconfigs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import yaml
+
+from checks.kube import Kube, KubeError
+from classroom.cluster import ClassCluster, ClassClusterError
+from classroom.commands import (
+    Outcome,
+    down,
+    label_logging_namespaces,
+    logging_namespaces,
+    status,
+    up,
+    write_kubeconfigs,
+)
+from classroom.isolation import kube_probes, loki_probes
+from classroom.learners import bookstore_objects, learner_objects
+from classroom.plan import make_plan, render_plan
+from classroom.roster import NAMESPACE_PREFIX, RosterError, load_roster
+from classroom.stack import helm_commands
+from classroom.values import alloy_overlay, new_passwords, tenants_values
+
+DEFAULT_OUT = Path(".class")
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line strings (the Alloy pipeline) as readable `|` blocks."""
+
+
+_BlockDumper.add_representer(
+    str,
+    lambda d, s: d.represent_scalar("tag:yaml.org,2002:str", s, style="|" if "\n" in s else None),
+)
+TENANTS_FILE = "loki-tenants.yaml"
+
+
+COMMANDS = {
+    "plan": "what the roster needs and what `up` would create; touches nothing",
+    "render": "write each learner's objects and the class's Helm values under --out",
+    "up": "create or update every learner's namespace and bookstore, then the shared stack",
+    "kubeconfigs": "write one kubeconfig per learner (a token that expires) under --out",
+    "status": "a readiness row per learner",
+    "down": "delete the class's learner namespaces (found by label) and nothing else",
+    "isolation": "prove with the learners' own credentials that none can reach another",
+}
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m classroom", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in COMMANDS.items():
+        p = sub.add_parser(name, help=text, description=text)
+        if name not in ("down",):
+            p.add_argument("--roster", required=True, type=Path, help="CSV with an `id` column")
+        p.add_argument("--class", dest="class_name", default="lab2", help="class label value")
+        if name in ("plan", "render", "up"):
+            p.add_argument("--nodes", type=int, default=3, help="worker nodes (one agent each)")
+        if name in ("render", "up", "kubeconfigs"):
+            p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+        if name == "isolation":
+            p.add_argument("--kubeconfigs", required=True, type=Path, help="from `kubeconfigs`")
+            p.add_argument("--loki-url", required=True, help="the gateway, as learners reach it")
+            p.add_argument("--tenants", type=Path, default=DEFAULT_OUT / TENANTS_FILE)
+        if name in ("up", "kubeconfigs", "status", "down"):
+            p.add_argument("--kubeconfig", required=True, type=Path, help="the instructor's")
+        if name == "up":
+            p.add_argument("--skip-stack", action="store_true", help="learners only, no helm")
+        if name == "kubeconfigs":
+            p.add_argument("--hours", type=float, default=8.0, help="token lifetime")
+    return parser.parse_args(argv)
+
+
+def _known_passwords(path: Path) -> dict[str, str]:
+    """Passwords already handed out stay valid when the roster grows."""
+    if not path.is_file():
+        return {}
+    tenants = ((yaml.safe_load(path.read_text()) or {}).get("loki") or {}).get("tenants") or []
+    return {
+        t["name"].removeprefix(NAMESPACE_PREFIX): t["password"] for t in tenants if "password" in t
+    }
+
+
+def render(learners, class_name: str, out: Path) -> list[Path]:
+    (out / "learners").mkdir(parents=True, exist_ok=True)
+    written = []
+    for lrn in learners:
+        path = out / "learners" / f"{lrn.id}.yaml"
+        objects = learner_objects(lrn, class_name) + bookstore_objects(lrn)
+        path.write_text(yaml.safe_dump_all(objects, sort_keys=False))
+        written.append(path)
+    alloy = out / "alloy-class-values.yaml"
+    alloy.write_text(yaml.dump(alloy_overlay(), Dumper=_BlockDumper, sort_keys=False))
+    tenants = out / TENANTS_FILE
+    passwords = new_passwords(learners, _known_passwords(tenants))
+    fd = os.open(tenants, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        yaml.safe_dump(tenants_values(learners, passwords), f, sort_keys=False)
+    return [*written, alloy, tenants]
+
+
+def _print_rows(rows: list[Outcome]) -> int:
+    width = max((len(r.learner) for r in rows), default=7)
+    for r in rows:
+        print(f"  {r.learner:{width}}  {'ok ' if r.ok else 'NO '} {r.detail}")
+    bad = [r for r in rows if not r.ok]
+    print(f"{len(rows) - len(bad)}/{len(rows)} learners ok")
+    return 1 if bad else 0
+
+
+def _cluster(kubeconfig: Path) -> ClassCluster:
+    return ClassCluster(Kube(kubeconfig).http_client())
+
+
+def _up(args, learners, cluster: ClassCluster, run=subprocess.call) -> int:
+    render(learners, args.class_name, args.out)
+    label_logging_namespaces(cluster, logging_namespaces())
+    print(f"learners ({len(learners)}):")
+    status = _print_rows(up(cluster, learners, args.class_name))
+    if args.skip_stack:
+        return status
+    for command in helm_commands(args.kubeconfig, args.out):
+        print("$ " + shlex.join(command), flush=True)
+        if run(command) != 0:
+            print("error: the shared stack failed at the command above; fix it and run `up` "
+                  "again (it is idempotent)", file=sys.stderr)  # fmt: skip
+            return 1
+    return status
+
+
+def _isolation(args, learners, api_for=None, gateway: httpx.Client | None = None) -> int:
+    """Each learner against the next one on the roster (a ring: every learner is probed and is
+    a target once), with their own kubeconfig and Loki password."""
+    if len(learners) < 2:
+        print("error: isolation needs at least two learners on the roster", file=sys.stderr)
+        return 2
+    passwords = _known_passwords(args.tenants)
+    missing = [lrn.id for lrn in learners if lrn.id not in passwords]
+    if missing:
+        print(f"error: {args.tenants} has no password for {', '.join(missing)}", file=sys.stderr)
+        return 2
+    api_for = api_for or (lambda lrn: Kube(args.kubeconfigs / f"{lrn.id}.kubeconfig").http_client())
+    gateway = gateway or httpx.Client(base_url=args.loki_url, timeout=30)
+    probes = []
+    for me, other in zip(learners, learners[1:] + learners[:1], strict=True):
+        probes += kube_probes(me, other, api_for(me))
+        probes += loki_probes(me, passwords[me.id], other, gateway)
+    for p in probes:
+        print(f"  {p.learner}  {'refused' if p.ok else 'BREACH '}  {p.what}: {p.detail}")
+    breaches = [p for p in probes if not p.ok]
+    print(f"{len(probes) - len(breaches)}/{len(probes)} attempts refused")
+    return 1 if breaches else 0
+
+
+def main(argv: list[str] | None = None, cluster: ClassCluster | None = None, run=None) -> int:
+    args = _arguments(argv)
+    learners: list = []
+    if args.command != "down":
+        try:
+            learners = load_roster(args.roster)
+        except RosterError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    if getattr(args, "nodes", 1) < 1:
+        print("error: --nodes must be at least 1", file=sys.stderr)
+        return 2
+    if args.command in ("plan", "render", "up"):
+        plan = make_plan(learners, args.class_name, args.nodes)
+        if plan.quota_problems or args.command == "plan":
+            print(render_plan(plan, args.class_name))
+            return 1 if plan.quota_problems else 0
+        if args.command == "render":
+            paths = render(learners, args.class_name, args.out)
+            print(f"wrote {len(paths)} files under {args.out}/ (keep {TENANTS_FILE} private)")
+            return 0
+    if args.command == "isolation":
+        return _isolation(args, learners)
+    try:
+        cluster = cluster or _cluster(args.kubeconfig)
+        if args.command == "up":
+            return _up(args, learners, cluster, **({"run": run} if run else {}))
+        if args.command == "kubeconfigs":
+            rows = write_kubeconfigs(cluster, learners, args.kubeconfig, args.out, args.hours)
+            return _print_rows(rows)
+        if args.command == "status":
+            return _print_rows(status(cluster, learners))
+        names = down(cluster, args.class_name)
+        print(f"deleted {len(names)} namespace(s): {', '.join(names) or 'none carried the labels'}")
+        return 0
+    except (ClassClusterError, KubeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
