@@ -2,7 +2,7 @@
 
 Three environments serve them all, each installed from a hashed lock in requirements/ (`nox -s
 lock` writes them) and rebuilt only when its lock or pyproject.toml changes:
-- `.nox/lab`: the lab commands (lab-2, doctor, lab-down, grade);
+- `.nox/lab`: the lab commands (lab-2, drill, doctor, lab-down, grade, class);
 - `.nox/docs`: the course site and the notebooks (docs, notebooks);
 - the tests' own (`nox -s tests`), and lint's and bench's.
 nox gives every session a virtualenv of its own (nox 2026.10 has no way to share one), so the
@@ -121,8 +121,16 @@ def lab_down(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def grade(session: nox.Session) -> None:
-    """Grade a class: `-- FOLDER_OF_KUBECONFIGS` (live) or `-- --offline FOLDER_OF_SUBMISSIONS`."""
+    """Grade a class: `-- FOLDER_OF_KUBECONFIGS` (live), `-- --scores FOLDER` (learners' own
+    score files) or `-- --offline FOLDER_OF_SUBMISSIONS`."""
     _lab(session, "-m", "checks.grading")
+
+
+@nox.session(name="class", venv_backend="none")
+def class_(session: nox.Session) -> None:
+    """A class on one shared cluster: `-- plan|render|up|kubeconfigs|status|isolation|down
+    --roster roster.csv` (docs/class-mode.md)."""
+    _lab(session, "-m", "classroom")
 
 
 @nox.session(venv_backend="none")

@@ -858,6 +858,8 @@ def render_instructor_drills(page_src_uri: str) -> str:
         )
     out.append("")
     return "\n".join(out)
+
+
 # -- class mode --------------------------------------------------------------------------------
 CLASS_SIZES = (30, 50, 100, 200)
 CLASS_RATES = (60, 600)  # lines per learner per minute: the lab's loadgen, then a busy drill
