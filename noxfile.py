@@ -100,14 +100,14 @@ def lab_2(session: nox.Session) -> None:
     _lab(session, "-m", "labs", "run", "lab2")
 
 
-@nox.session(venv_backend="none")
+@nox.session(name="drill", venv_backend="none")
 def drill(session: nox.Session) -> None:
     """Break-and-fix drills on a working lab 2 (`-- --list`, `-- NAME`, `-- NAME --check`,
     `-- NAME --solve`, `-- NAME --hint`)."""
     _lab(session, "-m", "labs", "drill")
 
 
-@nox.session(venv_backend="none")
+@nox.session(name="doctor", venv_backend="none")
 def doctor(session: nox.Session) -> None:
     """Preflight: is this machine ready for the lab, and what to fix if not."""
     _lab(session, "-m", "labs", "doctor")
@@ -119,7 +119,7 @@ def lab_down(session: nox.Session) -> None:
     _lab(session, "-m", "labs", "down")
 
 
-@nox.session(venv_backend="none")
+@nox.session(name="grade", venv_backend="none")
 def grade(session: nox.Session) -> None:
     """Grade a class: `-- FOLDER_OF_KUBECONFIGS` (live), `-- --scores FOLDER` (learners' own
     score files) or `-- --offline FOLDER_OF_SUBMISSIONS`."""
@@ -133,7 +133,7 @@ def class_(session: nox.Session) -> None:
     _lab(session, "-m", "classroom")
 
 
-@nox.session(venv_backend="none")
+@nox.session(name="docs", venv_backend="none")
 def docs(session: nox.Session) -> None:
     """Build the site strictly into site/, or `-- serve` to preview it."""
     python = _shared(session, "docs", "docs.txt")
@@ -143,7 +143,7 @@ def docs(session: nox.Session) -> None:
         session.run(python, "-m", "mkdocs", "build", "--strict", *session.posargs, external=True)
 
 
-@nox.session(venv_backend="none")
+@nox.session(name="notebooks", venv_backend="none")
 def notebooks(session: nox.Session) -> None:
     """Execute every notebook with nbclient (the live one skips itself without a cluster)."""
     python = _shared(session, "docs", "docs.txt")
@@ -159,7 +159,7 @@ LOCK_EXTRAS = {
 }
 
 
-@nox.session(python=PYTHON, default=False)
+@nox.session(name="lock", python=PYTHON, default=False)
 def lock(session: nox.Session) -> None:
     """Rewrite requirements/*.txt from pyproject.toml: every platform (Linux, macOS, Windows;
     amd64 and arm64) and Python >= 3.11, each file with the SHA-256 of every wheel and sdist."""

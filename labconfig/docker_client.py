@@ -11,7 +11,8 @@ in the tests and another in the lab. The rule, in order:
 4. otherwise `NoUsableClient`, whose message says what was found and how to fix it.
 
 Docker 23 and newer hand every BuildKit build to the buildx plugin and refuse with "BuildKit is
-enabled but the buildx component is missing" when it is absent (docker/cli 23.0 release notes),
+enabled but the buildx component is missing" when it is absent (Docker 23.0.0 release notes:
+"Alias docker build to docker buildx build", docker/cli#3314),
 so a newer client without buildx is skipped, not used. Candidates are every `docker` on PATH in
 PATH order, then Debian's client; a client that appears twice (a symlink, /bin on merged /usr)
 is asked once. Callers that may install Docker first (prepare-docker.sh) must ask after the

@@ -7,7 +7,7 @@ says "docker: unknown command: docker buildx" and 20.10 says "'buildx' is not a 
 (both exit non-zero; observed with Docker 28.2.2 and Debian's 20.10.24 on the CI machine, and
 docker/cli's plugin manager, cli-plugins/manager). A pre-23 client builds with BuildKit under
 DOCKER_BUILDKIT=1 on its own (docker/cli v20.10 cli/command/image/build_buildkit.go); 23+ hands
-BuildKit builds to buildx (docker/cli v23.0.0 release notes).
+BuildKit builds to buildx (Docker 23.0.0 release notes, docker/cli#3314).
 
 The fresh-machine order is tested through scripts/prepare-docker.sh itself with a fake apt-get
 that "installs" docker.io: the client is chosen after the install, never before it.

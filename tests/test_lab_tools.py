@@ -152,3 +152,45 @@ def test_a_tool_on_path_at_the_pinned_version_is_preferred(tmp_path, monkeypatch
     assert tools.ensure("helm", root=tmp_path / "cache") == fake
     fake.write_text("#!/bin/sh\necho v0.0.1\n")  # wrong version: not used
     assert tools.on_path(tools.spec_for("helm")) is None
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/kind-{{os}}-{{arch}}"  # nothing listens there any more
+
+
+def test_a_release_file_fetched_by_hand_is_installed_without_the_network(tmp_path):
+    # An offline machine: the learner copied kind-linux-amd64 into the tool folder.
+    versions = pinned("kind", hashlib.sha256(BINARY).hexdigest())
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    url = _closed_port_url()
+    spec = tools.spec_for("kind", versions, HOST, url)
+    assert tools.prefetched_path(spec, cache) == cache / "kind-linux-amd64"
+    (cache / "kind-linux-amd64").write_bytes(BINARY)
+    path = tools.ensure("kind", versions, cache, HOST, url, False)
+    assert path.read_bytes() == BINARY and os.access(path, os.X_OK)
+    assert tools.verified_cache(spec, cache)
+
+
+def test_a_tampered_file_fetched_by_hand_is_refused_and_named(tmp_path):
+    versions = pinned("kind", hashlib.sha256(BINARY).hexdigest())
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "kind-linux-amd64").write_bytes(BINARY + b"# changed\n")
+    url = _closed_port_url()
+    with pytest.raises(tools.ToolError, match="checksum mismatch") as info:
+        tools.ensure("kind", versions, cache, HOST, url, False)
+    assert str(cache / "kind-linux-amd64") in str(info.value)
+    assert not tools.cached_path(tools.spec_for("kind", versions, HOST, url), cache).exists()
+
+
+def test_an_unreachable_download_says_how_to_fetch_it_by_hand(tmp_path):
+    versions = pinned("kind", hashlib.sha256(BINARY).hexdigest())
+    cache = tmp_path / "cache"
+    with pytest.raises(tools.ToolError) as info:
+        tools.ensure("kind", versions, cache, HOST, _closed_port_url(), False)
+    message = str(info.value)
+    assert "HTTPS_PROXY" in message and str(cache / "kind-linux-amd64") in message
