@@ -95,7 +95,7 @@ _SCHEMES = ("bearer", "basic", "token", "digest", "negotiate", "ntlm", "apikey",
 TRUSTED_ID_KEYS = frozenset(
     {"trace_id", "span_id", "parent_span_id", "trace_flags", "request_id", "order_id"}
 )
-_OWN_FIELDS = TRUSTED_ID_KEYS | {
+OWN_FIELDS = TRUSTED_ID_KEYS | {
     "level",
     "method",  # known methods only; web.safe_method scans any other
     "route",
@@ -493,7 +493,7 @@ def processor(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, An
     """structlog processor: every field except our own validated ids goes through the rules."""
     verdicts, text_cache = _key_verdicts, _text_cache
     for key, value in event.items():
-        if key in _OWN_FIELDS:
+        if key in OWN_FIELDS:
             continue
         sensitive = verdicts.get(key)
         if sensitive is None:
