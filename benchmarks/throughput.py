@@ -121,9 +121,15 @@ def measure(seconds: float = 2.0, rounds: int = 5, connections: int = 8) -> dict
     per_cpu: dict[str, float] = {}
     costs: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(rounds):
-            on_wall, on_cpu = _round("INFO", seconds, connections, Path(tmp))
-            off_wall, off_cpu = _round("ERROR", seconds, connections, Path(tmp))
+        for pair in range(rounds):
+            # Which mode runs first alternates, so a steady drift in the machine's load
+            # (a neighbour starting up) does not always count against the same mode.
+            if pair % 2 == 0:
+                on_wall, on_cpu = _round("INFO", seconds, connections, Path(tmp))
+                off_wall, off_cpu = _round("ERROR", seconds, connections, Path(tmp))
+            else:
+                off_wall, off_cpu = _round("ERROR", seconds, connections, Path(tmp))
+                on_wall, on_cpu = _round("INFO", seconds, connections, Path(tmp))
             wall = {"on": max(wall["on"], on_wall), "off": max(wall["off"], off_wall)}
             if on_cpu is not None and off_cpu is not None:
                 per_cpu = {
