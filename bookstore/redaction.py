@@ -104,6 +104,7 @@ OWN_FIELDS = TRUSTED_ID_KEYS | {
     "retry_attempt",
 }
 _MAX_DEPTH = 8
+_CACHED_TEXT_LENGTH = 256
 _MAX_WINDOW_RUN = 64
 _CACHE_LIMIT = 4096
 
@@ -167,7 +168,8 @@ def is_sensitive_key(key: str) -> bool:
     verdict = _key_verdicts.get(key)
     if verdict is None:
         verdict = _words_sensitive(key_words(key))
-        if len(_key_verdicts) < _CACHE_LIMIT:  # keys are few; a flood of new ones is not cached
+        # Keys are few; a flood of new ones (or a huge one) is not cached.
+        if len(_key_verdicts) < _CACHE_LIMIT and len(key) <= _CACHED_TEXT_LENGTH:
             _key_verdicts[key] = verdict
     return verdict
 
@@ -237,7 +239,7 @@ def has_card_window(digits: list[int]) -> bool:
 
 _SEP = r"[ \t\-./_,:;|+\u2010-\u2015\u2212]"
 # 13 or more digits, up to three separator characters between any two of them.
-_DIGIT_RUN = re.compile(rf"\d(?:{_SEP}{{0,3}}\d){{12,}}")
+_DIGIT_RUN = re.compile(rf"(?<!\d)\d(?:{_SEP}{{0,3}}\d){{12,}}")
 # Tokens shaped like the ids we log by design: the card scan never looks inside them.
 _ID_TOKEN = re.compile(
     r"(?<![0-9A-Za-z])(?:"
@@ -294,20 +296,24 @@ def _number_is_card(value: int | float) -> bool:
 
 # -- secrets in free text --------------------------------------------------------------------
 # A key-like word, its closing quote (maybe escaped), a separator, the value's opening quote.
+# Every pattern that scans forward starts only at a word boundary and is possessive (`*+`):
+# a client controls this text, and a pattern that retried from every position of a long word
+# would take quadratic time (a 20 KB value once took 40 s).
 _KEY_SEP = re.compile(
-    r"([A-Za-z][A-Za-z0-9_.\-]*)(\\?[\"']?)(\s*(?:=>|:|=)\s*)(\\?[\"'])?", re.ASCII
+    r"(?<![A-Za-z0-9_.\-])([A-Za-z0-9_.\-]++)(\\?[\"']?)(\s*+(?:=>|:|=)\s*+)(\\?[\"'])?",
+    re.ASCII,
 )
 _SCHEME_PREFIX = re.compile(r"(?i)(?:" + "|".join(_SCHEMES) + r")\s+")
 _PLAIN_VALUE = re.compile(r"[^\s\"'&,;)\]}<>\\]+")
 _LINE_VALUE = re.compile(r"[^\r\n\"'\\]+")
-_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)([^/\s@?#\"']+)@")
+_USERINFO = re.compile(r"(?<![A-Za-z0-9+.\-])([A-Za-z][A-Za-z0-9+.\-]*+://)([^/\s@?#\"']++)@")
 # `Basic <base64>` only when the word after it looks encoded (a digit, +, / or =, or mixed
 # case), so that "basic information" stays readable.
 _BEARER = re.compile(
     r"(?i:(\bbearer\s+))[^\s\"',;]+"
     r"|(?i:(\bbasic\s+))(?=[A-Za-z0-9+/]*(?:[0-9+/=]|[a-z][A-Z]|[A-Z][a-z]))[A-Za-z0-9+/]{8,}={0,2}"
 )
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+_JWT = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]*+")
 _PEM = re.compile(
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.DOTALL
 )
@@ -358,7 +364,6 @@ def _keep_prefix(match: re.Match[str]) -> str:
 
 
 _text_cache: dict[str, str] = {}
-_CACHED_TEXT_LENGTH = 256
 
 
 def redact_text(text: str) -> str:
@@ -420,6 +425,8 @@ def _key_info(key: str) -> tuple[bool, str]:
     info = _key_infos.get(key)
     if info is None:
         info = (is_sensitive_key(key), redact_text(key))
+        if len(key) > _CACHED_TEXT_LENGTH:
+            return info
         if len(_key_infos) >= _CACHE_LIMIT:
             _key_infos.clear()
         _key_infos[key] = info

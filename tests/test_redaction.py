@@ -254,6 +254,9 @@ def test_luhn():
         ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJTRUNSRVQxIn0.SECRET1", "jwt "),
         ("-----BEGIN PRIVATE KEY-----\nSECRET1\n-----END PRIVATE KEY-----", ""),
         ("\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44=SECRET1", "password="),
+        ("9password=SECRET1", "9password="),
+        ("--db_password=SECRET1", "--db_password="),
+        ("_token: SECRET1", "_token: "),
     ],
 )
 def test_secrets_in_free_text_are_masked_and_the_rest_kept(text, kept):
@@ -312,3 +315,23 @@ def test_the_vocabulary_renders_every_term():
             assert f"`{term}`" in text
     for word in redaction.METADATA_WORDS:
         assert f"`{word}`" in text
+
+
+@pytest.mark.timeout(30)  # a hang guard, not a speed target (those are in benchmarks/)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a" * 16000 + " " * 5000 + "b=",  # took 40 s when the key pattern retried every position
+        "eyJ" * 5000,
+        "x://" + "a" * 16000,
+        "a" * 16000 + " ://",
+        "password: " * 2000,
+        ("1" * 12 + "-") * 1000,
+        "1 " * 8000,
+        "\uff11" * 16000,
+        "Bearer " * 3000,
+    ],
+)
+def test_hostile_long_texts_are_scanned_in_linear_time(text):
+    for _ in range(20):
+        redaction.redact_text(text + str(_))  # new text each time: no cache hit
