@@ -334,6 +334,11 @@ def _mask_key_values(text: str) -> str:
         if quote:
             end = text.find(quote, start)
             end = len(text) if end < 0 else end
+        elif text.startswith(MASK, start):
+            # Already masked (a body masked by structure, then logged as a field): leave it,
+            # or `[REDACTED` would be taken for the value and a stray `]` left behind.
+            match = search(text, start + len(MASK))
+            continue
         else:
             whole_line = any(_singular(w) in _WHOLE_LINE_WORDS for w in key_words(key))
             # `token: Bearer abc`: the scheme and what follows it are masked together.

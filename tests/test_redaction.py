@@ -335,3 +335,13 @@ def test_the_vocabulary_renders_every_term():
 def test_hostile_long_texts_are_scanned_in_linear_time(text):
     for _ in range(20):
         redaction.redact_text(text + str(_))  # new text each time: no cache hit
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["db_password=SECRET1 x", "Authorization: Bearer SECRET1", '{"token": "SECRET1"}', "pin=1234"],
+)
+def test_masking_twice_changes_nothing(text):
+    once = redaction.redact_text(text)
+    assert redaction.redact_text(once) == once
+    assert redaction.redact_value({"note": once}) == {"note": once}
