@@ -8,8 +8,9 @@ tuples, sets), goes through these rules:
    matched against one vocabulary, `SENSITIVE_TERMS`. Whatever is under a matching key
    (a string, a number, a whole object or array) is replaced by `[REDACTED]`.
 2. **By value.** Strings, numbers (ints and floats) and dict keys are scanned for payment
-   card numbers: every 13-19-digit window of a digit run (separated by up to three of
-   space, dash, dot, slash, comma, colon, underscore, ...; Unicode digits count) is tried
+   card numbers: every 13-19-digit window of a digit run (separated by up to four of any
+   space, dash, dot, slash, comma, colon, underscore, zero-width character, ...; Unicode
+   digits count) is tried
    with the Luhn check, and the whole run (expiry or CVV written next to it included) is
    masked when one passes. In free text, `key=value`, `key: value`, `key => value` and
    `"key": "value"` for every key of the vocabulary, `Authorization:`/`Cookie:` lines,
@@ -237,9 +238,10 @@ def has_card_window(digits: list[int]) -> bool:
     return False
 
 
-_SEP = r"[ \t\-./_,:;|+\u2010-\u2015\u2212]"
-# 13 or more digits, up to three separator characters between any two of them.
-_DIGIT_RUN = re.compile(rf"(?<!\d)\d(?:{_SEP}{{0,3}}\d){{12,}}")
+_SEP = r"[\s\-./_,:;|+*#~\u00ad\u200b-\u200d\u2010-\u2015\u2060\u2212\ufeff]"
+# 13 or more digits, up to four separator characters (any space, dashes, dots, slashes,
+# zero-width characters, ...) between any two of them.
+_DIGIT_RUN = re.compile(rf"(?<!\d)\d(?:{_SEP}{{0,4}}\d){{12,}}")
 # Tokens shaped like the ids we log by design: the card scan never looks inside them.
 _ID_TOKEN = re.compile(
     r"(?<![0-9A-Za-z])(?:"

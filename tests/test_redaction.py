@@ -150,6 +150,10 @@ def test_depth_beyond_the_limit_is_cut_not_leaked():
         "4111  1111  1111  1111",
         "4111 - 1111 - 1111 - 1111",
         "4111\u00a01111\u20131111\u20141111",  # no-break space, en and em dashes
+        "4111\n1111\t1111\r\n1111",
+        "4111    1111    1111    1111",
+        "4\u200b1\u200b1\u200b1111111111111",  # zero-width spaces
+        "4111*1111#1111~1111",
         "\uff14\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11",
         "\u0664\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661",
         "4111111111111111 12/27 737",  # followed by expiry and CVV: one run, masked whole

@@ -110,7 +110,11 @@ _ARABIC_INDIC = str.maketrans(
 @st.composite
 def written_cards(draw, card: str) -> str:
     """`card` as a person or a program might write it."""
-    sep = draw(st.sampled_from(["", " ", "-", ".", "/", "  ", " - ", "\u00a0", "\u2013"]))
+    sep = draw(
+        st.sampled_from(
+            ["", " ", "-", ".", "/", "  ", " - ", "\u00a0", "\u2013", "\n", "\u200b", "    "]
+        )
+    )
     groups = [card[i : i + 4] for i in range(0, len(card), 4)]
     text = sep.join(groups)
     digits = draw(st.sampled_from(["ascii", "ascii", "full-width", "arabic-indic"]))
