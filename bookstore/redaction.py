@@ -8,13 +8,11 @@ tuples, sets), goes through these rules:
    matched against one vocabulary, `SENSITIVE_TERMS`. Whatever is under a matching key
    (a string, a number, a whole object or array) is replaced by `[REDACTED]`.
 2. **By value.** Strings, numbers (ints and floats) and dict keys are scanned for payment
-   card numbers: every 13-19-digit window of a digit run (separated by up to four of any
-   space, dash, dot, slash, comma, colon, underscore, zero-width character, ...; Unicode
-   digits count) is tried
-   with the Luhn check, and the whole run (expiry or CVV written next to it included) is
-   masked when one passes. In free text, `key=value`, `key: value`, `key => value` and
-   `"key": "value"` for every key of the vocabulary, `Authorization:`/`Cookie:` lines,
-   `Bearer x`, URL userinfo (`https://user:pw@host`), JWTs and PEM private keys are masked.
+   card numbers (`bookstore.cardnumbers`: every 13-19-digit window of a digit run is tried
+   with the Luhn check, any separator and digit script). In free text, `key=value`,
+   `key: value`, `key => value` and `"key": "value"` for every key of the vocabulary,
+   `Authorization:`/`Cookie:` lines, `Bearer x`, URL userinfo (`https://user:pw@host`),
+   JWTs and PEM private keys are masked.
 
 Reasons and messages built from request data are masked with the same rules *before* they
 are shortened (`describe`), so a cut never leaves part of a card number behind.
@@ -32,6 +30,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from typing import Any
+
+from bookstore import cardnumbers
 
 MASK = "[REDACTED]"
 
@@ -106,7 +106,6 @@ OWN_FIELDS = TRUSTED_ID_KEYS | {
 }
 _MAX_DEPTH = 8
 _CACHED_TEXT_LENGTH = 256
-_MAX_WINDOW_RUN = 64
 _CACHE_LIMIT = 4096
 
 
@@ -186,114 +185,6 @@ def vocabulary_markdown() -> str:
         "word is one of: " + ", ".join(f"`{word}`" for word in sorted(METADATA_WORDS))
     )
     return "\n".join(lines)
-
-
-# -- card numbers ----------------------------------------------------------------------------
-def luhn_valid(digits: str) -> bool:
-    """The Luhn checksum that every payment card number satisfies (ISO/IEC 7812)."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        digit = int(char)
-        if position % 2 == 1:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return total % 10 == 0
-
-
-_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
-
-
-def has_card_window(digits: list[int]) -> bool:
-    """True when some 13-19-digit window of `digits` passes Luhn and is not one digit repeated.
-
-    Prefix sums per parity make each window O(1): the digit at index k of a window ending
-    at j (exclusive) is doubled when (j - 1 - k) is odd.
-    """
-    n = len(digits)
-    if n < 13:
-        return False
-    # plain[p][k] / doubled[p][k]: sums over indices < k with index % 2 == p.
-    plain = ([0] * (n + 1), [0] * (n + 1))
-    doubled = ([0] * (n + 1), [0] * (n + 1))
-    same = [0] * n  # length of the run of equal digits ending at k
-    for k, digit in enumerate(digits):
-        parity = k & 1
-        for p in (0, 1):
-            plain[p][k + 1] = plain[p][k] + (digit if p == parity else 0)
-            doubled[p][k + 1] = doubled[p][k] + (_DOUBLED[digit] if p == parity else 0)
-        same[k] = same[k - 1] + 1 if k and digits[k - 1] == digit else 1
-    for end in range(13, n + 1):
-        last = (end - 1) & 1
-        for length in range(13, min(19, end) + 1):
-            start = end - length
-            if same[end - 1] >= length:
-                continue  # `0000000000000` passes Luhn but is nobody's card
-            total = (plain[last][end] - plain[last][start]) + (
-                doubled[1 - last][end] - doubled[1 - last][start]
-            )
-            if total % 10 == 0:
-                return True
-    return False
-
-
-_SEP = r"[\s\-./_,:;|+*#~\u00ad\u200b-\u200d\u2010-\u2015\u2060\u2212\ufeff]"
-# 13 or more digits, up to four separator characters (any space, dashes, dots, slashes,
-# zero-width characters, ...) between any two of them.
-_DIGIT_RUN = re.compile(rf"(?<!\d)\d(?:{_SEP}{{0,4}}\d){{12,}}")
-# Tokens shaped like the ids we log by design: the card scan never looks inside them.
-_ID_TOKEN = re.compile(
-    r"(?<![0-9A-Za-z])(?:"
-    r"ord-[0-9a-f]{16}"
-    r"|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-    r"|[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}"
-    r"|(?=[0-9]*[a-fA-F])[0-9a-fA-F]{32}"
-    r"|(?=[0-9]*[a-fA-F])[0-9a-fA-F]{16}"
-    r")(?![0-9A-Za-z])"
-)
-
-
-def _digits_of(run: str) -> list[int]:
-    if run.isascii():
-        return [ord(c) - 48 for c in run if "0" <= c <= "9"]
-    return [int(c) for c in run if c.isdecimal()]
-
-
-def _mask_run(match: re.Match[str]) -> str:
-    run = match.group(0)
-    digits = _digits_of(run)
-    if len(digits) > _MAX_WINDOW_RUN:
-        return MASK
-    return MASK if has_card_window(digits) else run
-
-
-def _mask_cards(text: str) -> str:
-    """`text` with every digit run holding a card number masked, id-shaped tokens left alone."""
-    if _DIGIT_RUN.search(text) is None:
-        return text
-    pieces: list[str] = []
-    position = 0
-    for match in _ID_TOKEN.finditer(text):
-        pieces.append(_DIGIT_RUN.sub(_mask_run, text[position : match.start()]))
-        pieces.append(match.group(0))
-        position = match.end()
-    pieces.append(_DIGIT_RUN.sub(_mask_run, text[position:]))
-    return "".join(pieces)
-
-
-def contains_card_number(text: str) -> bool:
-    return _mask_cards(text) != text
-
-
-def _number_is_card(value: int | float) -> bool:
-    if type(value) is float:
-        if value != value or value in (float("inf"), float("-inf")):
-            return False
-        if abs(value) >= 1e16:
-            return True  # beyond a float's exact digits: a card's prefix at best; never useful
-        return abs(value) >= 1e12 and _mask_cards(repr(value)) != repr(value)
-    return (value >= 10**12 or value <= -(10**12)) and _mask_cards(str(value)) != str(value)
 
 
 # -- secrets in free text --------------------------------------------------------------------
@@ -398,7 +289,7 @@ def _redact_text(text: str) -> str:
         # rules sees every spelling (the logged text is the folded one).
         text = unicodedata.normalize("NFKC", text)
     if len(text) >= 13:
-        text = _mask_cards(text)
+        text = cardnumbers.mask_cards(text, MASK)
     if "=" in text or ":" in text:
         text = _mask_key_values(text)
         if "://" in text:
@@ -447,7 +338,10 @@ def _redact_dict(value: dict[Any, Any], depth: int) -> dict[Any, Any]:
         if type(k) is str:
             sensitive, shown = _key_infos.get(k) or _key_info(k)
         else:
-            sensitive, shown = False, MASK if type(k) is int and _number_is_card(k) else k
+            sensitive, shown = (
+                False,
+                MASK if type(k) is int and cardnumbers.number_is_card(k) else k,
+            )
         if sensitive:
             new = MASK
         elif type(v) is str:  # inlined: most leaves are short strings
@@ -473,11 +367,15 @@ def redact_value(value: Any, depth: int = 0) -> Any:
     if value is None or kind is bool:
         return value
     if kind is int:
-        return value if -(10**12) < value < 10**12 else (MASK if _number_is_card(value) else value)
+        return (
+            value
+            if -(10**12) < value < 10**12
+            else (MASK if cardnumbers.number_is_card(value) else value)
+        )
     if kind is float:
-        return MASK if _number_is_card(value) else value
+        return MASK if cardnumbers.number_is_card(value) else value
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return MASK if _number_is_card(value) else value
+        return MASK if cardnumbers.number_is_card(value) else value
     if isinstance(value, list | tuple | set | frozenset):
         if depth >= _MAX_DEPTH:
             return "[TRUNCATED]"
