@@ -233,7 +233,7 @@ def configure(
         render,
     ]
     writer = LineWriter(stream if stream is not None else sys.stdout)
-    _request_line_chain = (LEVELS[level], sample, render, writer)
+    _request_line_chain = (LEVELS[level], keep, render, writer)
     # .bind() resolves structlog's lazy proxy once, instead of on every call.
     _logger = structlog.wrap_logger(
         writer,
@@ -245,8 +245,10 @@ def configure(
     return _logger
 
 
-# The pieces `request_line` uses: (minimum level, sampling, renderer, writer).
-_request_line_chain: tuple[int, Callable[..., Any], Callable[..., str], LineWriter] | None = None
+# The pieces `request_line` uses: (minimum level, sampling decision, renderer, writer).
+_request_line_chain: (
+    tuple[int, Callable[[str | None], bool], Callable[..., str], LineWriter] | None
+) = None
 
 
 def request_line(level: str, /, **fields: Any) -> None:
@@ -263,13 +265,12 @@ def request_line(level: str, /, **fields: Any) -> None:
     if chain is None or not redaction.OWN_FIELDS.issuperset(fields):
         getattr(get_logger(), level)("request completed", **fields)
         return
-    minimum, sample, render, writer = chain
+    minimum, keep, render, writer = chain
     if LEVELS[_METHOD_LEVELS[level]] < minimum:
         return
     event = _request_fields_and_level(None, level, {"event": "request completed", **fields})
-    try:
-        event = sample(None, level, event)
-    except structlog.DropEvent:
+    # The sampling processor's rule, called directly (sampling.processor does the same).
+    if sampling.is_sampleable(event) and not keep(event.get("trace_id")):
         return
     writer.msg(render(None, level, event))
 
