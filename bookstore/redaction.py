@@ -242,6 +242,9 @@ def _mask_key_values(text: str) -> str:
                 match = search(text, start)
                 continue
             end = value.end()
+            cut = text.find(MASK[:-1], start, end)
+            if cut >= 0 and text.startswith(MASK, cut):
+                end = cut + len(MASK)  # a card masked inside the value: one mask for both
         if end > start:
             pieces.append(text[position:start])
             pieces.append(MASK)

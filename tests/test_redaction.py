@@ -349,3 +349,7 @@ def test_masking_twice_changes_nothing(text):
     once = redaction.redact_text(text)
     assert redaction.redact_text(once) == once
     assert redaction.redact_value({"note": once}) == {"note": once}
+
+
+def test_a_card_glued_to_a_keyed_value_leaves_one_mask_and_no_stray_bracket():
+    assert redaction.redact_text("password=hunter2 4111 1111 1111 1111") == "password=[REDACTED]"
