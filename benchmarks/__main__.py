@@ -1,7 +1,8 @@
 """`python -m benchmarks`: measure the bookstore's logging costs and compare them to the targets.
 
-Targets: one log line (redaction included) costs <= 10 µs; request logging costs <= 15% of
-the catalog's throughput. Exit status 1 when a target is missed, so a regression is visible.
+Targets: every kind of log line (redaction included) costs <= 10 µs, the request line <= 6 µs;
+request logging costs <= 10% of the catalog's throughput (median of the on/off pairs, printed
+with its spread). Exit status 1 when a target is missed, so a regression is visible.
 Timings are CPU time where the platform allows it (see the two modules): a busy machine
 inflates wall-clock numbers with other processes' work.
 """
@@ -17,7 +18,8 @@ from benchmarks import logline, throughput
 from benchmarks import validators as validators_bench
 
 MAX_US_PER_LINE = 10.0
-MAX_THROUGHPUT_COST = 0.15
+MAX_US_PER_LINE_OF = {"request_line": 6.0}  # the most frequent line has a tighter budget
+MAX_THROUGHPUT_COST = 0.10
 
 
 def _verdict(ok: bool) -> str:
@@ -27,7 +29,7 @@ def _verdict(ok: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--seconds", type=float, default=2.0, help="per throughput measurement")
-    parser.add_argument("--rounds", type=int, default=5, help="on/off pairs (the median counts)")
+    parser.add_argument("--rounds", type=int, default=9, help="on/off pairs (the median counts)")
     args = parser.parse_args(argv)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     cpus = os.cpu_count()
@@ -35,9 +37,10 @@ def main(argv: list[str] | None = None) -> int:
 
     per_line = logline.measure()
     print("cost of one log line (CPU time, best of 7 rounds, write + flush to /dev/null):")
+    targets = {name: MAX_US_PER_LINE_OF.get(name, MAX_US_PER_LINE) for name in per_line}
     for name, micros in per_line.items():
-        ok = micros <= MAX_US_PER_LINE
-        print(f"  {name:<16} {micros:7.2f} µs   target <= {MAX_US_PER_LINE:.0f} µs  {_verdict(ok)}")
+        ok = micros <= targets[name]
+        print(f"  {name:<16} {micros:7.2f} µs   target <= {targets[name]:.0f} µs  {_verdict(ok)}")
 
     rates = throughput.measure(seconds=args.seconds, rounds=args.rounds)
     wall, per_cpu, cost = rates["wall"], rates["per_cpu_second"], rates["cost"]
@@ -50,12 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     basis = "server CPU" if per_cpu else "wall clock"
     cost_ok = cost <= MAX_THROUGHPUT_COST
     print(f"  logging cost per pair ({basis}): {pairs}")
+    low, q1, q3, high = (rates["spread"][k] for k in ("min", "q1", "q3", "max"))
+    print(f"  spread over pairs: min {low:.1%}  quartiles {q1:.1%}..{q3:.1%}  max {high:.1%}")
     print(
         f"  logging cost (median) {cost:6.1%}   target <= {MAX_THROUGHPUT_COST:.0%}  "
         f"{_verdict(cost_ok)}"
     )
 
-    met = all(v <= MAX_US_PER_LINE for v in per_line.values()) and cost_ok
+    met = all(v <= targets[k] for k, v in per_line.items()) and cost_ok
     met = validators_bench.report() and met  # a 10,000-object submission in <= 15 s
     # The last line is machine-readable, for CI or a notebook to keep.
     summary = {
@@ -64,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         "requests_per_cpu_s": {k: round(v) for k, v in per_cpu.items()},
         "logging_cost": round(cost, 4),
         "logging_cost_pairs": [round(c, 4) for c in rates["costs"]],
-        "targets": {"us_per_line": MAX_US_PER_LINE, "logging_cost": MAX_THROUGHPUT_COST},
+        "logging_cost_spread": {k: round(v, 4) for k, v in rates["spread"].items()},
+        "targets": {"us_per_line": targets, "logging_cost": MAX_THROUGHPUT_COST},
         "targets_met": met,
         "load_average": load,
     }

@@ -113,16 +113,23 @@ def measure(seconds: float = 2.0, rounds: int = 5, connections: int = 8) -> dict
     """Logging on (INFO) vs off (ERROR), measured in back-to-back pairs.
 
     Returns the best wall-clock and per-CPU rates of each mode, and `cost`: the median over
-    the pairs of 1 - on/off (per CPU-second when /proc exists, else wall clock). Pairing and
-    the median keep a neighbour's burst of work from deciding the result.
+    the pairs of 1 - on/off (per CPU-second when /proc exists, else wall clock), with its
+    `spread` (min, quartiles, max over the pairs). Pairing and the median keep a neighbour's
+    burst of work from deciding the result; the spread says how far to trust it.
     """
     wall = {"on": 0.0, "off": 0.0}
     per_cpu: dict[str, float] = {}
     costs: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(rounds):
-            on_wall, on_cpu = _round("INFO", seconds, connections, Path(tmp))
-            off_wall, off_cpu = _round("ERROR", seconds, connections, Path(tmp))
+        for pair in range(rounds):
+            # Which mode runs first alternates, so a steady drift in the machine's load
+            # (a neighbour starting up) does not always count against the same mode.
+            if pair % 2 == 0:
+                on_wall, on_cpu = _round("INFO", seconds, connections, Path(tmp))
+                off_wall, off_cpu = _round("ERROR", seconds, connections, Path(tmp))
+            else:
+                off_wall, off_cpu = _round("ERROR", seconds, connections, Path(tmp))
+                on_wall, on_cpu = _round("INFO", seconds, connections, Path(tmp))
             wall = {"on": max(wall["on"], on_wall), "off": max(wall["off"], off_wall)}
             if on_cpu is not None and off_cpu is not None:
                 per_cpu = {
@@ -137,4 +144,12 @@ def measure(seconds: float = 2.0, rounds: int = 5, connections: int = 8) -> dict
         "per_cpu_second": per_cpu,
         "cost": statistics.median(costs),
         "costs": costs,
+        "spread": spread(costs),
     }
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """min, first quartile, median, third quartile, max (quartiles need 2+ values)."""
+    ordered = sorted(values)
+    q1, q2, q3 = statistics.quantiles(ordered, n=4) if len(ordered) > 1 else ordered * 3
+    return {"min": ordered[0], "q1": q1, "median": q2, "q3": q3, "max": ordered[-1]}

@@ -221,17 +221,19 @@ def configure(
     `keep_trace` decides sampling (default: `sampling.by_trace_id(sample_rate)`); tests pass
     their own. Calling this again replaces the previous set-up (tests do).
     """
-    global _logger
+    global _logger, _request_line_chain
     level = parse_level(level)
     keep = keep_trace or sampling.by_trace_id(sample_rate)
+    sample, render = sampling.processor(keep), _renderer(service)
     processors = [
         _request_fields_and_level,
-        sampling.processor(keep),
+        sample,
         _exception_fields,
         redaction.processor,
-        _renderer(service),
+        render,
     ]
     writer = LineWriter(stream if stream is not None else sys.stdout)
+    _request_line_chain = (LEVELS[level], keep, render, writer)
     # .bind() resolves structlog's lazy proxy once, instead of on every call.
     _logger = structlog.wrap_logger(
         writer,
@@ -241,6 +243,36 @@ def configure(
     _bridge_stdlib(LEVELS[level])
     _bridge_uncaught()
     return _logger
+
+
+# The pieces `request_line` uses: (minimum level, sampling decision, renderer, writer).
+_request_line_chain: (
+    tuple[int, Callable[[str | None], bool], Callable[..., str], LineWriter] | None
+) = None
+
+
+def request_line(level: str, /, **fields: Any) -> None:
+    """Write the request line (`level` is a structlog method name: info, warning, ...).
+
+    The most frequent line, so it skips what it does not need: every field of it is one the
+    services fill in themselves (route template, status, duration, validated ids; an unknown
+    HTTP method is scanned before it gets here), so it needs no redaction and none of
+    structlog's generic dispatch. The level filter, request fields, sampling, renderer and
+    writer are the very same as every other line's. Any other field (a `reason` built from
+    request data) sends the line through the whole chain instead.
+    """
+    chain = _request_line_chain
+    if chain is None or not redaction.OWN_FIELDS.issuperset(fields):
+        getattr(get_logger(), level)("request completed", **fields)
+        return
+    minimum, keep, render, writer = chain
+    if LEVELS[_METHOD_LEVELS[level]] < minimum:
+        return
+    event = _request_fields_and_level(None, level, {"event": "request completed", **fields})
+    # The sampling processor's rule, called directly (sampling.processor does the same).
+    if sampling.is_sampleable(event) and not keep(event.get("trace_id")):
+        return
+    writer.msg(render(None, level, event))
 
 
 def get_logger(**fields: Any) -> FilteringBoundLogger:

@@ -8,12 +8,11 @@ tuples, sets), goes through these rules:
    matched against one vocabulary, `SENSITIVE_TERMS`. Whatever is under a matching key
    (a string, a number, a whole object or array) is replaced by `[REDACTED]`.
 2. **By value.** Strings, numbers (ints and floats) and dict keys are scanned for payment
-   card numbers: every 13-19-digit window of a digit run (separated by up to three of
-   space, dash, dot, slash, comma, colon, underscore, ...; Unicode digits count) is tried
-   with the Luhn check, and the whole run (expiry or CVV written next to it included) is
-   masked when one passes. In free text, `key=value`, `key: value`, `key => value` and
-   `"key": "value"` for every key of the vocabulary, `Authorization:`/`Cookie:` lines,
-   `Bearer x`, URL userinfo (`https://user:pw@host`), JWTs and PEM private keys are masked.
+   card numbers (`bookstore.cardnumbers`: every 13-19-digit window of a digit run is tried
+   with the Luhn check, any separator and digit script). In free text, `key=value`,
+   `key: value`, `key => value` and `"key": "value"` for every key of the vocabulary,
+   `Authorization:`/`Cookie:` lines, `Bearer x`, URL userinfo (`https://user:pw@host`),
+   JWTs and PEM private keys are masked.
 
 Reasons and messages built from request data are masked with the same rules *before* they
 are shortened (`describe`), so a cut never leaves part of a card number behind.
@@ -31,6 +30,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from typing import Any
+
+from bookstore import cardnumbers
 
 MASK = "[REDACTED]"
 
@@ -95,7 +96,7 @@ _SCHEMES = ("bearer", "basic", "token", "digest", "negotiate", "ntlm", "apikey",
 TRUSTED_ID_KEYS = frozenset(
     {"trace_id", "span_id", "parent_span_id", "trace_flags", "request_id", "order_id"}
 )
-_OWN_FIELDS = TRUSTED_ID_KEYS | {
+OWN_FIELDS = TRUSTED_ID_KEYS | {
     "level",
     "method",  # known methods only; web.safe_method scans any other
     "route",
@@ -104,7 +105,7 @@ _OWN_FIELDS = TRUSTED_ID_KEYS | {
     "retry_attempt",
 }
 _MAX_DEPTH = 8
-_MAX_WINDOW_RUN = 64
+_CACHED_TEXT_LENGTH = 256
 _CACHE_LIMIT = 4096
 
 
@@ -167,7 +168,8 @@ def is_sensitive_key(key: str) -> bool:
     verdict = _key_verdicts.get(key)
     if verdict is None:
         verdict = _words_sensitive(key_words(key))
-        if len(_key_verdicts) < _CACHE_LIMIT:  # keys are few; a flood of new ones is not cached
+        # Keys are few; a flood of new ones (or a huge one) is not cached.
+        if len(_key_verdicts) < _CACHE_LIMIT and len(key) <= _CACHED_TEXT_LENGTH:
             _key_verdicts[key] = verdict
     return verdict
 
@@ -185,129 +187,26 @@ def vocabulary_markdown() -> str:
     return "\n".join(lines)
 
 
-# -- card numbers ----------------------------------------------------------------------------
-def luhn_valid(digits: str) -> bool:
-    """The Luhn checksum that every payment card number satisfies (ISO/IEC 7812)."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        digit = int(char)
-        if position % 2 == 1:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return total % 10 == 0
-
-
-_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
-
-
-def has_card_window(digits: list[int]) -> bool:
-    """True when some 13-19-digit window of `digits` passes Luhn and is not one digit repeated.
-
-    Prefix sums per parity make each window O(1): the digit at index k of a window ending
-    at j (exclusive) is doubled when (j - 1 - k) is odd.
-    """
-    n = len(digits)
-    if n < 13:
-        return False
-    # plain[p][k] / doubled[p][k]: sums over indices < k with index % 2 == p.
-    plain = ([0] * (n + 1), [0] * (n + 1))
-    doubled = ([0] * (n + 1), [0] * (n + 1))
-    same = [0] * n  # length of the run of equal digits ending at k
-    for k, digit in enumerate(digits):
-        parity = k & 1
-        for p in (0, 1):
-            plain[p][k + 1] = plain[p][k] + (digit if p == parity else 0)
-            doubled[p][k + 1] = doubled[p][k] + (_DOUBLED[digit] if p == parity else 0)
-        same[k] = same[k - 1] + 1 if k and digits[k - 1] == digit else 1
-    for end in range(13, n + 1):
-        last = (end - 1) & 1
-        for length in range(13, min(19, end) + 1):
-            start = end - length
-            if same[end - 1] >= length:
-                continue  # `0000000000000` passes Luhn but is nobody's card
-            total = (plain[last][end] - plain[last][start]) + (
-                doubled[1 - last][end] - doubled[1 - last][start]
-            )
-            if total % 10 == 0:
-                return True
-    return False
-
-
-_SEP = r"[ \t\-./_,:;|+\u2010-\u2015\u2212]"
-# 13 or more digits, up to three separator characters between any two of them.
-_DIGIT_RUN = re.compile(rf"\d(?:{_SEP}{{0,3}}\d){{12,}}")
-# Tokens shaped like the ids we log by design: the card scan never looks inside them.
-_ID_TOKEN = re.compile(
-    r"(?<![0-9A-Za-z])(?:"
-    r"ord-[0-9a-f]{16}"
-    r"|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-    r"|[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}"
-    r"|(?=[0-9]*[a-fA-F])[0-9a-fA-F]{32}"
-    r"|(?=[0-9]*[a-fA-F])[0-9a-fA-F]{16}"
-    r")(?![0-9A-Za-z])"
-)
-
-
-def _digits_of(run: str) -> list[int]:
-    if run.isascii():
-        return [ord(c) - 48 for c in run if "0" <= c <= "9"]
-    return [int(c) for c in run if c.isdecimal()]
-
-
-def _mask_run(match: re.Match[str]) -> str:
-    run = match.group(0)
-    digits = _digits_of(run)
-    if len(digits) > _MAX_WINDOW_RUN:
-        return MASK
-    return MASK if has_card_window(digits) else run
-
-
-def _mask_cards(text: str) -> str:
-    """`text` with every digit run holding a card number masked, id-shaped tokens left alone."""
-    if _DIGIT_RUN.search(text) is None:
-        return text
-    pieces: list[str] = []
-    position = 0
-    for match in _ID_TOKEN.finditer(text):
-        pieces.append(_DIGIT_RUN.sub(_mask_run, text[position : match.start()]))
-        pieces.append(match.group(0))
-        position = match.end()
-    pieces.append(_DIGIT_RUN.sub(_mask_run, text[position:]))
-    return "".join(pieces)
-
-
-def contains_card_number(text: str) -> bool:
-    return _mask_cards(text) != text
-
-
-def _number_is_card(value: int | float) -> bool:
-    if type(value) is float:
-        if value != value or value in (float("inf"), float("-inf")):
-            return False
-        if abs(value) >= 1e16:
-            return True  # beyond a float's exact digits: a card's prefix at best; never useful
-        return abs(value) >= 1e12 and _mask_cards(repr(value)) != repr(value)
-    return (value >= 10**12 or value <= -(10**12)) and _mask_cards(str(value)) != str(value)
-
-
 # -- secrets in free text --------------------------------------------------------------------
 # A key-like word, its closing quote (maybe escaped), a separator, the value's opening quote.
+# Every pattern that scans forward starts only at a word boundary and is possessive (`*+`):
+# a client controls this text, and a pattern that retried from every position of a long word
+# would take quadratic time (a 20 KB value once took 40 s).
 _KEY_SEP = re.compile(
-    r"([A-Za-z][A-Za-z0-9_.\-]*)(\\?[\"']?)(\s*(?:=>|:|=)\s*)(\\?[\"'])?", re.ASCII
+    r"(?<![A-Za-z0-9_.\-])([A-Za-z0-9_.\-]++)(\\?[\"']?)(\s*+(?:=>|:|=)\s*+)(\\?[\"'])?",
+    re.ASCII,
 )
 _SCHEME_PREFIX = re.compile(r"(?i)(?:" + "|".join(_SCHEMES) + r")\s+")
 _PLAIN_VALUE = re.compile(r"[^\s\"'&,;)\]}<>\\]+")
 _LINE_VALUE = re.compile(r"[^\r\n\"'\\]+")
-_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)([^/\s@?#\"']+)@")
+_USERINFO = re.compile(r"(?<![A-Za-z0-9+.\-])([A-Za-z][A-Za-z0-9+.\-]*+://)([^/\s@?#\"']++)@")
 # `Basic <base64>` only when the word after it looks encoded (a digit, +, / or =, or mixed
 # case), so that "basic information" stays readable.
 _BEARER = re.compile(
     r"(?i:(\bbearer\s+))[^\s\"',;]+"
     r"|(?i:(\bbasic\s+))(?=[A-Za-z0-9+/]*(?:[0-9+/=]|[a-z][A-Z]|[A-Z][a-z]))[A-Za-z0-9+/]{8,}={0,2}"
 )
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+_JWT = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]*+")
 _PEM = re.compile(
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.DOTALL
 )
@@ -328,6 +227,11 @@ def _mask_key_values(text: str) -> str:
         if quote:
             end = text.find(quote, start)
             end = len(text) if end < 0 else end
+        elif text.startswith(MASK, start):
+            # Already masked (a body masked by structure, then logged as a field): leave it,
+            # or `[REDACTED` would be taken for the value and a stray `]` left behind.
+            match = search(text, start + len(MASK))
+            continue
         else:
             whole_line = any(_singular(w) in _WHOLE_LINE_WORDS for w in key_words(key))
             # `token: Bearer abc`: the scheme and what follows it are masked together.
@@ -338,6 +242,9 @@ def _mask_key_values(text: str) -> str:
                 match = search(text, start)
                 continue
             end = value.end()
+            cut = text.find(MASK[:-1], start, end)
+            if cut >= 0 and text.startswith(MASK, cut):
+                end = cut + len(MASK)  # a card masked inside the value: one mask for both
         if end > start:
             pieces.append(text[position:start])
             pieces.append(MASK)
@@ -358,7 +265,6 @@ def _keep_prefix(match: re.Match[str]) -> str:
 
 
 _text_cache: dict[str, str] = {}
-_CACHED_TEXT_LENGTH = 256
 
 
 def redact_text(text: str) -> str:
@@ -386,7 +292,7 @@ def _redact_text(text: str) -> str:
         # rules sees every spelling (the logged text is the folded one).
         text = unicodedata.normalize("NFKC", text)
     if len(text) >= 13:
-        text = _mask_cards(text)
+        text = cardnumbers.mask_cards(text, MASK)
     if "=" in text or ":" in text:
         text = _mask_key_values(text)
         if "://" in text:
@@ -420,6 +326,8 @@ def _key_info(key: str) -> tuple[bool, str]:
     info = _key_infos.get(key)
     if info is None:
         info = (is_sensitive_key(key), redact_text(key))
+        if len(key) > _CACHED_TEXT_LENGTH:
+            return info
         if len(_key_infos) >= _CACHE_LIMIT:
             _key_infos.clear()
         _key_infos[key] = info
@@ -433,7 +341,10 @@ def _redact_dict(value: dict[Any, Any], depth: int) -> dict[Any, Any]:
         if type(k) is str:
             sensitive, shown = _key_infos.get(k) or _key_info(k)
         else:
-            sensitive, shown = False, MASK if type(k) is int and _number_is_card(k) else k
+            sensitive, shown = (
+                False,
+                MASK if type(k) is int and cardnumbers.number_is_card(k) else k,
+            )
         if sensitive:
             new = MASK
         elif type(v) is str:  # inlined: most leaves are short strings
@@ -459,11 +370,15 @@ def redact_value(value: Any, depth: int = 0) -> Any:
     if value is None or kind is bool:
         return value
     if kind is int:
-        return value if -(10**12) < value < 10**12 else (MASK if _number_is_card(value) else value)
+        return (
+            value
+            if -(10**12) < value < 10**12
+            else (MASK if cardnumbers.number_is_card(value) else value)
+        )
     if kind is float:
-        return MASK if _number_is_card(value) else value
+        return MASK if cardnumbers.number_is_card(value) else value
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return MASK if _number_is_card(value) else value
+        return MASK if cardnumbers.number_is_card(value) else value
     if isinstance(value, list | tuple | set | frozenset):
         if depth >= _MAX_DEPTH:
             return "[TRUNCATED]"
@@ -493,7 +408,7 @@ def processor(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, An
     """structlog processor: every field except our own validated ids goes through the rules."""
     verdicts, text_cache = _key_verdicts, _text_cache
     for key, value in event.items():
-        if key in _OWN_FIELDS:
+        if key in OWN_FIELDS:
             continue
         sensitive = verdicts.get(key)
         if sensitive is None:

@@ -23,7 +23,7 @@ HTTP/1.1 is served by `GuardedH11Protocol`, uvicorn's h11 protocol with two guar
 
 The body's read timeout is the app's (`web.read_json_object`: 408, connection closed). The
 names used here (`cycle`, `send_400_response`, `conn`, `transport`, `logger`) are those of
-uvicorn/protocols/http/h11_impl.py (uvicorn 0.29 to 0.54 at least); tests/
+uvicorn/protocols/http/h11_impl.py (read in uvicorn 0.54.0, the version installed here); tests/
 test_bookstore_protocol.py proves the behaviour against the installed uvicorn.
 """
 

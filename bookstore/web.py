@@ -207,15 +207,15 @@ class RequestContext:
                 extra["reason"] = state[REQUEST_LINE_REASON]
             route = route_template(scope)
             duration_ms = round((time.perf_counter() - started_at) * 1000, 3)
-            line = log.info
+            level = "info"
             if status >= 500:
-                line = log.error
+                level = "error"
             elif status >= 400:
-                line = log.warning
+                level = "warning"
             elif route in PROBE_ROUTES:
-                line = log.debug
-            line(
-                "request completed",
+                level = "debug"
+            logs.request_line(
+                level,
                 method=safe_method(scope["method"]),
                 route=route,
                 status=status,

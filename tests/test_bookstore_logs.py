@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from bookstore import logs, logschema, redaction, sampling
+from bookstore import cardnumbers, logs, logschema, redaction, sampling
 
 TRACE = {
     "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
@@ -208,8 +208,8 @@ def test_digit_runs_that_are_not_card_numbers_stay(text):
 
 
 def test_luhn():
-    assert redaction.luhn_valid("79927398713")
-    assert not redaction.luhn_valid("79927398710")
+    assert cardnumbers.luhn_valid("79927398713")
+    assert not cardnumbers.luhn_valid("79927398710")
 
 
 def test_sensitive_keys_are_masked_at_any_depth_and_in_any_case():
@@ -413,3 +413,45 @@ def test_a_line_that_cannot_be_rendered_becomes_an_error_line():
         "TypeError",  # orjson reports the failing default=str as a TypeError
     )
     assert logschema.validate_line(text) == []
+
+
+# --- the request line's shorter way -------------------------------------------------------
+def test_request_line_writes_the_same_line_as_the_full_chain(capture):
+    lines = capture()
+    token = logs.bind_request(TRACE)
+    try:
+        logs.request_line("info", method="GET", route="/books", status=200, duration_ms=1.5)
+        logs.get_logger().info(
+            "request completed", method="GET", route="/books", status=200, duration_ms=1.5
+        )
+    finally:
+        logs.unbind_request(token)
+    short, full = lines()
+    short.pop("time"), full.pop("time")
+    assert short == full
+    assert list(short) == list(full), "same keys in the same order"
+
+
+def test_request_line_with_a_field_of_request_data_takes_the_redacting_chain(capture):
+    lines = capture()
+    logs.request_line(
+        "warning",
+        method="POST",
+        route="/orders",
+        status=408,
+        duration_ms=1.0,
+        reason="password=hunter2, card 4111 1111 1111 1111",
+    )
+    [line] = lines()
+    assert line["reason"] == "password=[REDACTED], card [REDACTED]"
+
+
+def test_request_line_honours_level_and_sampling(capture):
+    lines = capture(level="WARN", keep_trace=lambda trace_id: False)
+    logs.request_line("info", method="GET", route="/books", status=200, duration_ms=1.0)
+    logs.request_line("debug", method="GET", route="/healthz", status=200, duration_ms=1.0)
+    assert lines() == []
+    lines = capture(level="DEBUG", keep_trace=lambda trace_id: False)
+    logs.request_line("info", method="GET", route="/books", status=200, duration_ms=1.0)
+    logs.request_line("warning", method="GET", route="/books", status=404, duration_ms=1.0)
+    assert [line["status"] for line in lines()] == [404], "only the successful line is sampled"

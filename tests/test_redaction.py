@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bookstore import redaction
+from bookstore import cardnumbers, redaction
 from bookstore.redaction import MASK
 
 VISA = "4111111111111111"
@@ -150,6 +150,10 @@ def test_depth_beyond_the_limit_is_cut_not_leaked():
         "4111  1111  1111  1111",
         "4111 - 1111 - 1111 - 1111",
         "4111\u00a01111\u20131111\u20141111",  # no-break space, en and em dashes
+        "4111\n1111\t1111\r\n1111",
+        "4111    1111    1111    1111",
+        "4\u200b1\u200b1\u200b1111111111111",  # zero-width spaces
+        "4111*1111#1111~1111",
         "\uff14\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11",
         "\u0664\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661",
         "4111111111111111 12/27 737",  # followed by expiry and CVV: one run, masked whole
@@ -216,14 +220,14 @@ def test_id_shaped_tokens_are_never_masked(text):
 
 
 def test_windows_are_tried_inside_long_runs_but_huge_runs_are_masked_outright():
-    assert redaction.has_card_window([int(c) for c in "99" + VISA + "99"])
-    assert not redaction.has_card_window([int(c) for c in "20261201143000"])
+    assert cardnumbers.has_card_window([int(c) for c in "99" + VISA + "99"])
+    assert not cardnumbers.has_card_window([int(c) for c in "20261201143000"])
     assert redaction.redact_text("1" * 70 + "2") == MASK
 
 
 def test_luhn():
-    assert redaction.luhn_valid("79927398713")
-    assert not redaction.luhn_valid("79927398710")
+    assert cardnumbers.luhn_valid("79927398713")
+    assert not cardnumbers.luhn_valid("79927398710")
 
 
 # --- free text -------------------------------------------------------------------------
@@ -254,6 +258,9 @@ def test_luhn():
         ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJTRUNSRVQxIn0.SECRET1", "jwt "),
         ("-----BEGIN PRIVATE KEY-----\nSECRET1\n-----END PRIVATE KEY-----", ""),
         ("\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44=SECRET1", "password="),
+        ("9password=SECRET1", "9password="),
+        ("--db_password=SECRET1", "--db_password="),
+        ("_token: SECRET1", "_token: "),
     ],
 )
 def test_secrets_in_free_text_are_masked_and_the_rest_kept(text, kept):
@@ -312,3 +319,37 @@ def test_the_vocabulary_renders_every_term():
             assert f"`{term}`" in text
     for word in redaction.METADATA_WORDS:
         assert f"`{word}`" in text
+
+
+@pytest.mark.timeout(30)  # a hang guard, not a speed target (those are in benchmarks/)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a" * 16000 + " " * 5000 + "b=",  # took 40 s when the key pattern retried every position
+        "eyJ" * 5000,
+        "x://" + "a" * 16000,
+        "a" * 16000 + " ://",
+        "password: " * 2000,
+        ("1" * 12 + "-") * 1000,
+        "1 " * 8000,
+        "\uff11" * 16000,
+        "Bearer " * 3000,
+    ],
+)
+def test_hostile_long_texts_are_scanned_in_linear_time(text):
+    for _ in range(20):
+        redaction.redact_text(text + str(_))  # new text each time: no cache hit
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["db_password=SECRET1 x", "Authorization: Bearer SECRET1", '{"token": "SECRET1"}', "pin=1234"],
+)
+def test_masking_twice_changes_nothing(text):
+    once = redaction.redact_text(text)
+    assert redaction.redact_text(once) == once
+    assert redaction.redact_value({"note": once}) == {"note": once}
+
+
+def test_a_card_glued_to_a_keyed_value_leaves_one_mask_and_no_stray_bracket():
+    assert redaction.redact_text("password=hunter2 4111 1111 1111 1111") == "password=[REDACTED]"

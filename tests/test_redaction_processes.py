@@ -13,6 +13,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from bookstore.settings import Settings, SettingsError
 from tests.test_bookstore_processes import free_port, start
 
 pytestmark = pytest.mark.timeout(120)
@@ -102,3 +103,11 @@ def test_catalog_call_failed_shows_the_url_without_credentials(tmp_path):
     [failed] = [line for line in orders.lines() if line["msg"] == "catalog call failed"]
     assert failed["catalog_url"].startswith("http://[REDACTED]@127.0.0.1:")
     assert URL_PASSWORD not in orders.stdout.read_text()
+
+
+@pytest.mark.parametrize("url", ["ftp://svc:Zqpw0000015x@catalog", "svc:Zqpw0000015x@catalog"])
+def test_a_refused_catalog_url_is_reported_without_its_credentials(url):
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({"CATALOG_URL": url})
+    assert "Zqpw0000015x" not in str(refused.value)
+    assert "[REDACTED]@catalog" in str(refused.value)

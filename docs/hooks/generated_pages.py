@@ -7,6 +7,7 @@ the marker is replaced by Markdown rendered from the single source of that fact:
   command shown is the command `nox -s lab-2` runs, versions included;
 - `versions`: every pinned version, from `versions.toml` through `labconfig.versions`;
 - `log-schema`: the log contract, from `bookstore/log-schema.json`;
+- `redaction-vocabulary`: the words that make a key sensitive, from `bookstore.redaction`;
 - `checkers`: the checker catalogue, from `checks.catalogue`.
 
 An unknown marker, or a source that cannot be read, fails the build with a message that says
@@ -273,6 +274,13 @@ def render_log_schema(page_src_uri: str) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def render_redaction_vocabulary(page_src_uri: str) -> str:
+    """The sensitive-key vocabulary and the value rules, from bookstore.redaction."""
+    from bookstore import redaction
+
+    return redaction.vocabulary_markdown()
 
 
 # -- checker catalogue -----------------------------------------------------------------------
@@ -903,6 +911,7 @@ RENDERERS: dict[str, Callable[[str], str]] = {
     "lab2": render_lab2,
     "versions": render_versions,
     "log-schema": render_log_schema,
+    "redaction-vocabulary": render_redaction_vocabulary,
     "checkers": render_checkers,
     "drills": render_drills,
     "instructor-timing": render_instructor_timing,
