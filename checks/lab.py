@@ -8,6 +8,7 @@ manifests contract, not from each checker.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,9 +49,17 @@ def _logging_names() -> dict[str, str]:
     }
 
 
+EXERCISES_ENV = "LAB_EXERCISES"
+
+
 def _exercises_dir() -> Path:
-    """Where the learner's answer files live (exercises/lab2/ of the repository)."""
-    return REPO_ROOT / "exercises" / "lab2"
+    """Where the learner's answer files live: exercises/lab2/ of the repository, or the folder
+    LAB_EXERCISES names (relative to the repository; `--solve` points it at the reference)."""
+    given = os.environ.get(EXERCISES_ENV, "").strip()
+    if not given:
+        return REPO_ROOT / "exercises" / "lab2"
+    path = Path(given).expanduser()
+    return path if path.is_absolute() else REPO_ROOT / path
 
 
 @dataclass

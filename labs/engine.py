@@ -535,13 +535,17 @@ class Engine(LearnerFlow):
         )
         return self.run_check(step, action)
 
+    def _score_file(self, action: Action) -> Path:
+        """The score JSON this check action writes (read back for results and diagnoses)."""
+        return score_path(action, getattr(self.runner, "cwd", REPO_ROOT))
+
     def run_check(self, step: Step, action: Action) -> Verdict:
         """Run a check action; a failure is a verdict (with each checker's diagnosis), not an
         exception, so a flow can teach from it instead of stopping."""
         try:
             ran = self._check(step, action, checker_ids(action))
         except StepFailure as failure:
-            diagnoses = _read_diagnoses(self.lab_dir / Path(SCORE_JSON).name)
+            diagnoses = _read_diagnoses(self._score_file(action))
             return Verdict(False, True, diagnoses, failure.reason)
         return Verdict(ran, ran, {})
 
@@ -556,7 +560,7 @@ class Engine(LearnerFlow):
                 action,
             )
             return False
-        score = score_path(action, getattr(self.runner, "cwd", REPO_ROOT))
+        score = self._score_file(action)
         score.unlink(missing_ok=True)  # never read a previous run's results
         result = self._run(action)
         if result.returncode in (PYTEST_USAGE_ERROR, PYTEST_NO_TESTS):

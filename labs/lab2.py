@@ -161,6 +161,7 @@ def _with_checks(settings: Settings, namespaces: tuple[str, ...], step: Step) ->
         argv=checker_argv(settings.kubeconfig, tuple(c.id for c in step.checks)),
         title="Run the checkers of this step",
         kind=CHECK,
+        env=CHECK_ENV.get(step.id, ()),
         timeout=settings.seconds(300),
         # A failing checker is explained by the state of both namespaces.
         namespaces=namespaces,
@@ -602,6 +603,10 @@ def _step5(c: _Context) -> Step:
 
 # -- the learner's exercises (learner mode; the step's actions are the reference solution) ----
 EXERCISES = "exercises/lab2"
+# The reference answers of the extras (--solve loads the rules, the incident checker reads the
+# answers from here through LAB_EXERCISES).
+SOLUTIONS = "labs/solutions/lab2"
+CHECK_ENV = {"incident": (("LAB_EXERCISES", SOLUTIONS),)}
 ALLOY_STARTER = f"{EXERCISES}/alloy-values.yaml"
 QUERIES_FILE = f"{EXERCISES}/queries.yaml"
 # The reference answers, applied by --solve and shown collapsed on the lab page.
@@ -876,6 +881,9 @@ def retention_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
         number=number,
         id="retention",
         title="Retention: how long Loki keeps each stream",
+        objective="Read from Loki's own configuration how long it keeps each stream, and why "
+        "nothing is deleted until the compactor applies a retention period.",
+        minutes=10,
         docs=f"lab-2.md#step-{number}",
         summary=(
             "Loki deletes nothing until its compactor applies retention. The Loki values turn it "
@@ -907,6 +915,9 @@ def node_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
         number=number,
         id="the-node",
         title="On the node: the CRI log files and their rotation",
+        objective="See the CRI log files on the node, watch the kubelet rotate them, and "
+        "compare what `kubectl logs` still shows with what Loki kept.",
+        minutes=15,
         docs=f"lab-2.md#step-{number}",
         summary=(
             "`kubectl logs` reads a file on the node. Look at it inside the kind node, watch the "
@@ -954,6 +965,10 @@ def alerting_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
         number=number,
         id="alerting",
         title="Alerting on logs: an error-rate rule and an absence rule",
+        objective="Write log-based alert rules for Loki's ruler: one that fires on an error "
+        "rate, one that fires when lines stop arriving.",
+        minutes=25,
+        task=_task_alerting(settings, log_ns),
         docs=f"lab-2.md#step-{number}",
         summary=(
             f"Your task: fill in the two TODOs of {ALERT_RULES}. Loki's ruler evaluates the "
@@ -962,9 +977,9 @@ def alerting_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
         ),
         actions=(
             Action(
-                argv=kubectl(settings, "apply", "-k", EXERCISES),
-                title=f"Load {ALERT_RULES} as ConfigMap `loki-alert-rules` (apply again after "
-                "each edit)",
+                argv=kubectl(settings, "apply", "-k", SOLUTIONS),
+                title=f"Load the reference rules ({SOLUTIONS}/alert-rules.yaml) as ConfigMap "
+                "`loki-alert-rules`",
                 timeout=60,
                 namespaces=(log_ns,),
             ),
@@ -1057,35 +1072,43 @@ def alerting_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
     )
 
 
+def _incident_start(settings: Settings, app_ns: str) -> tuple[Action, ...]:
+    """Start the incident: a fault rate on one service, then traffic."""
+    return (
+        Action(
+            argv=kubectl(
+                settings,
+                "-n",
+                app_ns,
+                "set",
+                "env",
+                "deployment/catalog",
+                f"FAULT_RATE={INCIDENT_FAULT_RATE}",
+            ),  # fmt: skip
+            title="Start the incident (do not read the command: find the cause in the logs)",
+            timeout=60,
+        ),
+        _rollout(settings, app_ns, "deployment/catalog", 180),
+        *_loadgen_run(settings, app_ns),
+    )
+
+
 def incident_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
     app_ns = v["bookstore"]["namespace"] if "bookstore" in v else "bookstore"
     return Step(
         number=number,
         id="incident",
         title="Incident challenge: intermittent 503s",
+        objective="Find a failing dependency from the logs alone, and show it with one query.",
+        minutes=20,
+        task=_task_incident(settings, app_ns),
         docs=f"lab-2.md#step-{number}",
         summary=(
             "Unguided: orders fail now and then. From the logs alone, find the dependency that "
             f"fails, and write its name and the LogQL query that shows it into "
             f"{INCIDENT_ANSWERS}."
         ),
-        actions=(
-            Action(
-                argv=kubectl(
-                    settings,
-                    "-n",
-                    app_ns,
-                    "set",
-                    "env",
-                    "deployment/catalog",
-                    f"FAULT_RATE={INCIDENT_FAULT_RATE}",
-                ),  # fmt: skip
-                title="Start the incident (do not read the command: find the cause in the logs)",
-                timeout=60,
-            ),
-            _rollout(settings, app_ns, "deployment/catalog", 180),
-            *_loadgen_run(settings, app_ns),
-        ),
+        actions=_incident_start(settings, app_ns),
         checks=(CheckRef("lab2.incident"),),
         hints=(
             "Start from the ERROR lines, follow one trace_id through both services, and read "
@@ -1093,6 +1116,55 @@ def incident_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
             f"End the incident afterwards: `kubectl -n {app_ns} set env deployment/catalog "
             "FAULT_RATE-`.",
         ),
+    )
+
+
+def _task_alerting(settings: Settings, log_ns: str) -> Task:
+    return Task(
+        goal=(
+            f"Fill in the two TODOs of {ALERT_RULES}: an error-rate rule that fires when more "
+            "than a few percent of the bookstore's lines are errors, and a rule that fires when "
+            "its lines stop arriving. Load them into Loki's ruler with the command below (again "
+            "after each edit)."
+        ),
+        files=(ALERT_RULES,),
+        commands=(
+            Action(
+                argv=kubectl(settings, "apply", "-k", EXERCISES),
+                title=f"Load {ALERT_RULES} as ConfigMap `loki-alert-rules` in `{log_ns}`",
+                timeout=60,
+            ),
+        ),
+        checks=(CheckRef("lab2.alert-rules"),),
+        hints=(
+            "A ratio of two `sum(rate(...))` over the same selector gives the error share; "
+            "compare it with a threshold such as 0.05.",
+            "`count_over_time(...) == 0` never fires: with no lines there is no series to "
+            "compare. absent_over_time returns 1 exactly then.",
+            "Try each expression in Grafana Explore first; a rule the ruler cannot evaluate "
+            "shows health `err` and its error in /prometheus/api/v1/rules.",
+        ),
+        solution_files=(f"{SOLUTIONS}/alert-rules.yaml",),
+        pitfalls=("`== 0` absence rules that can never fire; a `for:` longer than the test.",),
+    )
+
+
+def _task_incident(settings: Settings, app_ns: str) -> Task:
+    return Task(
+        goal=(
+            "Orders fail now and then. From the logs alone (Grafana Explore or Loki's API), "
+            "find the dependency that fails, then write its name and the LogQL query that "
+            f"shows it into {INCIDENT_ANSWERS}."
+        ),
+        files=(INCIDENT_ANSWERS,),
+        setup=_incident_start(settings, app_ns),
+        checks=(CheckRef("lab2.incident"),),
+        hints=(
+            "Start from the ERROR lines, follow one trace_id through both services, and read "
+            "the WARN lines of the same request too.",
+            "The failing dependency is named in a field of the lines that report it.",
+        ),
+        solution_files=(f"{SOLUTIONS}/incident.yaml",),
     )
 
 

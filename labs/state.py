@@ -62,9 +62,28 @@ def shape_problem(data: Any) -> str | None:
     steps = data.get("steps", {})
     if isinstance(steps, dict) and any(not str(k).isdigit() for k in steps):
         return '"steps" has a key that is not a step number'
-    return _entries_problem("steps", steps, "done_at") or _entries_problem(
+    return _steps_problem(steps) or _entries_problem(
         "checks", data.get("checks", {}), "result", CHECK_RESULTS
     )
+
+
+def _steps_problem(steps: Any) -> str | None:
+    """Each step entry records it done (`done_at`) or its task handed out (`task_at`, learner
+    mode, with counts of hints seen and failed `attempts`)."""
+    if not isinstance(steps, dict):
+        return f'"steps" is a {type(steps).__name__}, not an object'
+    for key, entry in steps.items():
+        where = f'"steps.{clip(key, 40)}"'
+        if not isinstance(entry, dict):
+            return f"{where} is not an object"
+        stamps = [entry.get(k) for k in ("done_at", "task_at") if k in entry]
+        if not stamps or not all(isinstance(v, str) for v in stamps):
+            return f'{where} has neither a "done_at" nor a "task_at" text'
+        for count in ("hints", "attempts"):
+            value = entry.get(count, 0)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                return f"{where}.{count} is not a count"
+    return None
 
 
 def _read(path: Path) -> tuple[dict[str, Any] | None, str | None]:

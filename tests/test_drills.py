@@ -45,6 +45,7 @@ def plugin(tmp_path: Path) -> Path:
 
 
 def engine(runner: FakeRunner, lab_dir: Path, plugin: Path) -> Engine:
+    runner.cwd = lab_dir.parent  # the check action's `.lab/score.json` is then lab_dir's
     return Engine(lab2.LAB, runner, lab_dir=lab_dir, clock=FakeClock(), checks_plugin=plugin)
 
 

@@ -14,6 +14,7 @@ from labs import engine, lab2, learner
 from labs.__main__ import main
 from labs.engine import Engine, Options
 from labs.runner import Result
+from labs.settings import Settings
 from tests.lab_fakes import FakeClock, FakeRunner
 
 NAME = lab2.LAB.cluster_name
@@ -34,7 +35,9 @@ def plugin(tmp_path: Path) -> Path:
 
 
 def run(runner: FakeRunner, lab_dir: Path, plugin: Path, options: Options | None = None) -> int:
-    """One `nox -s lab-2` (a new Engine each time: what survives is .lab/state.json)."""
+    """One `nox -s lab-2` (a new Engine each time: what survives is .lab/state.json). The
+    runner works in the lab dir's parent, so the check action's `.lab/score.json` lands there."""
+    runner.cwd = lab_dir.parent
     eng = Engine(LAB, runner, lab_dir=lab_dir, clock=FakeClock(), checks_plugin=plugin)
     return eng.run(options or Options())
 
@@ -223,7 +226,10 @@ def test_learner_dry_run_shows_set_up_and_tasks_but_no_solution(capsys, monkeypa
     assert main(["run", "lab2", "--dry-run"]) == 0
     out = capsys.readouterr().out
     shown = [line[2:] for line in out.splitlines() if line.startswith("$ ")]
-    expected = [pa.display for ps in engine.plan(LAB) for pa in ps.actions]
+    # The lab as `main` builds it here: the docker client this machine's rule picks.
+    expected = [
+        pa.display for ps in engine.plan(lab2.build(Settings.from_env())) for pa in ps.actions
+    ]
     assert shown == expected
     learner_runs = set(expected)  # set-up steps (0, the optional 5) and each task's set-up
     solution_only = {d for s in LAB.steps if s.task for d in displays(s.actions)} - learner_runs

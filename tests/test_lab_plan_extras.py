@@ -43,7 +43,7 @@ def expected_extras() -> dict[int, list[str]]:
             _checks("lab2.node-rotation"),
         ],
         8: [
-            f"{K} apply -k exercises/lab2",
+            f"{K} apply -k labs/solutions/lab2",  # --solve loads the reference rules
             f"{K} get --raw {PROXY}/prometheus/api/v1/rules",
             _fault("0.3"),
             RESTART,
@@ -59,13 +59,14 @@ def expected_extras() -> dict[int, list[str]]:
             f"{K} -n bookstore set env deployment/catalog FAULT_RATE=0.3",
             ROLLOUTS[0],
             *LOADGEN,
-            _checks("lab2.incident"),
+            # --solve checks the reference answers; the learner's task checks their own file.
+            "LAB_EXERCISES=labs/solutions/lab2 " + _checks("lab2.incident"),
         ],
     }
 
 
 def test_extra_steps_are_the_expected_commands():
-    planned = {ps.step.number: ps for ps in engine.plan(lab2.LAB)}
+    planned = {ps.step.number: ps for ps in engine.plan(lab2.LAB, engine.Options(solve=True))}
     got = {n: [pa.display for pa in planned[n].actions] for n in (6, 7, 8, 9)}
     assert got == expected_extras()
     assert [planned[n].step.id for n in (6, 7, 8, 9)] == [
@@ -80,3 +81,14 @@ def test_every_extra_checker_is_in_the_catalogue_and_linked_to_the_extras_page()
                    (9, "lab2.incident")):  # fmt: skip
         assert [c.id for c in lab2.LAB.step(n).checks] == [cid]
         assert catalogue.get(cid).docs.startswith("hands-on-extras.md#")
+
+
+def test_the_learner_writes_the_rules_and_the_incident_answers_themselves():
+    planned = {ps.step.number: ps for ps in engine.plan(lab2.LAB)}
+    shown = [pa.display for n in (8, 9) for pa in planned[n].actions]
+    assert not any("labs/solutions" in d for d in shown)  # no reference answer in learner mode
+    alerting, incident = lab2.LAB.step(8).task, lab2.LAB.step(9).task
+    assert alerting.files == ("exercises/lab2/alert-rules.yaml",)
+    assert [a.argv[-2:] for a in alerting.commands] == [("-k", "exercises/lab2")]
+    assert incident.files == ("exercises/lab2/incident.yaml",)
+    assert incident.setup == lab2.LAB.step(9).actions[: len(incident.setup)]  # the same start
