@@ -1,12 +1,15 @@
 """The fake lab, extended with what the alerting, retention, node and incident checkers read.
 
-Built on tests/fakes.py (same clock, same Loki lines, same bookstore) without changing it:
+Built on tests/fakes.py and tests/fake_loki.py (same clock, same Loki records, same bookstore,
+the node's clock, each pod's agent batches) through their public surface:
 
 - `RulerLoki` adds Loki's ruler API (`/prometheus/api/v1/rules`, `/prometheus/api/v1/alerts`)
-  evaluating a rules file the way the ruler does, and `/config` (the running configuration as
-  YAML, durations in Prometheus form).
-- `ExtrasCluster` adds the kubelet's configz and its log rotation, and the incident: an
-  explicit FAULT_RATE on one Deployment whose simulated database fails in the logs.
+  evaluating a rules file the way the ruler does, on Loki's clock (the node's: Loki runs in the
+  cluster), each evaluation seeing only the lines whose batch had arrived by then; and `/config`
+  (the running configuration as YAML, durations in Prometheus form).
+- `ExtrasCluster` adds the kubelet's configz and its log rotation (by the size of the CRI file
+  the runtime wrote), and the incident: an explicit FAULT_RATE on one Deployment whose
+  simulated database fails in the logs.
 - `fake_lab(...)` returns a Lab over it; `Extras` holds one switch per way these exercises go
   wrong (the defaults are the lab as the repository ships it, solved).
 
