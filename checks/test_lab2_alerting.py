@@ -26,6 +26,9 @@ RULES_CONFIGMAP = "loki-alert-rules"
 # (grafana/loki v3.7 pkg/ruler/base/api.go marshals time.Time as RFC 3339).
 NEVER_EVALUATED = "0001-01-01T00:00:00Z"
 INGEST_MARGIN_S = 15  # agent batching + ingestion: a line is queryable within seconds
+# The ruler's evaluation_interval default, for a group that shows no interval of its own
+# (grafana/loki v3.7 pkg/ruler/base/ruler.go: evaluation_interval 1m).
+DEFAULT_INTERVAL_S = 60
 ERROR_SELECTOR = re.compile(
     r'ERROR|level\s*=~?\s*"\(\?i\)error|status\s*=~\s*"5|status\s*>=?\s*5\d\d', re.IGNORECASE
 )
@@ -42,9 +45,14 @@ def reload_command(lab: Lab) -> str:
 
 
 def alerting_rules(groups: list[dict]) -> list[dict]:
-    """Every alerting rule of every group, with its group's name under `group`."""
+    """Every alerting rule of every group, with its group's name under `group` and its group's
+    evaluation interval in seconds under `group_interval`."""
     return [
-        {**rule, "group": group.get("name", "?")}
+        {
+            **rule,
+            "group": group.get("name", "?"),
+            "group_interval": float(group.get("interval") or DEFAULT_INTERVAL_S),
+        }
         for group in groups
         for rule in group.get("rules") or []
         if rule.get("type") == "alerting"
@@ -151,19 +159,36 @@ def _absence_quiet(lab: Lab, absence: list[dict], timeout: float) -> dict:
 
     Lines must be arriving when the rule is judged: after minutes without traffic a correct
     absence rule is rightly pending, and that would be the lab's quiet, not the rule's fault.
+
+    `lastEvaluation` is on Loki's clock (the node's), which may be minutes off this machine's,
+    so the evaluation to wait for is reckoned from the ruler's own times only: at the first
+    request the ruler's clock read at most one interval past the evaluation it showed then
+    (or, for a rule not evaluated yet, at most its first evaluation).
     """
     names = {r.get("name") for r in absence}
     every: list[dict] = []
-    # An evaluation this long after the first request has that request in its window.
-    since = lab.clock.time_ns() + INGEST_MARGIN_S * 10**9
+    first_seen: dict[str, int] = {}  # lastEvaluation at the first request (0: never)
+    wait_for: dict[str, int] = {}  # an evaluation at least this late saw the first request
+    margin = INGEST_MARGIN_S * 10**9
 
     def probe() -> list[dict]:
         lab.send("catalog", "GET", "/books", request_id=new_marker())
         every[:] = alerting_rules(_read(lab, "reading the ruler's rules", lab.loki.rule_groups))
-        return [r for r in every if r.get("name") in names]
+        rules = [r for r in every if r.get("name") in names]
+        for r in rules:
+            name, at = r.get("name"), evaluated_at_ns(r)
+            before = first_seen.setdefault(name, at)
+            if name not in wait_for and before:
+                wait_for[name] = before + int(r["group_interval"] * 1e9) + margin
+            elif name not in wait_for and at:
+                wait_for[name] = at + margin
+        return rules
 
     def settled(rules: list[dict]) -> bool:
-        return bool(rules) and all(evaluated_at_ns(r) >= since for r in rules)
+        return bool(rules) and all(
+            r.get("name") in wait_for and evaluated_at_ns(r) >= wait_for[r.get("name")]
+            for r in rules
+        )
 
     try:
         rules = poll(

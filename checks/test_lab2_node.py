@@ -120,7 +120,7 @@ def check_node_rotation(lab: Lab, timeout: float = 240, batch: int = 40) -> Pass
         ) from None
     again = f'{{namespace="{APP_NAMESPACE}", pod="{pod}"}} |= "{marker}"'
     try:
-        kept = lab.loki.entries(again, start_ns=start_ns, end_ns=lab.clock.time_ns() + 1)
+        kept = lab.loki.entries(again, start_ns=start_ns, end_ns=lab.evidence_end_ns())
     except LokiError as e:
         raise CheckFailed(
             str(e), "Loki answers query_range", f"kubectl -n {lab.logging_ns} get pods"

@@ -192,8 +192,11 @@ class FakeLoki:
     def lines(self) -> list[tuple[int, dict, str]]:
         return [(r.ts, r.labels, r.line) for r in self.records]
 
-    def visible(self, start: int, end: int):
-        now = self.clock.monotonic()
+    def visible(self, start: int, end: int, at: float | None = None):
+        """Lines Loki holds with start <= ts < end, as of fake-clock time `at` (default now):
+        a line is there once its batch has arrived. `at` is for the ruler fake
+        (tests/fakes_ruler.py), whose evaluations catch up on past ticks."""
+        now = self.clock.monotonic() if at is None else at
         for r in self.records:
             if (
                 r.arrives <= now

@@ -1,12 +1,15 @@
 """The fake lab, extended with what the alerting, retention, node and incident checkers read.
 
-Built on tests/fakes.py (same clock, same Loki lines, same bookstore) without changing it:
+Built on tests/fakes.py and tests/fake_loki.py (same clock, same Loki records, same bookstore,
+the node's clock, each pod's agent batches) through their public surface:
 
 - `RulerLoki` adds Loki's ruler API (`/prometheus/api/v1/rules`, `/prometheus/api/v1/alerts`)
-  evaluating a rules file the way the ruler does, and `/config` (the running configuration as
-  YAML, durations in Prometheus form).
-- `ExtrasCluster` adds the kubelet's configz and its log rotation, and the incident: an
-  explicit FAULT_RATE on one Deployment whose simulated database fails in the logs.
+  evaluating a rules file the way the ruler does, on Loki's clock (the node's: Loki runs in the
+  cluster), each evaluation seeing only the lines whose batch had arrived by then; and `/config`
+  (the running configuration as YAML, durations in Prometheus form).
+- `ExtrasCluster` adds the kubelet's configz and its log rotation (by the size of the CRI file
+  the runtime wrote), and the incident: an explicit FAULT_RATE on one Deployment whose
+  simulated database fails in the logs.
 - `fake_lab(...)` returns a Lab over it; `Extras` holds one switch per way these exercises go
   wrong (the defaults are the lab as the repository ships it, solved).
 
@@ -21,7 +24,7 @@ import secrets
 import shutil
 import tempfile
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -30,18 +33,9 @@ import httpx
 import yaml
 
 from checks.lab import Lab
-from labconfig.versions import REPO_ROOT
-from tests.fakes import (
-    NS_APP,
-    NS_LOGGING,
-    FakeCluster,
-    FakeLoki,
-    Scenario,
-    _apply,
-    _ProxyClient,
-    parse_logql,
-)
-from tests.fakes import _match_labels as match_labels
+from labconfig.versions import REPO_ROOT, load_versions
+from tests.fake_loki import FakeLoki, apply_stages, match_labels, parse_logql
+from tests.fakes import NS_APP, FakeCluster, Scenario, rfc3339
 
 LOKI_VALUES = REPO_ROOT / "manifests" / "logging" / "loki-values.yaml"
 KIND_CONFIG = REPO_ROOT / "manifests" / "kind" / "cluster.yaml"
@@ -72,7 +66,6 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 # containerLogMaxSize 10Mi, containerLogMaxFiles 5: kubernetes pkg/kubelet/apis/config/v1beta1/
 # defaults.go).
 MONITOR_INTERVAL_S = 10.0
-CRI_PREFIX_BYTES = len("2026-12-01T14:00:00.123456789Z stdout F ")
 
 
 def prom_duration(seconds: float) -> str:
@@ -173,19 +166,30 @@ class RuleEvaluator:
     pkg/logql/engine.go and pkg/logql/syntax; Loki docs "Metric queries").
     """
 
-    def __init__(self, loki: FakeLoki):
+    def __init__(self, loki: FakeLoki, skew_s: float = 0.0):
         self.loki = loki
+        # Loki runs on a cluster node, so its ruler evaluates on the node's clock, the same
+        # clock the lines' CRI timestamps come from (tests/fakes.py FakeCluster.node_ns).
+        self.skew_ns = int(skew_s * 1e9)
+
+    def now_ns(self) -> int:
+        """Loki's clock now."""
+        return self.loki.clock.time_ns() + self.skew_ns
+
+    def at(self, t_ns: int) -> float:
+        """The fake clock's monotonic time when Loki's clock read `t_ns`."""
+        return self.loki.clock.monotonic() - (self.now_ns() - t_ns) / 1e9
 
     def lines(self, query: str, start_ns: int, end_ns: int) -> int:
+        """Lines in the range window (start, end] that Loki held at end_ns: a line whose
+        agent batch arrived later is not seen by that evaluation."""
         matchers, stages = parse_logql(query)
-        horizon = end_ns - int(self.loki.ingest_delay * 1e9)  # not yet queryable at end_ns
         return sum(
             1
-            for ts, labels, line in self.loki.lines
-            if start_ns < ts <= min(end_ns, horizon)
-            and labels.get("pod") not in self.loki.forget_pods
-            and match_labels(labels, matchers)
-            and _apply(labels, line, stages) is not None
+            for r in self.loki.visible(start_ns + 1, end_ns + 1, at=self.at(end_ns))
+            if match_labels(r.labels, matchers)
+            # Label filters see stream labels, structured metadata and parsed fields alike.
+            and apply_stages({**r.labels, **r.metadata}, r.line, stages) is not None
         )
 
     def value(self, expr: str, t_ns: int) -> float | None:
@@ -241,16 +245,23 @@ class RuleState:
 
 
 class RulerLoki(FakeLoki):
-    """FakeLoki plus the ruler API and /config."""
+    """FakeLoki plus the ruler API and /config, sharing the base fake's lines and settings."""
 
-    def __init__(self, base: FakeLoki, config: dict, rules_yaml: str | None, eval_error: str = ""):
-        super().__init__(
-            base.clock, base.ready_after, base.ingest_delay, base.lines, base.requests,
-            base.forget_pods,
-        )  # fmt: skip
+    def __init__(
+        self,
+        base: FakeLoki,
+        config: dict,
+        rules_yaml: str | None,
+        eval_error: str = "",
+        *,
+        skew_s: float = 0.0,
+        ruler_api: bool = True,
+    ):
+        super().__init__(**{f.name: getattr(base, f.name) for f in fields(base)})
         self.config = config
         self.eval_error = eval_error
-        self.evaluator = RuleEvaluator(self)
+        self.ruler_api = ruler_api
+        self.evaluator = RuleEvaluator(self, skew_s)
         self.rules: list[RuleState] = []
         self.loaded_at = self.clock.monotonic()
         self.load_rules(rules_yaml)
@@ -284,7 +295,7 @@ class RulerLoki(FakeLoki):
         `interval`; an alert goes inactive -> pending -> firing after `for`, and back to
         inactive when its expression returns nothing: prometheus/prometheus rules/alerting.go)."""
         now = self.clock.monotonic()
-        wall0 = self.clock.time_ns() - int(now * 1e9)
+        wall0 = self.evaluator.now_ns() - int(now * 1e9)  # Loki's clock at monotonic 0
         for r in self.rules:
             t = (r.last_eval if r.last_eval is not None else self.loaded_at) + r.interval
             while t <= now:
@@ -307,7 +318,7 @@ class RulerLoki(FakeLoki):
     def _iso(self, t: float | None) -> str:
         if t is None:
             return ZERO_TIME
-        wall = self.clock.time_ns() - int((self.clock.monotonic() - t) * 1e9)
+        wall = self.evaluator.now_ns() - int((self.clock.monotonic() - t) * 1e9)
         return datetime.fromtimestamp(wall / 1e9, tz=UTC).isoformat().replace("+00:00", "Z")
 
     def _alert(self, r: RuleState) -> dict:
@@ -323,6 +334,12 @@ class RulerLoki(FakeLoki):
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
+        if path.startswith("/prometheus/") and not self.ruler_api:
+            self.requests.append(path)
+            # With the ruler API off its routes are not registered and Loki answers 404
+            # (grafana/loki v3.7 pkg/loki/modules.go registers them only when ruler.enable_api
+            # is on).
+            return httpx.Response(404, text="404 page not found\n")
         if path == "/config":
             self.requests.append(path)
             # pkg/loki/config_handler.go writeYAMLResponse: YAML, Content-Type text/plain.
@@ -403,13 +420,18 @@ class ExtrasCluster(FakeCluster):
         self.next_check = MONITOR_INTERVAL_S
         super().__init__(scenario)
         config = self.x.config if self.x.config is not None else config_from_values()
-        self.loki = RulerLoki(self.loki, config, self.x.rules_yaml, self.x.eval_error)
+        self.loki = RulerLoki(
+            self.loki, config, self.x.rules_yaml, self.x.eval_error,
+            skew_s=self.s.node_clock_skew_s, ruler_api=self.x.ruler_enabled,
+        )  # fmt: skip
         if self.x.loadgen_ran:
             self.loadgen_lines()
         if self.x.incident_service:
             self.inject_fault(self.x.incident_service, self.x.incident_rate)
-        # What was written before the checker runs has been shipped and is queryable by then.
-        self.clock.sleep(self.loki.ingest_delay + 1)
+        # What was written before the checker runs has been shipped and is queryable by then:
+        # the slowest pod's batch has arrived too.
+        last = max((r.arrives for r in self.loki.records), default=0.0)
+        self.clock.sleep(max(last - self.clock.monotonic(), 0.0) + 1)
 
     # -- the kubelet: configz and rotation ---------------------------------------------------
     def kubelet_config(self, node):
@@ -429,12 +451,16 @@ class ExtrasCluster(FakeCluster):
         keep = int(self.kubelet["containerLogMaxFiles"]) - 1
         while self.clock.monotonic() >= self.next_check:
             self.next_check += MONITOR_INTERVAL_S
-            for key, lines in list(self.logs.items()):
-                if sum(len(line) + 1 + CRI_PREFIX_BYTES for line in lines) >= limit:
-                    old = self.rotated.setdefault(key, [])
-                    old.append(lines)
+            for (name, container), entries in list(self.cri.items()):
+                if name not in self.pods or not entries:
+                    continue  # a removed pod's log directory goes with it
+                # The file as the runtime wrote it (CRI lines, node timestamps): its real size.
+                text = self.container_log_file(self.pods[name], container)
+                if len(text.encode()) >= limit:
+                    old = self.rotated.setdefault((name, container), [])
+                    old.append(text.splitlines())
                     del old[:-keep]
-                    self.logs[key] = []
+                    self.cri[(name, container)] = []
 
     def write(self, pod: dict, fields: dict | None, raw: str | None = None) -> None:
         self._rotate_due()
@@ -449,11 +475,14 @@ class ExtrasCluster(FakeCluster):
     def loadgen_lines(self) -> None:
         """The traffic Job's pod as the agent labels it (namespace, pod, container, app), with
         the one JSON summary line `python -m bookstore loadgen` prints (bookstore/loadgen.py)."""
-        labels = {"namespace": NS_APP, "pod": "loadgen-x7k2p", "container": "loadgen",
-                  "app": "loadgen"}  # fmt: skip
-        summary = {"time": self.clock.iso(), "level": "INFO", "msg": "loadgen finished",
+        pod, ts = "loadgen-x7k2p", self.node_ns()
+        # The same labels the agent gives every container's lines (tests/fakes.py write), and
+        # that pod's own agent batches.
+        labels = {"namespace": NS_APP, "pod": pod, "container": "loadgen", "app": "loadgen",
+                  "stream": "stdout"}  # fmt: skip
+        summary = {"time": rfc3339(ts), "level": "INFO", "msg": "loadgen finished",
                    "service": "loadgen", "requests": 200, "succeeded": 192}  # fmt: skip
-        self.loki.push(labels, json.dumps(summary))
+        self.loki.push(labels, json.dumps(summary), ts, delay=self._batch_delay(pod))
 
     # -- the incident -----------------------------------------------------------------------
     def inject_fault(self, service: str, rate: float) -> None:
@@ -495,18 +524,21 @@ class ExtrasCluster(FakeCluster):
                                    "msg": "request completed", "route": "/orders",
                                    "status": 503 if failing == 3 else 201})  # fmt: skip
 
-    def service_client(self, namespace, service, port):
-        if (namespace, service, port) == (NS_LOGGING, "loki", 3100) and not self.x.ruler_enabled:
-            base = f"{self.host}/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy/"
-            return _ProxyClient(base_url=base, transport=httpx.MockTransport(self._without_ruler))
-        return super().service_client(namespace, service, port)
 
-    def _without_ruler(self, request: httpx.Request) -> httpx.Response:
-        # With the ruler API off its routes are not registered and Loki answers 404
-        # (grafana/loki v3.7 pkg/loki/modules.go registers them only when ruler.enable_api is on).
-        if request.url.path.startswith("/prometheus/"):
-            return httpx.Response(404, text="404 page not found\n")
-        return self.loki.handle(request)
+def lab_names() -> dict[str, str]:
+    """Namespaces and releases as versions.toml sets them: Loki and Grafana in `logging`, the
+    agent in its own privileged namespace. The agent is looked up where tests/fakes.py runs a
+    correct lab's DaemonSet (Scenario's default), so the lab and the fake cluster agree while
+    that default moves to versions.toml's `logging-agent`."""
+    charts = load_versions()["charts"]
+    return {
+        "namespace": charts["loki"]["namespace"],
+        "agent_namespace": Scenario().agent_namespace,
+        "grafana_namespace": charts["grafana"]["namespace"],
+        "loki": charts["loki"]["release"],
+        "alloy": charts["alloy"]["release"],
+        "grafana": charts["grafana"]["release"],
+    }
 
 
 def write_answers(answers: dict | None, folder: Path | None = None) -> Path:
@@ -520,10 +552,9 @@ def write_answers(answers: dict | None, folder: Path | None = None) -> Path:
 def fake_lab(
     scenario: Scenario | None = None, extras: Extras | None = None, **switches
 ) -> tuple[Lab, ExtrasCluster]:
-    """A Lab over an ExtrasCluster (Loki in `logging`, as tests/fakes.fake_lab names it)."""
+    """A Lab over an ExtrasCluster, with the names versions.toml gives (see `lab_names`)."""
     cluster = ExtrasCluster(scenario or Scenario(**switches), extras)
-    names = {"namespace": NS_LOGGING, "loki": "loki", "alloy": "alloy", "grafana": "grafana"}
-    lab = Lab(cluster, clock=cluster.clock, names=names)
+    lab = Lab(cluster, clock=cluster.clock, names=lab_names())
     lab.exercises_dir = write_answers(cluster.x.answers)
     weakref.finalize(lab, shutil.rmtree, lab.exercises_dir, True)  # no temp folder left behind
     return lab, cluster

@@ -176,3 +176,42 @@ def test_fake_alert_values_are_formatted_like_go():
     from tests.fakes_ruler import go_float_e
 
     assert [go_float_e(v) for v in (0.15, 2.0, 0.0, 1e-7)] == ["1.5e-01", "2e+00", "0e+00", "1e-07"]
+
+
+# Loki runs on a cluster node: its ruler stamps evaluations with the node's clock, which may be
+# minutes off this machine's (Docker Desktop's VM clock drifts after a sleep).
+SKEWS = [-300, 300]
+
+
+@pytest.mark.parametrize("skew", SKEWS)
+def test_solved_rules_pass_with_the_node_clock_minutes_off(skew):
+    lab, _ = fake_lab(extras=quiet(), node_clock_skew_s=skew)
+    result = check_alert_rules(lab)
+    assert "alert BookstoreErrorRate fired" in result.summary
+    assert "BookstoreLogsMissing stays quiet" in result.summary
+
+
+@pytest.mark.parametrize("skew", SKEWS)
+def test_a_quiet_lab_is_not_blamed_on_the_absence_rule_with_the_node_clock_off(skew):
+    # With the node ahead, an evaluation from before the checker's first request must not be
+    # taken for one that saw it (it would still be firing from the quiet minutes).
+    lab, cluster = fake_lab(extras=quiet(), node_clock_skew_s=skew)
+    cluster.clock.sleep(600)
+    assert "stays quiet" in check_alert_rules(lab).summary
+
+
+@pytest.mark.parametrize("skew", SKEWS)
+def test_a_mistyped_absence_selector_fails_with_the_node_clock_off(skew):
+    broken = rules(absent_expr='absent_over_time({namespace="bookstor"}[5m])')
+    lab, _ = fake_lab(extras=quiet(rules_yaml=broken), node_clock_skew_s=skew)
+    with pytest.raises(CheckFailed) as caught:
+        check_alert_rules(lab)
+    assert "BookstoreLogsMissing is pending although" in caught.value.observed
+
+
+def test_the_fake_ruler_keeps_the_nodes_time():
+    lab, cluster = fake_lab(extras=quiet(), node_clock_skew_s=300)
+    cluster.clock.sleep(120)
+    groups = lab.loki.rule_groups()
+    last = max(evaluated_at_ns(r) for r in alerting_rules(groups))
+    assert cluster.node_ns() - 30 * 10**9 <= last <= cluster.node_ns()

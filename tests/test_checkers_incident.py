@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from checks.evidence import CheckFailed
-from checks.lab import REPO_ROOT
+from checks.lab import REPO_ROOT, Lab
 from checks.test_lab2_incident import _run_query, check_incident
 from tests.fakes_ruler import SOLVED_INCIDENT, Extras, fake_lab
 
@@ -138,6 +138,8 @@ class _Clock:
 
 
 class _Lab:
+    evidence_end_ns = Lab.evidence_end_ns  # the real query window, on this stub's clock
+
     def __init__(self, series):
         self.loki, self.clock = _MatrixLoki(series), _Clock()
 
@@ -153,3 +155,20 @@ def test_metric_query_without_the_dependency_label_fails():
     lab = _Lab([{"metric": {"app": "catalog"}, "values": [[1, "7"]]}])
     with pytest.raises(CheckFailed, match="none labelled with the failing dependency"):
         _run_query(lab, "sum by (app) (...)", "catalog-db")
+
+
+@pytest.mark.parametrize("skew", [-300, 300])
+def test_solved_answers_pass_with_the_node_clock_minutes_off(skew):
+    # The incident's lines carry the node's time, possibly ahead of this machine's.
+    lab, _ = fake_lab(node_clock_skew_s=skew)
+    assert "catalog-db is the injected fault" in check_incident(lab).summary
+
+
+def test_a_wrong_dependency_fails_with_the_node_clock_ahead_too():
+    lab, _ = fake_lab(
+        extras=Extras(answers={"failing_dependency": "orders-db", "query": QUERY}),
+        node_clock_skew_s=300,
+    )
+    err = failure(lab)
+    assert "'orders-db', which is not what fails" in err.observed
+    no_spoiler(err)

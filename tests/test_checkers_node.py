@@ -85,3 +85,23 @@ def test_quantities(text, size):
 def test_bad_quantity_is_refused():
     with pytest.raises(ValueError, match="not a size"):
         parse_quantity("64 KB")
+
+
+@pytest.mark.parametrize("skew", [-300, 300])
+def test_a_node_clock_minutes_off_still_passes(skew):
+    # The marker carries the node's CRI timestamp; asking Loki up to "now" on this machine
+    # would miss it when the node runs ahead.
+    lab, _ = fake_lab(node_clock_skew_s=skew)
+    assert "Loki still returns it" in check_node_rotation(lab).summary
+
+
+def test_loki_losing_the_line_fails_with_the_node_clock_ahead_too():
+    lab, cluster = fake_lab(node_clock_skew_s=300)
+    rotate = cluster._rotate_due
+
+    def rotate_and_forget():
+        rotate()
+        cluster.loki.forget_pods.update(pod for pod, _ in cluster.rotated)
+
+    cluster._rotate_due = rotate_and_forget
+    assert "Loki no longer returns it" in failure(lab).observed

@@ -110,3 +110,20 @@ def test_fake_prints_durations_like_prometheus_common():
     assert [prom_duration(s) for s in (604800, 86400 * 31, 5400, 0, 86400 * 365)] == [
         "1w", "31d", "1h30m", "0s", "1y",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("skew", [-300, 300])
+def test_a_node_clock_minutes_off_still_passes(skew):
+    # The loadgen stream's only line carries the node's time, possibly ahead of this machine's.
+    lab, _ = fake_lab(node_clock_skew_s=skew)
+    assert 'container="loadgen"} kept 24h' in check_retention(lab).summary
+
+
+def test_a_selector_that_matches_nothing_fails_with_the_node_clock_ahead_too():
+    def typo(c):
+        c["limits_config"]["retention_stream"][0]["selector"] = '{container="load-gen"}'
+
+    lab, _ = fake_lab(extras=Extras(config=with_config(typo)), node_clock_skew_s=300)
+    with pytest.raises(CheckFailed) as caught:
+        check_retention(lab)
+    assert '{container="load-gen"} matches no stream' in caught.value.observed
