@@ -178,7 +178,7 @@ def _trace_id_label(c: Context) -> Drill:
             ),
         ),
         broken=(CheckRef("lab2.low-cardinality-labels"),),
-        expect=("id-like labels",),
+        expect=("label(s) trace_id",),
         fixed=(CheckRef("lab2.single-request-query"),),
         note="Loki keeps the streams already written: `lab2.low-cardinality-labels` also "
         "looks at the last hour's label values and stays red for up to an hour after the fix. "
