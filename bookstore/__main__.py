@@ -18,6 +18,7 @@ SERVICES = ("catalog", "orders")
 ENVIRONMENT = """environment (services):
   PORT             listen port (default 8080); HOST listen address (default 0.0.0.0)
   LOG_LEVEL        DEBUG | INFO | WARN | ERROR (default INFO)
+  LOG_FORMAT       json (default: one JSON object per line) | text (plain lines)
   LOG_SAMPLE_RATE  0..1, share of successful request lines kept (default 1.0)
   FAULT_RATE       0..1, share of requests whose database calls fail (default 0)
   DATA_DIR         writable directory for the services' files (default /tmp/bookstore)
@@ -53,7 +54,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.command} cannot start: invalid configuration", error=str(exc)
         )
         return 2
-    logs.configure(args.command, level=settings.log_level, sample_rate=settings.log_sample_rate)
+    logs.configure(
+        args.command,
+        level=settings.log_level,
+        sample_rate=settings.log_sample_rate,
+        log_format=settings.log_format,
+    )
     from bookstore import catalog, orders, server
 
     app = catalog.create_app(settings) if args.command == "catalog" else orders.create_app(settings)

@@ -28,6 +28,7 @@ class Settings:
     host: str = "0.0.0.0"
     port: int = DEFAULT_PORT
     log_level: str = "INFO"
+    log_format: str = "json"  # LOG_FORMAT: json (the contract) or text
     log_sample_rate: float = 1.0
     fault_rate: float = 0.0
     data_dir: Path = Path(DEFAULT_DATA_DIR)
@@ -47,6 +48,7 @@ class Settings:
                 host=env.get("HOST", "0.0.0.0"),
                 port=_port(env.get("PORT")),
                 log_level=logs.parse_level(env.get("LOG_LEVEL")),
+                log_format=logs.parse_format(env.get("LOG_FORMAT")),
                 log_sample_rate=sampling.parse_rate(env.get("LOG_SAMPLE_RATE")),
                 fault_rate=faults.parse_rate(env.get("FAULT_RATE")),
                 data_dir=Path(env.get("DATA_DIR") or DEFAULT_DATA_DIR),

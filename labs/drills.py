@@ -178,7 +178,7 @@ def _trace_id_label(c: Context) -> Drill:
             ),
         ),
         broken=(CheckRef("lab2.low-cardinality-labels"),),
-        expect=("id-like labels",),
+        expect=("label(s) trace_id",),
         fixed=(CheckRef("lab2.single-request-query"),),
         note="Loki keeps the streams already written: `lab2.low-cardinality-labels` also "
         "looks at the last hour's label values and stays red for up to an hour after the fix. "
@@ -398,8 +398,8 @@ def _plain_text_service(c: Context) -> Drill:
         broken=(CheckRef("lab2.json-stdout"),),
         expect=("not JSON",),
         fixed=(CheckRef("lab2.json-stdout"),),
-        note="Needs the bookstore's LOG_FORMAT setting (json|text); until the services read "
-        "it, this drill breaks nothing and `--verify-broken` says so.",
+        note="LOG_FORMAT=text is a real setting of the services: the lines stay one per event "
+        "and redacted, but every field becomes text that Loki can only cut out with a regex.",
     )
 
 

@@ -613,8 +613,8 @@ QUERIES_FILE = f"{EXERCISES}/queries.yaml"
 ALLOY_SOLUTION = "manifests/logging/alloy-values.yaml"
 QUERIES_SOLUTION = "labs/solutions/lab2-queries.yaml"
 BOOKSTORE_CONFIGMAP = "manifests/bookstore/configmap.yaml"
-# The setting the JSON exercise ships wrong. The bookstore reads it from ConfigMap
-# `bookstore-config` (LOG_FORMAT json|text); see the report of issue 12 for its status.
+# The setting the JSON exercise ships wrong: the services read LOG_FORMAT (json|text, see
+# bookstore/logs.py) from ConfigMap `bookstore-config` when they start.
 LOG_FORMAT_KEY = "LOG_FORMAT"
 # The label step 4 puts on the pods the learner must delete (the checker's EXERCISE_SELECTOR).
 DELETE_ME = "lab2-exercise=delete-me"
