@@ -136,7 +136,7 @@ CHECKERS: tuple[Checker, ...] = (
         "Fill in exercises/lab2/alert-rules.yaml, load it with `kubectl apply -k "
         "exercises/lab2` and read Loki's /prometheus/api/v1/rules: `== 0` never fires, "
         "absent_over_time does.",
-        "hands-on-extras.md#alerting-on-logs",
+        "lab-2.md#step-8",
     ),
     Checker(
         "lab2.retention",
@@ -145,7 +145,7 @@ CHECKERS: tuple[Checker, ...] = (
         "Set loki.compactor.retention_enabled and delete_request_store, "
         "limits_config.retention_period and one retention_stream (at least 24h) in "
         "manifests/logging/loki-values.yaml; check `/config` through the service proxy.",
-        "hands-on-extras.md#retention",
+        "lab-2.md#step-6",
     ),
     Checker(
         "lab2.node-rotation",
@@ -153,7 +153,7 @@ CHECKERS: tuple[Checker, ...] = (
         5,
         "The kind config sets a small containerLogMaxSize; look at "
         "/var/log/pods/<namespace>_<pod>_<uid>/<container>/ with `docker exec` on the node.",
-        "hands-on-extras.md#the-node-rotates-the-files",
+        "lab-2.md#step-7",
     ),
     Checker(
         "lab2.incident",
@@ -161,7 +161,7 @@ CHECKERS: tuple[Checker, ...] = (
         10,
         "Write failing_dependency and the LogQL query that proves it into "
         "exercises/lab2/incident.yaml; name the dependency as the logs name it.",
-        "hands-on-extras.md#incident-challenge",
+        "lab-2.md#step-9",
     ),
 )
 

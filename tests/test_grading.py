@@ -16,7 +16,7 @@ import pytest
 import yaml
 from markupsafe import escape
 
-from checks import catalogue
+from checks import catalogue, grading
 from checks.grading import main, run_bounded
 from labconfig.versions import REPO_ROOT
 from tests.fake_lab_plugin import write_fake_kubeconfig, write_unreachable_kubeconfig
@@ -217,9 +217,17 @@ needs_manifests = pytest.mark.skipif(
 @needs_manifests
 def test_offline_grading_of_submissions(tmp_path):
     subs = tmp_path / "subs"
-    good = subs / "ada"
+    good = subs / "ada"  # the manifests and the solved exercises
     good.mkdir(parents=True)
     shutil.copytree(REPO_ROOT / "manifests", good / "manifests")
+    solved = good / "exercises" / "lab2"
+    solved.mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "manifests" / "logging" / "alloy-values.yaml", solved)
+    shutil.copy(REPO_ROOT / "labs" / "solutions" / "lab2-queries.yaml", solved / "queries.yaml")
+    half = subs / "fay"  # the manifests only: the exercises row says what is missing
+    shutil.copytree(REPO_ROOT / "manifests", half / "manifests")
+    only = subs / "gus"  # the exercises only: unchanged manifests are the course's own
+    shutil.copytree(solved, only / "exercises" / "lab2")
     broken = subs / "bob"  # handed in only a broken manifests folder
     (broken / "bookstore").mkdir(parents=True)
     (broken / "bookstore" / "deployment.yaml").write_text("kind: Deployment\n  bad: [indent\n")
@@ -230,7 +238,12 @@ def test_offline_grading_of_submissions(tmp_path):
     out = tmp_path / "out"
     assert main(["--offline", str(subs), "--out", str(out)]) == 0
     rows = rows_of(out)
-    assert rows["ada"]["status"] == "graded" and rows["ada"]["total"] == rows["ada"]["max"] == 40
+    top = sum(c.points for c in grading.OFFLINE_CHECKERS)
+    assert rows["ada"]["status"] == "graded" and rows["ada"]["total"] == rows["ada"]["max"] == top
+    exercises = grading.OFFLINE_BY_ID["static.exercises"].points
+    assert rows["fay"]["total"] == top - exercises
+    assert "no exercises handed in" in rows["fay"]["checkers"]["static.exercises"]["diagnosis"]
+    assert rows["gus"]["total"] == top and "the course's own were checked" in rows["gus"]["note"]
     assert rows["bob"]["total"] < rows["ada"]["total"]
     assert not rows["bob"]["checkers"]["static.schema"]["passed"]
     assert "not valid YAML" in rows["bob"]["checkers"]["static.schema"]["diagnosis"]
@@ -295,7 +308,6 @@ def test_a_bad_scores_folder_stops_the_run_before_any_cluster_is_graded(class_fo
 
 def test_one_learner_s_crash_or_early_exit_is_that_learner_s_row(tmp_path, monkeypatch):
     """The child is replaced by a stand-in that writes what `pytest checks` writes (or not)."""
-    import checks.grading as grading
     from checks.report import result_row, score_json
 
     folder = tmp_path / "k"
@@ -321,5 +333,5 @@ def test_one_learner_s_crash_or_early_exit_is_that_learner_s_row(tmp_path, monke
     assert rows["ada"]["status"] == "graded" and rows["ada"]["total"] == MAX
     assert rows["bob"]["status"] == "error" and "OSError: no more processes" in rows["bob"]["note"]
     assert rows["cyd"]["status"] == "error" and rows["cyd"]["total"] == 40
-    assert "7 checker(s) not run" in rows["cyd"]["note"]
+    assert f"{len(catalogue.CHECKERS) - 2} checker(s) not run" in rows["cyd"]["note"]
     assert "ended early (exit 3" in rows["cyd"]["checkers"]["lab2.grafana-datasource"]["diagnosis"]
