@@ -13,6 +13,7 @@ keeps; the first run creates it, later runs only compare a checksum before they 
 from __future__ import annotations
 
 import hashlib
+import logging
 import sys
 from pathlib import Path
 
@@ -24,6 +25,9 @@ nox.options.sessions = ["tests", "lint"]
 nox.options.reuse_existing_virtualenvs = True
 # Chosen, not probed: virtualenv ships with nox, so no session looks for uv first.
 nox.options.default_venv_backend = "virtualenv"
+# nox still asks for uv once while it sets a session up, and says "uv binary not found." at
+# info level (nox/virtualenv.py, uv_version): noise for a project that never uses uv there.
+logging.getLogger("nox").addFilter(lambda record: record.getMessage() != "uv binary not found.")
 
 PYTHON = "3"
 ROOT = Path(__file__).parent
