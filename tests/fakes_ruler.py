@@ -31,17 +31,17 @@ import yaml
 
 from checks.lab import Lab
 from labconfig.versions import REPO_ROOT
+from tests.fake_loki import apply_stages, match_labels
 from tests.fakes import (
+    LAB_NAMES,
     NS_APP,
     NS_LOGGING,
     FakeCluster,
     FakeLoki,
     Scenario,
-    _apply,
     _ProxyClient,
     parse_logql,
 )
-from tests.fakes import _match_labels as match_labels
 
 LOKI_VALUES = REPO_ROOT / "manifests" / "logging" / "loki-values.yaml"
 KIND_CONFIG = REPO_ROOT / "manifests" / "kind" / "cluster.yaml"
@@ -185,7 +185,7 @@ class RuleEvaluator:
             if start_ns < ts <= min(end_ns, horizon)
             and labels.get("pod") not in self.loki.forget_pods
             and match_labels(labels, matchers)
-            and _apply(labels, line, stages) is not None
+            and apply_stages(labels, line, stages) is not None
         )
 
     def value(self, expr: str, t_ns: int) -> float | None:
@@ -498,7 +498,7 @@ class ExtrasCluster(FakeCluster):
     def service_client(self, namespace, service, port):
         if (namespace, service, port) == (NS_LOGGING, "loki", 3100) and not self.x.ruler_enabled:
             base = f"{self.host}/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy/"
-            return _ProxyClient(base_url=base, transport=httpx.MockTransport(self._without_ruler))
+            return _ProxyClient(self, base_url=base, handler=self._without_ruler)
         return super().service_client(namespace, service, port)
 
     def _without_ruler(self, request: httpx.Request) -> httpx.Response:
@@ -520,10 +520,9 @@ def write_answers(answers: dict | None, folder: Path | None = None) -> Path:
 def fake_lab(
     scenario: Scenario | None = None, extras: Extras | None = None, **switches
 ) -> tuple[Lab, ExtrasCluster]:
-    """A Lab over an ExtrasCluster (Loki in `logging`, as tests/fakes.fake_lab names it)."""
+    """A Lab over an ExtrasCluster (namespaces from versions.toml, as tests/fakes.fake_lab)."""
     cluster = ExtrasCluster(scenario or Scenario(**switches), extras)
-    names = {"namespace": NS_LOGGING, "loki": "loki", "alloy": "alloy", "grafana": "grafana"}
-    lab = Lab(cluster, clock=cluster.clock, names=names)
+    lab = Lab(cluster, clock=cluster.clock, names=dict(LAB_NAMES))
     lab.exercises_dir = write_answers(cluster.x.answers)
     weakref.finalize(lab, shutil.rmtree, lab.exercises_dir, True)  # no temp folder left behind
     return lab, cluster
