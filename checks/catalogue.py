@@ -63,9 +63,11 @@ CHECKERS: tuple[Checker, ...] = (
     ),
     Checker(
         "lab2.agent-daemonset",
-        "The log agent runs as a DaemonSet in `logging`, reading the node's /var/log",
+        "The log agent runs as a DaemonSet in its own namespace, `logging-agent`, reading the "
+        "node's /var/log",
         20,
-        "Install the Alloy chart into namespace `logging` with controller.type=daemonset and "
+        "Install the Alloy chart into namespace `logging-agent` (the only privileged one; Loki "
+        "stays in the restricted `logging`) with controller.type=daemonset and "
         "alloy.mounts.varlog=true; no log-shipping sidecar belongs in bookstore pods.",
         "lab-2.md#step-2",
     ),
@@ -73,9 +75,9 @@ CHECKERS: tuple[Checker, ...] = (
         "lab2.namespace-restricted",
         "The bookstore namespace still enforces Pod Security `restricted`, and all replicas run",
         20,
-        "Never relax the app namespace for logging: keep "
-        "pod-security.kubernetes.io/enforce=restricted on `bookstore` and fix the pod spec "
-        "the ReplicaSet events name instead.",
+        "Keep pod-security.kubernetes.io/enforce=restricted on `bookstore` whatever the log "
+        "agent needs (its hostPath belongs to `logging-agent` alone), and fix the pod spec the "
+        "ReplicaSet events name instead.",
         "lab-2.md#step-2",
     ),
     Checker(
@@ -99,8 +101,9 @@ CHECKERS: tuple[Checker, ...] = (
         "lab2.low-cardinality-labels",
         "Loki labels stay low-cardinality (no trace, request or user ids as labels)",
         5,
-        "Only namespace, pod, container and app (plus Loki's own service_name) belong in "
-        "labels; query ids with `| json` instead.",
+        "Only namespace, pod, container, app and stream (from Alloy's stage.cri), plus Loki's "
+        "own service_name, belong in labels; detected_level is structured metadata, not a "
+        "label. Query ids with `| json` instead.",
         "lab-2.md#step-3",
     ),
     Checker(
@@ -136,7 +139,7 @@ CHECKERS: tuple[Checker, ...] = (
         "Fill in exercises/lab2/alert-rules.yaml, load it with `kubectl apply -k "
         "exercises/lab2` and read Loki's /prometheus/api/v1/rules: `== 0` never fires, "
         "absent_over_time does.",
-        "hands-on-extras.md#alerting-on-logs",
+        "lab-2.md#step-8",
     ),
     Checker(
         "lab2.retention",
@@ -145,7 +148,7 @@ CHECKERS: tuple[Checker, ...] = (
         "Set loki.compactor.retention_enabled and delete_request_store, "
         "limits_config.retention_period and one retention_stream (at least 24h) in "
         "manifests/logging/loki-values.yaml; check `/config` through the service proxy.",
-        "hands-on-extras.md#retention",
+        "lab-2.md#step-6",
     ),
     Checker(
         "lab2.node-rotation",
@@ -153,7 +156,7 @@ CHECKERS: tuple[Checker, ...] = (
         5,
         "The kind config sets a small containerLogMaxSize; look at "
         "/var/log/pods/<namespace>_<pod>_<uid>/<container>/ with `docker exec` on the node.",
-        "hands-on-extras.md#the-node-rotates-the-files",
+        "lab-2.md#step-7",
     ),
     Checker(
         "lab2.incident",
@@ -161,7 +164,7 @@ CHECKERS: tuple[Checker, ...] = (
         10,
         "Write failing_dependency and the LogQL query that proves it into "
         "exercises/lab2/incident.yaml; name the dependency as the logs name it.",
-        "hands-on-extras.md#incident-challenge",
+        "lab-2.md#step-9",
     ),
 )
 

@@ -99,6 +99,11 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.t += max(seconds, 0.001)
 
+    def iso(self) -> str:
+        """Wall time as the bookstore stamps its lines (tests/fakes_ruler.py writes such lines)."""
+        ts = datetime.fromtimestamp(self.time_ns() / 1e9, tz=UTC)
+        return ts.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+
 
 def rfc3339(ns: int) -> str:
     ts = datetime.fromtimestamp(ns // 10**9, tz=UTC)

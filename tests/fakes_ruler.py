@@ -244,9 +244,12 @@ class RulerLoki(FakeLoki):
     """FakeLoki plus the ruler API and /config."""
 
     def __init__(self, base: FakeLoki, config: dict, rules_yaml: str | None, eval_error: str = ""):
+        # By keyword: the same clock, settings and (shared) records as the FakeLoki it wraps.
         super().__init__(
-            base.clock, base.ready_after, base.ingest_delay, base.lines, base.requests,
-            base.forget_pods,
+            clock=base.clock, ready_after=base.ready_after, ingest_delay=base.ingest_delay,
+            max_series=base.max_series, align_queries_with_step=base.align_queries_with_step,
+            records=base.records, requests=base.requests, headers_seen=base.headers_seen,
+            forget_pods=base.forget_pods,
         )  # fmt: skip
         self.config = config
         self.eval_error = eval_error

@@ -73,10 +73,12 @@ def test_extra_steps_are_the_expected_commands():
     ]  # fmt: skip
 
 
-def test_every_extra_checker_is_in_the_catalogue_and_linked_to_the_extras_page():
+def test_every_extra_checker_is_in_the_catalogue_and_linked_to_the_step_that_runs_it():
+    """Like the core checkers (tests/test_checkers_report.py): a failure's link opens the lab
+    step that ran the checker; that step's page section is generated from labs/lab2.py."""
     from checks import catalogue
 
     for n, cid in ((6, "lab2.retention"), (7, "lab2.node-rotation"), (8, "lab2.alert-rules"),
                    (9, "lab2.incident")):  # fmt: skip
         assert [c.id for c in lab2.LAB.step(n).checks] == [cid]
-        assert catalogue.get(cid).docs.startswith("hands-on-extras.md#")
+        assert catalogue.get(cid).docs == f"lab-2.md#step-{n}"
