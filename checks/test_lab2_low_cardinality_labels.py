@@ -88,7 +88,9 @@ def check_low_cardinality_labels(lab: Lab, ingest_timeout: float = 90) -> Passed
     if bad:
         raise CheckFailed(
             f"the fresh requests' streams carry id-shaped labels: {', '.join(bad[:4])}",
-            "only namespace, pod, container, app, stream (and Loki's service_name) as labels",
+            "only namespace, pod, container, app and stream (from stage.cri) as labels, plus "
+            "Loki's own service_name; ids in the line or in structured metadata (where "
+            "detected_level is too)",
             remove,
         )
     crowded = crowded_labels(lab, bounded)
