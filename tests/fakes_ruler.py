@@ -432,12 +432,14 @@ class ExtrasCluster(FakeCluster):
         keep = int(self.kubelet["containerLogMaxFiles"]) - 1
         while self.clock.monotonic() >= self.next_check:
             self.next_check += MONITOR_INTERVAL_S
-            for key, lines in list(self.logs.items()):
+            # tests.fakes keeps each container's current file as (time, stream, line) records.
+            for key, records in list(self.cri.items()):
+                lines = [line for _, _, line in records]
                 if sum(len(line) + 1 + CRI_PREFIX_BYTES for line in lines) >= limit:
                     old = self.rotated.setdefault(key, [])
                     old.append(lines)
                     del old[:-keep]
-                    self.logs[key] = []
+                    self.cri[key] = []
 
     def write(self, pod: dict, fields: dict | None, raw: str | None = None) -> None:
         self._rotate_due()
