@@ -115,7 +115,7 @@ def test_agent_daemonset_passes():
 def test_a_differently_named_alloy_release_passes_the_agent_check_and_the_loki_gate():
     """The contract: the chart's app.kubernetes.io/name=alloy label, whatever the release."""
     lab, _ = fake_lab(agent_name="grafana-alloy")
-    assert "DaemonSet logging/grafana-alloy" in check_agent_daemonset(lab).summary
+    assert f"DaemonSet {NS_AGENT}/grafana-alloy" in check_agent_daemonset(lab).summary
     lab, _ = fake_lab(agent_name="grafana-alloy")
     # the Loki checkers' readiness gate finds the same DaemonSet
     assert "reached Loki" in check_logs_survive_deletion(lab).summary
@@ -127,7 +127,7 @@ def test_an_agent_without_the_chart_label_or_release_name_fails_both_alike():
     assert "fluent-bit looks like a log agent but is not the Alloy chart's" in err.observed
     assert "helm upgrade --install alloy grafana/alloy" in err.next_step
     lab, _ = fake_lab(agent_name="fluent-bit", agent_chart_label=False)
-    with pytest.raises(CheckFailed, match="no agent DaemonSet in logging"):
+    with pytest.raises(CheckFailed, match=f"no agent DaemonSet in {NS_AGENT} "):
         lab.confirm_pipeline_ready()
 
 
