@@ -881,6 +881,8 @@ def retention_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
     return Step(
         number=number,
         id="retention",
+        objective="Read the retention Loki actually runs with, per stream selector.",
+        minutes=5,
         title="Retention: how long Loki keeps each stream",
         docs=f"lab-2.md#step-{number}",
         summary=(
@@ -912,6 +914,8 @@ def node_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
     return Step(
         number=number,
         id="the-node",
+        objective="Find a container's log files on the node and see the kubelet rotate them.",
+        minutes=10,
         title="On the node: the CRI log files and their rotation",
         docs=f"lab-2.md#step-{number}",
         summary=(
@@ -960,6 +964,8 @@ def alerting_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
     return Step(
         number=number,
         id="alerting",
+        objective="Alert from logs with Loki's ruler: an error-rate rule and an absence rule.",
+        minutes=20,
         title="Alerting on logs: an error-rate rule and an absence rule",
         docs=f"lab-2.md#step-{number}",
         summary=(
@@ -1069,6 +1075,8 @@ def incident_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
     return Step(
         number=number,
         id="incident",
+        objective="Find a failing dependency from the logs alone and show it with one query.",
+        minutes=20,
         title="Incident challenge: intermittent 503s",
         docs=f"lab-2.md#step-{number}",
         summary=(
