@@ -63,8 +63,8 @@ CHECKERS: tuple[Checker, ...] = (
     ),
     Checker(
         "lab2.agent-daemonset",
-        "The log agent runs as a DaemonSet in its own namespace, `logging-agent`, reading the "
-        "node's /var/log",
+        "One agent pod on every node (a DaemonSet) reads /var/log, from a namespace of its "
+        "own: `logging-agent`",
         20,
         "Install the Alloy chart into namespace `logging-agent` (the only privileged one; Loki "
         "stays in the restricted `logging`) with controller.type=daemonset and "
@@ -82,7 +82,7 @@ CHECKERS: tuple[Checker, ...] = (
     ),
     Checker(
         "lab2.logs-survive-deletion",
-        "A pod's log lines are still in Loki after the pod is deleted",
+        "A deleted pod's log lines can still be queried in Loki",
         20,
         "Loki only keeps what the agent shipped before the pod went away: check that the "
         'Alloy pods are ready and that `{namespace="bookstore"}` returns recent lines.',
