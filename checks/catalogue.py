@@ -63,9 +63,11 @@ CHECKERS: tuple[Checker, ...] = (
     ),
     Checker(
         "lab2.agent-daemonset",
-        "The log agent runs as a DaemonSet in `logging`, reading the node's /var/log",
+        "One agent pod on every node (a DaemonSet) reads /var/log, from a namespace of its "
+        "own: `logging-agent`",
         20,
-        "Install the Alloy chart into namespace `logging` with controller.type=daemonset and "
+        "Install the Alloy chart into namespace `logging-agent` (the only privileged one; Loki "
+        "stays in the restricted `logging`) with controller.type=daemonset and "
         "alloy.mounts.varlog=true; no log-shipping sidecar belongs in bookstore pods.",
         "lab-2.md#step-2",
     ),
@@ -73,14 +75,14 @@ CHECKERS: tuple[Checker, ...] = (
         "lab2.namespace-restricted",
         "The bookstore namespace still enforces Pod Security `restricted`, and all replicas run",
         20,
-        "Never relax the app namespace for logging: keep "
-        "pod-security.kubernetes.io/enforce=restricted on `bookstore` and fix the pod spec "
-        "the ReplicaSet events name instead.",
+        "Keep pod-security.kubernetes.io/enforce=restricted on `bookstore` whatever the log "
+        "agent needs (its hostPath belongs to `logging-agent` alone), and fix the pod spec the "
+        "ReplicaSet events name instead.",
         "lab-2.md#step-2",
     ),
     Checker(
         "lab2.logs-survive-deletion",
-        "A pod's log lines are still in Loki after the pod is deleted",
+        "A deleted pod's log lines can still be queried in Loki",
         20,
         "Loki only keeps what the agent shipped before the pod went away: check that the "
         'Alloy pods are ready and that `{namespace="bookstore"}` returns recent lines.',
@@ -99,8 +101,9 @@ CHECKERS: tuple[Checker, ...] = (
         "lab2.low-cardinality-labels",
         "Loki labels stay low-cardinality (no trace, request or user ids as labels)",
         5,
-        "Only namespace, pod, container and app (plus Loki's own service_name) belong in "
-        "labels; query ids with `| json` instead.",
+        "Only namespace, pod, container, app and stream (from Alloy's stage.cri), plus Loki's "
+        "own service_name, belong in labels; detected_level is structured metadata, not a "
+        "label. Query ids with `| json` instead.",
         "lab-2.md#step-3",
     ),
     Checker(

@@ -1,4 +1,5 @@
-"""Exercise 2: the log agent is a DaemonSet in its own privileged namespace, reading /var/log."""
+"""Exercise 2: one agent pod per node (a DaemonSet) reads /var/log, from a privileged namespace
+that holds nothing else."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Exercise 4: a pod's log lines are still in Loki after the pod is deleted.
+"""Exercise 4: a deleted pod's log lines can still be queried in Loki.
 
 Two markers. The first proves the pipeline ships catalog lines at all (and measures how long a
 line takes to become queryable). The second is the real test: the checker sends it, finds

@@ -80,7 +80,7 @@ def check_low_cardinality_labels(lab: Lab, ingest_timeout: float = 90) -> Passed
         examples = sorted({f"{n}={e.labels.get(n)}" for e in fresh for n in changing})[:4]
         raise CheckFailed(
             f"label(s) {', '.join(changing)} take a new value on every request of the same pod "
-            f"({', '.join(examples)}): each value is a new stream",
+            f"({', '.join(examples)}): id-like labels, each value a new stream",
             "stream labels that stay the same for all lines of one container",
             remove,
         )
@@ -88,7 +88,9 @@ def check_low_cardinality_labels(lab: Lab, ingest_timeout: float = 90) -> Passed
     if bad:
         raise CheckFailed(
             f"the fresh requests' streams carry id-shaped labels: {', '.join(bad[:4])}",
-            "only namespace, pod, container, app, stream (and Loki's service_name) as labels",
+            "only namespace, pod, container, app and stream (from stage.cri) as labels, plus "
+            "Loki's own service_name; ids in the line or in structured metadata (where "
+            "detected_level is too)",
             remove,
         )
     crowded = crowded_labels(lab, bounded)

@@ -35,8 +35,8 @@ def check_namespace_restricted(lab: Lab, rollout_timeout: float = 120) -> Passed
     if level != "restricted":
         raise CheckFailed(
             f"namespace {APP_NAMESPACE} has {ENFORCE_LABEL}={level or '(unset)'}",
-            f"{ENFORCE_LABEL}=restricted: the app namespace is never relaxed for logging; the "
-            "agent lives in its own privileged namespace",
+            f"{ENFORCE_LABEL}=restricted, whatever the log agent needs: the agent's hostPath "
+            "belongs to its own privileged namespace, not to the app's",
             f"kubectl label namespace {APP_NAMESPACE} --overwrite {ENFORCE_LABEL}=restricted",
         )
     probe = violating_pod(f"lab2-pss-probe-{new_marker()[-8:]}", PROBE_IMAGE)

@@ -89,7 +89,7 @@ def _alloy(c: Context, *extra_values: str) -> tuple[Action, ...]:
     title = install.title + (" with " + ", ".join(extra_values) if extra_values else "")
     return (
         replace(install, argv=(*install.argv, *extra), title=title),
-        _rollout(c.settings, c.log_ns, f"daemonset/{alloy['release']}", 180),
+        _rollout(c.settings, c.agent_ns, f"daemonset/{alloy['release']}", 180),
     )
 
 
@@ -115,7 +115,7 @@ def _agent_without_varlog(c: Context) -> Drill:
         argv=(*install.argv, "--set", "alloy.mounts.varlog=false"),
         title="Reinstall Alloy without the node's /var/log mounted",
     )
-    k = f"kubectl --kubeconfig {c.settings.kubeconfig} -n {c.log_ns}"
+    k = f"kubectl --kubeconfig {c.settings.kubeconfig} -n {c.agent_ns}"  # the agent's namespace
     return Drill(
         name="agent-without-varlog",
         title="The agent runs, and ships nothing",
@@ -126,7 +126,7 @@ def _agent_without_varlog(c: Context) -> Drill:
         diagnosis=(
             f"`{k} get pods` shows the agent healthy, so the problem is what it can read.",
             f"`{k} get ds alloy -o yaml | grep -B2 -A4 hostPath`: no /var/log volume.",
-            "Alloy's UI (`kubectl port-forward ds/alloy 12345` in `logging`) shows "
+            f"Alloy's UI (`{k} port-forward ds/alloy 12345`) shows "
             "local.file_match with targets, but loki.source.file tails no file.",
         ),
         hints=(
@@ -263,7 +263,7 @@ def _loki_outage(c: Context) -> Drill:
         "while the bookstore keeps serving traffic.",
         diagnosis=(
             f"`kubectl -n {c.log_ns} get pods`: no Loki pod (the StatefulSet is at 0).",
-            f"`kubectl -n {c.log_ns} logs ds/alloy --tail=20`: loki.write retries with backoff.",
+            f"`kubectl -n {c.agent_ns} logs ds/alloy --tail=20`: loki.write retries with backoff.",
             "After Loki is back: query the traffic's lines from during the outage; they arrive "
             "late, with their original timestamps.",
         ),

@@ -385,9 +385,10 @@ def _step1(c: _Context) -> Step:
         title="JSON on stdout: one object per line from both services",
         docs="lab-2.md#step-1",
         summary=(
-            "`kubectl logs` reads the CRI log file on the node: one JSON object per line, with "
-            "`level`, `msg`, `service` and the request's `trace_id`. It shows one pod's recent "
-            "lines, and nothing at all once that pod is deleted."
+            "Each service prints one JSON object per line, with `level`, `msg`, `service` and, "
+            "on request lines, the `trace_id`. `kubectl logs` fetches them from the kubelet of "
+            "the pod's node: enough to glance at a single pod, with no history once the pod is "
+            "gone."
         ),
         actions=(
             Action(
@@ -457,7 +458,7 @@ def _step2(c: _Context) -> Step:
             _rollout(settings, agent_ns, f"daemonset/{alloy['release']}", 180),
             Action(
                 argv=kubectl(settings, "get", "daemonset", "-n", agent_ns),
-                title="One agent pod per node: the DaemonSet",
+                title="The DaemonSet: how many agent pods it wants, and how many are ready",
                 timeout=60,
             ),
         ),
@@ -490,8 +491,9 @@ def _step3(c: _Context) -> Step:
         docs="lab-2.md#step-3",
         summary=(
             "The loadgen Job lists books, places orders and injects a few database failures. "
-            "Loki indexes only low-cardinality labels (namespace, app, pod, container); the "
-            "`trace_id` is parsed from the JSON at query time and joins both services."
+            "Loki indexes only low-cardinality labels (namespace, pod, container, app and "
+            "stream, plus its own service_name); the `trace_id` is parsed from the JSON at "
+            "query time and joins both services."
         ),
         actions=(
             *_traffic(c),
@@ -650,8 +652,9 @@ def _task_json(c: _Context) -> Task:
     return Task(
         goal=(
             "Both bookstore services must write exactly one JSON object per line to stdout, "
-            "following the log contract. One service was just restarted with a different "
-            "logging setting: find which one and why, and fix it through its configuration "
+            "following the log contract. The set-up above changed a logging setting in the "
+            "shared ConfigMap and restarted one service: see what that did to its output, work "
+            "out why the other service is unaffected, and fix it through the configuration "
             "(not the code) so that every line it writes from now on is JSON."
         ),
         files=(BOOKSTORE_CONFIGMAP,),
@@ -679,7 +682,8 @@ def _task_agent(c: _Context) -> Task:
     learner_alloy = {**alloy, "values": ALLOY_STARTER}
     return Task(
         goal=(
-            "Ship every bookstore container's lines to Loki with one agent pod per node. "
+            "Get every bookstore container's lines into Loki, read by an agent pod on each "
+            "node. "
             f"Complete the Alloy pipeline in {ALLOY_STARTER} (its TODOs: node-local discovery, "
             "the path of the pod log files, the CRI stage, the push URL), then install Loki and "
             f"Alloy (into `{c.log_ns}` and `{c.agent_ns}`) with the commands below. Only the "
@@ -700,11 +704,9 @@ def _task_agent(c: _Context) -> Task:
             _helm_install(c.settings, learner_alloy, 300),
             _rollout(c.settings, c.agent_ns, f"daemonset/{alloy['release']}", 180),
         ),
-        checks=(
-            CheckRef("lab2.agent-daemonset"),
-            CheckRef("lab2.namespace-restricted"),
-            CheckRef("lab2.low-cardinality-labels"),
-        ),
+        # The label checker runs with the queries (step 3), as the solution runs it and as its
+        # docs link says (checks/catalogue.py).
+        checks=(CheckRef("lab2.agent-daemonset"), CheckRef("lab2.namespace-restricted")),
         hints=(
             f"Check your file offline first: `python -m validators.exercises {EXERCISES}` "
             "names each missing piece of the pipeline.",
@@ -718,7 +720,7 @@ def _task_agent(c: _Context) -> Task:
         solution_files=(ALLOY_SOLUTION,),
         pitfalls=(
             "Relaxing `bookstore` to `privileged` to make an agent run there: the checker "
-            "fails it; the agent belongs in `logging`.",
+            f"fails it; the agent belongs in `{c.agent_ns}`.",
             "A path glob that matches nothing: Alloy runs, reports no targets and ships "
             "nothing (its UI on port 12345 shows the empty target list).",
             "Turning trace_id or request_id into labels while experimenting.",
@@ -745,6 +747,7 @@ def _task_queries(c: _Context) -> Task:
         checks=(
             CheckRef("lab2.learner-queries"),
             CheckRef("lab2.error-traceable"),
+            CheckRef("lab2.low-cardinality-labels"),
             CheckRef("lab2.no-secrets-in-loki"),
         ),
         hints=(
@@ -842,6 +845,9 @@ QUERY_ERROR_RATE = (
 )
 QUERY_ABSENT = 'absent_over_time({namespace="bookstore"}[5m])'
 INCIDENT_FAULT_RATE = "0.3"
+# Names the Deployment the incident breaks, so that no printed command gives the service away
+# (`kubectl set env -f` changes the live object the file names).
+INCIDENT_TARGET = "labs/drill_files/incident-target.yaml"
 
 
 def _loadgen_run(settings: Settings, app_ns: str) -> list[Action]:
@@ -920,9 +926,10 @@ def node_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
         minutes=15,
         docs=f"lab-2.md#step-{number}",
         summary=(
-            "`kubectl logs` reads a file on the node. Look at it inside the kind node, watch the "
-            "kubelet rotate it at the small size the kind config sets, and compare what "
-            "`kubectl logs` still shows with what Loki kept."
+            "What `kubectl logs` prints lives in files the container runtime writes on the "
+            "node. Open them inside the kind node, watch the kubelet rotate them at the small "
+            "size the kind config sets, and compare what `kubectl logs` still shows with what "
+            "Loki kept."
         ),
         actions=(
             Action(
@@ -1073,7 +1080,7 @@ def alerting_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
 
 
 def _incident_start(settings: Settings, app_ns: str) -> tuple[Action, ...]:
-    """Start the incident: a fault rate on one service, then traffic."""
+    """Start the incident: a fault rate on one service (named only in a file), then traffic."""
     return (
         Action(
             argv=kubectl(
@@ -1082,13 +1089,17 @@ def _incident_start(settings: Settings, app_ns: str) -> tuple[Action, ...]:
                 app_ns,
                 "set",
                 "env",
-                "deployment/catalog",
+                "-f",
+                INCIDENT_TARGET,
                 f"FAULT_RATE={INCIDENT_FAULT_RATE}",
             ),  # fmt: skip
-            title="Start the incident (do not read the command: find the cause in the logs)",
+            title="Start the incident in one service (the file names which: find it in the "
+            "logs instead)",
             timeout=60,
         ),
+        # Both, so that the waits do not say which one restarts.
         _rollout(settings, app_ns, "deployment/catalog", 180),
+        _rollout(settings, app_ns, "deployment/orders", 180),
         *_loadgen_run(settings, app_ns),
     )
 
@@ -1104,7 +1115,8 @@ def incident_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
         task=_task_incident(settings, app_ns),
         docs=f"lab-2.md#step-{number}",
         summary=(
-            "Unguided: orders fail now and then. From the logs alone, find the dependency that "
+            "Unguided: some requests now fail with 503. From the logs alone, find the dependency "
+            "that "
             f"fails, and write its name and the LogQL query that shows it into "
             f"{INCIDENT_ANSWERS}."
         ),
@@ -1113,7 +1125,7 @@ def incident_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
         hints=(
             "Start from the ERROR lines, follow one trace_id through both services, and read "
             "the WARN lines of the same request too.",
-            f"End the incident afterwards: `kubectl -n {app_ns} set env deployment/catalog "
+            f"End the incident afterwards: `kubectl -n {app_ns} set env -f {INCIDENT_TARGET} "
             "FAULT_RATE-`.",
         ),
     )

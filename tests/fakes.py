@@ -53,7 +53,7 @@ import yaml
 from bookstore import redaction, sampling
 from checks.kube import KubeUnreachable, NotFound, error_for_status
 from checks.lab import Lab
-from labconfig.versions import REPO_ROOT
+from labconfig.versions import REPO_ROOT, load_versions
 from tests.fake_loki import (  # noqa: F401  (re-exported for the tests)
     INSTANT_LOG_QUERY_ERROR,
     NOT_READY,
@@ -61,7 +61,22 @@ from tests.fake_loki import (  # noqa: F401  (re-exported for the tests)
     parse_logql,
 )
 
-NS_APP, NS_LOGGING = "bookstore", "logging"
+_CHARTS = load_versions()["charts"]
+NS_APP = "bookstore"
+# Namespaces as versions.toml places the charts: Loki (and Grafana) in one `restricted`
+# namespace, the agent alone in a `privileged` one (manifests/logging/namespace.yaml).
+NS_LOGGING = _CHARTS["loki"]["namespace"]
+NS_AGENT = _CHARTS["alloy"]["namespace"]
+NS_GRAFANA = _CHARTS["grafana"]["namespace"]
+# The names a Lab reads (checks.lab: namespace, agent_namespace, grafana_namespace, releases).
+LAB_NAMES = {
+    "namespace": NS_LOGGING,
+    "agent_namespace": NS_AGENT,
+    "grafana_namespace": NS_GRAFANA,
+    "loki": _CHARTS["loki"]["release"],
+    "alloy": _CHARTS["alloy"]["release"],
+    "grafana": _CHARTS["grafana"]["release"],
+}
 CONTROL_PLANE, WORKER = "lab2-logging-control-plane", "lab2-logging-worker"
 NODES = (CONTROL_PLANE, WORKER)
 CONTROL_PLANE_TAINT = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
@@ -84,6 +99,11 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.t += max(seconds, 0.001)
 
+    def iso(self) -> str:
+        """Wall time as the bookstore stamps its lines (tests/fakes_ruler.py writes such lines)."""
+        ts = datetime.fromtimestamp(self.time_ns() / 1e9, tz=UTC)
+        return ts.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+
 
 def rfc3339(ns: int) -> str:
     ts = datetime.fromtimestamp(ns // 10**9, tz=UTC)
@@ -96,7 +116,7 @@ class Scenario:
 
     # -- the agent
     agent_kind: str = "DaemonSet"  # or "Deployment"
-    agent_namespace: str = NS_LOGGING
+    agent_namespace: str = NS_AGENT
     agent_name: str = "alloy"  # the Helm release name makes the DaemonSet's name
     agent_chart_label: bool = True  # app.kubernetes.io/name=alloy, set by the Alloy chart
     agent_image: str = "grafana/alloy:v1.18.1"
@@ -210,6 +230,8 @@ class FakeCluster:
             NS_APP: {"metadata": {"name": NS_APP, "labels": {
                 "pod-security.kubernetes.io/enforce": self.s.app_enforce}}},
             NS_LOGGING: {"metadata": {"name": NS_LOGGING, "labels": {
+                "pod-security.kubernetes.io/enforce": "restricted"}}},
+            NS_AGENT: {"metadata": {"name": NS_AGENT, "labels": {
                 "pod-security.kubernetes.io/enforce": "privileged"}}},
         }  # fmt: skip
         self.nodes = [
@@ -406,7 +428,7 @@ class FakeCluster:
             self.s.ships
             and self.s.agent_kind == "DaemonSet"
             and self.s.varlog_mount
-            and self.s.agent_namespace == NS_LOGGING
+            and self.s.agent_namespace == NS_AGENT
         )
 
     def _pick(self, app: str) -> dict | None:
@@ -519,7 +541,7 @@ class FakeCluster:
         base = f"{self.host}/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy/"
         if (namespace, service, port) == (NS_LOGGING, "loki", 3100):
             handler = self.loki.handle
-        elif (namespace, service) == (NS_LOGGING, "grafana"):
+        elif (namespace, service) == (NS_GRAFANA, "grafana"):
             handler = self.grafana
         elif namespace == NS_APP and service in ("catalog", "orders"):
             handler = lambda r, s=service: self.bookstore(s, r)  # noqa: E731
@@ -663,5 +685,4 @@ class _ProxyClient(httpx.Client):
 def fake_lab(scenario: Scenario | None = None, **switches) -> tuple[Lab, FakeCluster]:
     """A Lab over a FakeCluster (names as versions.toml sets them), and the cluster itself."""
     cluster = FakeCluster(scenario or Scenario(**switches))
-    names = {"namespace": NS_LOGGING, "loki": "loki", "alloy": "alloy", "grafana": "grafana"}
-    return Lab(cluster, clock=cluster.clock, names=names), cluster
+    return Lab(cluster, clock=cluster.clock, names=dict(LAB_NAMES)), cluster

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from checks.lab import Lab
-from tests.fakes import NS_LOGGING, FakeCluster, Scenario
+from tests.fakes import LAB_NAMES, FakeCluster, Scenario
 
 
 class GracefulCluster(FakeCluster):
@@ -46,5 +46,4 @@ class GracefulCluster(FakeCluster):
 
 def graceful_lab(**switches) -> tuple[Lab, GracefulCluster]:
     cluster = GracefulCluster(Scenario(**switches))
-    names = {"namespace": NS_LOGGING, "loki": "loki", "alloy": "alloy", "grafana": "grafana"}
-    return Lab(cluster, clock=cluster.clock, names=names), cluster
+    return Lab(cluster, clock=cluster.clock, names=dict(LAB_NAMES)), cluster

@@ -12,7 +12,7 @@ from checks.test_lab2_agent_daemonset import check_agent_daemonset
 from checks.test_lab2_json_stdout import check_json_stdout
 from checks.test_lab2_logs_survive_deletion import check_logs_survive_deletion
 from checks.test_lab2_namespace_restricted import check_namespace_restricted
-from tests.fakes import WORKER, fake_lab
+from tests.fakes import NS_AGENT, NS_LOGGING, WORKER, fake_lab
 
 
 def failure(check, **switches) -> CheckFailed:
@@ -109,13 +109,13 @@ def test_cri_lines_keep_their_stream_and_join_partial_lines():
 def test_agent_daemonset_passes():
     lab, _ = fake_lab()
     summary = check_agent_daemonset(lab).summary
-    assert "DaemonSet logging/alloy has 2 ready pod(s) covering all 2 schedulable" in summary
+    assert f"DaemonSet {NS_AGENT}/alloy has 2 ready pod(s) covering all 2 schedulable" in summary
 
 
 def test_a_differently_named_alloy_release_passes_the_agent_check_and_the_loki_gate():
     """The contract: the chart's app.kubernetes.io/name=alloy label, whatever the release."""
     lab, _ = fake_lab(agent_name="grafana-alloy")
-    assert "DaemonSet logging/grafana-alloy" in check_agent_daemonset(lab).summary
+    assert f"DaemonSet {NS_AGENT}/grafana-alloy" in check_agent_daemonset(lab).summary
     lab, _ = fake_lab(agent_name="grafana-alloy")
     # the Loki checkers' readiness gate finds the same DaemonSet
     assert "reached Loki" in check_logs_survive_deletion(lab).summary
@@ -127,7 +127,7 @@ def test_an_agent_without_the_chart_label_or_release_name_fails_both_alike():
     assert "fluent-bit looks like a log agent but is not the Alloy chart's" in err.observed
     assert "helm upgrade --install alloy grafana/alloy" in err.next_step
     lab, _ = fake_lab(agent_name="fluent-bit", agent_chart_label=False)
-    with pytest.raises(CheckFailed, match="no agent DaemonSet in logging"):
+    with pytest.raises(CheckFailed, match=f"no agent DaemonSet in {NS_AGENT} "):
         lab.confirm_pipeline_ready()
 
 
@@ -153,7 +153,24 @@ def test_agent_as_deployment_is_explained():
 def test_agent_in_the_app_namespace_is_explained():
     err = failure(check_agent_daemonset, agent_namespace="bookstore")
     assert "runs in namespace bookstore" in err.observed
-    assert "logging" in err.expected
+    assert f"namespace {NS_AGENT} (privileged)" in err.expected
+
+
+def test_the_fake_places_the_agent_as_versions_toml_does():
+    """The fake is no kinder than the lab: its agent runs where the chart is installed, apart
+    from Loki's `restricted` namespace, and the checker looks for it there."""
+    lab, cluster = fake_lab()
+    assert NS_AGENT != NS_LOGGING and lab.agent_ns == NS_AGENT
+    assert {ds["metadata"]["namespace"] for ds in cluster.daemonsets} == {NS_AGENT}
+    assert f"{NS_AGENT}/alloy" in check_agent_daemonset(lab).summary
+
+
+def test_agent_left_in_lokis_namespace_is_not_found():
+    """The layout before the split (agent beside Loki) is wrong now: `logging` enforces
+    `restricted`, and the checker names the agent's namespace and the install command."""
+    err = failure(check_agent_daemonset, agent_namespace=NS_LOGGING)
+    assert f"no log agent DaemonSet in namespace {NS_AGENT}" in err.observed
+    assert f"-n {NS_AGENT}" in err.next_step
 
 
 def test_a_second_agent_in_the_app_namespace_fails_even_when_logging_has_one():
@@ -181,7 +198,7 @@ def test_agent_with_writable_varlog_fails():
 def test_node_without_ready_agent_is_named():
     lab, cluster = fake_lab()
     agent = next(p for p in cluster.pods.values() if p["spec"]["nodeName"] == WORKER
-                 and p["metadata"]["namespace"] == "logging")  # fmt: skip
+                 and p["metadata"]["namespace"] == NS_AGENT)  # fmt: skip
     agent["status"]["conditions"][0]["status"] = "False"
     with pytest.raises(CheckFailed) as caught:
         check_agent_daemonset(lab)

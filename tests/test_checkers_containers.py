@@ -18,11 +18,12 @@ import pytest
 from checks.evidence import CheckFailed
 from checks.lab import Lab
 from checks.test_lab2_json_stdout import check_json_stdout
+from tests.fakes import LAB_NAMES
 from tests.test_containers import RESTRICTED, Container, checked, run_docker, start, wait_ready
 
 pytestmark = pytest.mark.docker
 
-NAMES = {"namespace": "logging", "loki": "loki", "alloy": "alloy", "grafana": "grafana"}
+NAMES = LAB_NAMES
 
 
 class DockerKube:

@@ -155,11 +155,31 @@ def test_an_informational_checker_shows_as_information_not_failure():
 
 
 def test_every_checker_links_the_lab_step_that_runs_it():
+    """In both modes: the reference plan's checks and the learner task's (issue 12)."""
     from labs.lab2 import LAB
 
     for step in LAB.steps:
-        for ref in step.checks:
+        refs = list(step.checks) + list(step.task.checks if step.task else ())
+        for ref in refs:
             assert catalogue.get(ref.id).docs == f"lab-2.md#step-{step.number}", ref.id
+
+
+def test_the_agent_checker_names_the_agents_namespace():
+    """Title and hint follow versions.toml: the agent is not in Loki's namespace."""
+    from labconfig.versions import load_versions
+
+    charts = load_versions()["charts"]
+    spec = catalogue.get("lab2.agent-daemonset")
+    assert f"`{charts['alloy']['namespace']}`" in spec.title
+    assert f"namespace `{charts['alloy']['namespace']}`" in spec.hint
+    assert f"in `{charts['loki']['namespace']}`" not in spec.title
+
+
+def test_the_label_hint_lists_the_labels_the_chapter_teaches():
+    hint = catalogue.get("lab2.low-cardinality-labels").hint
+    for label in ("namespace", "pod", "container", "app", "stream", "service_name"):
+        assert label in hint, label
+    assert "detected_level is structured metadata" in hint
 
 
 def test_docs_links_go_to_the_configured_site(monkeypatch):

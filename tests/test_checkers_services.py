@@ -26,10 +26,10 @@ from checks.test_lab2_json_stdout import check_json_stdout
 from checks.test_lab2_low_cardinality_labels import check_low_cardinality_labels
 from checks.test_lab2_no_secrets_in_loki import check_no_secrets_in_loki
 from checks.test_lab2_single_request_query import check_single_request_query
-from tests.fakes import FakeLoki
+from tests.fakes import LAB_NAMES, NS_AGENT, NS_LOGGING, FakeLoki
 from tests.test_bookstore_processes import Service, start
 
-NAMES = {"namespace": "logging", "loki": "loki", "alloy": "alloy", "grafana": "grafana"}
+NAMES = LAB_NAMES
 
 
 def line_time_ns(line: str) -> int | None:
@@ -66,8 +66,11 @@ class ProcessCluster:
 
     # -- the Kube calls the checkers make --------------------------------------------------
     def list_daemonsets(self, namespace=None):
+        # The agent lives only in its own namespace (versions.toml [charts.alloy]).
+        if namespace not in (None, NS_AGENT):
+            return []
         ready = {"desiredNumberScheduled": 1, "numberReady": 1}
-        meta = {"name": "alloy", "namespace": "logging",
+        meta = {"name": "alloy", "namespace": NS_AGENT,
                 "labels": {"app.kubernetes.io/name": "alloy"}}  # fmt: skip
         return [{"metadata": meta, "status": ready}]
 
@@ -94,7 +97,7 @@ class ProcessCluster:
         return "".join(f"{line}\n" for line in lines[-(tail_lines or len(lines) or 1) :])
 
     def service_client(self, namespace, service, port):
-        if (namespace, service) == ("logging", "loki"):
+        if (namespace, service) == (NS_LOGGING, "loki"):
             transport = httpx.MockTransport(self.loki_handler)
             return httpx.Client(base_url="http://loki/", transport=transport)
         return httpx.Client(base_url=self.services[service].url, timeout=10)

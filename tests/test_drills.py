@@ -232,3 +232,19 @@ def test_cli_lists_plans_and_refuses_unknown_names(capsys):
     assert "## Fixes it" in capsys.readouterr().out
     assert main(["drill", "no-such-drill"]) == 2
     assert "the drills are:" in capsys.readouterr().out
+
+
+def test_drills_look_for_the_agent_in_its_own_namespace():
+    """The agent lives in versions.toml's [charts.alloy] namespace, apart from Loki's: every
+    drill command or hint that addresses the DaemonSet names that namespace."""
+    from labconfig.versions import load_versions
+
+    charts = load_versions()["charts"]
+    agent_ns, loki_ns = charts["alloy"]["namespace"], charts["loki"]["namespace"]
+    assert agent_ns != loki_ns
+    for drill in drills.DRILLS:
+        texts = [" ".join(a.argv) for a in (*drill.breaks, *drill.fix)]
+        texts += [*drill.diagnosis, *drill.hints]
+        for text in texts:
+            if "ds/alloy" in text or "daemonset/alloy" in text or "get ds alloy" in text:
+                assert f"-n {agent_ns}" in text, (drill.name, text)

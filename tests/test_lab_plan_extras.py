@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from labconfig.versions import REPO_ROOT
 from labs import engine, lab2
 
 K = "kubectl --kubeconfig .lab/kubeconfig"
@@ -56,8 +57,8 @@ def expected_extras() -> dict[int, list[str]]:
             _checks("lab2.alert-rules"),
         ],
         9: [
-            f"{K} -n bookstore set env deployment/catalog FAULT_RATE=0.3",
-            ROLLOUTS[0],
+            f"{K} -n bookstore set env -f labs/drill_files/incident-target.yaml FAULT_RATE=0.3",
+            *ROLLOUTS,
             *LOADGEN,
             # --solve checks the reference answers; the learner's task checks their own file.
             "LAB_EXERCISES=labs/solutions/lab2 " + _checks("lab2.incident"),
@@ -74,7 +75,9 @@ def test_extra_steps_are_the_expected_commands():
     ]  # fmt: skip
 
 
-def test_every_extra_checker_is_in_the_catalogue_and_linked_to_its_lab_step():
+def test_every_extra_checker_is_in_the_catalogue_and_linked_to_the_step_that_runs_it():
+    """Like the core checkers (tests/test_checkers_report.py): a failure's link opens the lab
+    step that ran the checker; that step's page section is generated from labs/lab2.py."""
     from checks import catalogue
 
     for n, cid in ((6, "lab2.retention"), (7, "lab2.node-rotation"), (8, "lab2.alert-rules"),
@@ -94,3 +97,26 @@ def test_the_learner_writes_the_rules_and_the_incident_answers_themselves():
     assert [a.argv[-2:] for a in alerting.commands] == [("-k", "exercises/lab2")]
     assert incident.files == ("exercises/lab2/incident.yaml",)
     assert incident.setup == lab2.LAB.step(9).actions[: len(incident.setup)]  # the same start
+
+
+def test_the_incident_step_does_not_say_which_service_fails():
+    """The learner reads the step (dry run, lab page, hints): nothing there may name the
+    service; the target file names a bookstore Deployment the incident checker inspects."""
+    import yaml
+
+    from checks.lab import APP_NAMESPACE, APP_SERVICES
+
+    step = lab2.LAB.step(9)
+    shown = [step.title, step.summary, *step.hints]
+    for pa in {ps.step.number: ps for ps in engine.plan(lab2.LAB)}[9].actions:
+        shown += [pa.display, pa.action.title]
+    waits = [s for s in shown if "rollout status" in s or "to be rolled out" in s]
+    # Both services are waited for, so the waits say nothing either.
+    assert all(sum(service in w for w in waits) == 2 for service in APP_SERVICES), waits
+    shown = [s for s in shown if s not in waits]
+    for service in APP_SERVICES:
+        assert not [s for s in shown if service in s], service
+    target = yaml.safe_load((REPO_ROOT / lab2.INCIDENT_TARGET).read_text())
+    assert target["kind"] == "Deployment"
+    assert target["metadata"]["namespace"] == APP_NAMESPACE
+    assert target["metadata"]["name"] in APP_SERVICES

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from labconfig.versions import REPO_ROOT
+from labconfig.versions import REPO_ROOT, load_versions
 
 RUN_PY = REPO_ROOT / "notebooks" / "run.py"
 
@@ -111,7 +111,9 @@ def test_runner_writes_into_notebooks_executed_unless_told_not_to():
 
 
 # -- a fake API server with Loki behind the service proxy ------------------------------------
-PROXY = "/api/v1/namespaces/logging/services/loki:3100/proxy"
+# Where the notebook must find Loki: versions.toml's namespace and release, as the checkers do.
+_LOKI = load_versions()["charts"]["loki"]
+PROXY = f"/api/v1/namespaces/{_LOKI['namespace']}/services/{_LOKI['release']}:3100/proxy"
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
