@@ -84,6 +84,10 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.t += max(seconds, 0.001)
 
+    def iso(self) -> str:
+        """Now as the bookstore writes `time` (RFC 3339, UTC), for lines the fakes make up."""
+        return rfc3339(self.time_ns())
+
 
 def rfc3339(ns: int) -> str:
     ts = datetime.fromtimestamp(ns // 10**9, tz=UTC)

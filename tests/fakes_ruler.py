@@ -31,17 +31,17 @@ import yaml
 
 from checks.lab import Lab
 from labconfig.versions import REPO_ROOT
+from tests.fake_loki import apply_stages as _apply
+from tests.fake_loki import match_labels
 from tests.fakes import (
     NS_APP,
     NS_LOGGING,
     FakeCluster,
     FakeLoki,
     Scenario,
-    _apply,
     _ProxyClient,
     parse_logql,
 )
-from tests.fakes import _match_labels as match_labels
 
 LOKI_VALUES = REPO_ROOT / "manifests" / "logging" / "loki-values.yaml"
 KIND_CONFIG = REPO_ROOT / "manifests" / "kind" / "cluster.yaml"
