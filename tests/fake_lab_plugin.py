@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from checks.conftest import learner_of
 from tests.fakes import Scenario
 from tests.fakes_ruler import (
     fake_lab,
@@ -75,8 +76,42 @@ def pytest_lab_connect(config, kubeconfig: Path):
     if not str(context).startswith("fake:"):
         return None
     preset = context.removeprefix("fake:")
+    if preset == "class":
+        return class_lab(config)
     lab, _ = fake_lab(Scenario(**vars(PRESETS[preset])))
     if preset == "stalled":
+        from checks.polling import SystemClock
+
+        lab.clock = SystemClock()
+    return lab
+
+
+# A shared class cluster (`fake:class`): Loki with auth on, the learner the checkers were asked
+# about (--namespace lab2-<id>) set up like the laptop lab in their namespace and tenant, and a
+# second learner's lines in a tenant of their own. The learner id decides their lab's state, so
+# one class can hold every kind of learner: `broken*` has the failing preset's mistakes, `stall*`
+# ships nothing and waits on the real clock (a grader's time limit stops it).
+OTHER_LEARNER = "lab2-other"
+
+
+def class_lab(config):
+    namespace = learner_of(config).get("app_ns", "bookstore")
+    learner = namespace.removeprefix("lab2-")
+    base = "failing" if learner.startswith("broken") else "passing"
+    base = "stalled" if learner.startswith("stall") else base
+    scenario = Scenario(**(vars(PRESETS[base]) | {"app_namespace": namespace, "loki_auth": True}))
+    lab, cluster = fake_lab(scenario)
+    for answer in Path(lab.exercises_dir).glob("*.yaml"):  # a class learner queries their own
+        text = answer.read_text().replace('namespace="bookstore"', f'namespace="{namespace}"')
+        answer.write_text(text)
+    for n in range(3):  # the other learner's request lines, in their own tenant
+        cluster.loki.push(
+            {"namespace": OTHER_LEARNER, "pod": "orders-0", "container": "orders", "app": "orders"},
+            f'{{"level": "INFO", "msg": "request completed", "n": {n}}}',
+            tenant=OTHER_LEARNER,
+            delay=0,
+        )
+    if base == "stalled":
         from checks.polling import SystemClock
 
         lab.clock = SystemClock()

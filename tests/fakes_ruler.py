@@ -245,8 +245,9 @@ class RulerLoki(FakeLoki):
 
     def __init__(self, base: FakeLoki, config: dict, rules_yaml: str | None, eval_error: str = ""):
         super().__init__(
-            base.clock, base.ready_after, base.ingest_delay, base.lines, base.requests,
-            base.forget_pods,
+            base.clock, ready_after=base.ready_after, ingest_delay=base.ingest_delay,
+            records=base.records, requests=base.requests, forget_pods=base.forget_pods,
+            auth_enabled=base.auth_enabled,
         )  # fmt: skip
         self.config = config
         self.eval_error = eval_error
@@ -331,6 +332,9 @@ class RulerLoki(FakeLoki):
             )
         if path in ("/prometheus/api/v1/rules", "/prometheus/api/v1/alerts"):
             self.requests.append(path)
+            refused = self.authenticate(request)  # the ruler API is per tenant too
+            if refused is not None:
+                return refused
             self._evaluate()
             if path.endswith("/alerts"):
                 # PrometheusAlerts lists only active alerts (pending or firing).
@@ -429,12 +433,13 @@ class ExtrasCluster(FakeCluster):
         keep = int(self.kubelet["containerLogMaxFiles"]) - 1
         while self.clock.monotonic() >= self.next_check:
             self.next_check += MONITOR_INTERVAL_S
-            for key, lines in list(self.logs.items()):
-                if sum(len(line) + 1 + CRI_PREFIX_BYTES for line in lines) >= limit:
+            # FakeCluster.cri holds each container's current file as (ts, stream, content).
+            for key, lines in list(self.cri.items()):
+                if sum(len(line) + 1 + CRI_PREFIX_BYTES for _, _, line in lines) >= limit:
                     old = self.rotated.setdefault(key, [])
-                    old.append(lines)
+                    old.append([line for _, _, line in lines])
                     del old[:-keep]
-                    self.logs[key] = []
+                    self.cri[key] = []
 
     def write(self, pod: dict, fields: dict | None, raw: str | None = None) -> None:
         self._rotate_due()
@@ -449,11 +454,12 @@ class ExtrasCluster(FakeCluster):
     def loadgen_lines(self) -> None:
         """The traffic Job's pod as the agent labels it (namespace, pod, container, app), with
         the one JSON summary line `python -m bookstore loadgen` prints (bookstore/loadgen.py)."""
-        labels = {"namespace": NS_APP, "pod": "loadgen-x7k2p", "container": "loadgen",
+        labels = {"namespace": self.app_ns, "pod": "loadgen-x7k2p", "container": "loadgen",
                   "app": "loadgen"}  # fmt: skip
         summary = {"time": self.clock.iso(), "level": "INFO", "msg": "loadgen finished",
                    "service": "loadgen", "requests": 200, "succeeded": 192}  # fmt: skip
-        self.loki.push(labels, json.dumps(summary))
+        tenant = self.app_ns if self.s.loki_auth else "fake"  # as FakeCluster.write does
+        self.loki.push(labels, json.dumps(summary), tenant=tenant)
 
     # -- the incident -----------------------------------------------------------------------
     def inject_fault(self, service: str, rate: float) -> None:
