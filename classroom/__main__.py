@@ -91,7 +91,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _grade_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--jobs", type=int, default=8, help="learners graded at once (default 8)")
+    p.add_argument("--jobs", type=int, default=25, help="learners graded at once (default 25)")
     p.add_argument("--timeout", type=float, default=300, help="seconds per learner (default 300)")
     p.add_argument("--out", type=Path, default=Path("gradebook"), help="default ./gradebook")
     p.add_argument("--checker", action="append", default=[], metavar="ID",

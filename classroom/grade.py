@@ -60,7 +60,7 @@ def grade_class(
     kubeconfig: Path,
     out: Path,
     *,
-    jobs: int = 8,
+    jobs: int = 25,  # the children mostly wait for lines to reach Loki; ~70 MB each
     timeout: float = 300,
     checkers: list[str] | None = None,
     loki_url: str | None = None,
