@@ -1,7 +1,11 @@
 """pytest wiring of the lab-2 checkers: options, the `lab` fixture, and the two reports.
 
 Run: `python -m pytest checks --kubeconfig PATH [--checker ID ...] [--score-json PATH]
-[--junitxml PATH]`. Each checker is a test marked `@pytest.mark.checker("<catalogue id>")`;
+[--junitxml PATH] [--namespace NS --tenant TENANT [--loki-url URL]]`. Without the last three it
+is the laptop lab (namespace `bookstore`, Loki without auth); a class learner is graded with
+their namespace and Loki tenant (docs/class-mode.md).
+
+Each checker is a test marked `@pytest.mark.checker("<catalogue id>")`;
 the catalogue (checks/catalogue.py) gives its title, points, hint and docs link. The learner
 sees one line per checker with the diagnosis and hint under each failure; machines get JUnit
 XML (pytest's own --junitxml, whose failure text is the diagnosis) and a score JSON keyed by
@@ -13,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +32,11 @@ from checks.report import learner_report, result_row, score_json
 from labconfig.settings import DEFAULT_KUBECONFIG, KUBECONFIG_ENV
 from labconfig.versions import REPO_ROOT
 
+NAMESPACE_ENV, TENANT_ENV, LOKI_URL_ENV = "LAB_NAMESPACE", "LAB_TENANT", "LAB_LOKI_URL"
+# A namespace name is an RFC 1123 label (k8s.io/apimachinery validation.IsDNS1123Label); a Loki
+# tenant id is at most 150 characters of letters, digits and !-_.*'() (Loki docs, "Multi-tenancy").
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+TENANT_ID = re.compile(r"[A-Za-z0-9!_.*'()-]{1,150}")
 RESULTS = pytest.StashKey[dict]()  # checker id -> result row, on the config
 CONNECTION = pytest.StashKey[dict]()  # what the session knows about the cluster
 
@@ -61,6 +71,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run only this checker (catalogue id, repeatable)",
     )
     group.addoption(
+        "--namespace",
+        default=None,
+        metavar="NS",
+        help=f"the bookstore's namespace (env {NAMESPACE_ENV}; default bookstore, the laptop lab)",
+    )
+    group.addoption(
+        "--tenant",
+        default=None,
+        metavar="TENANT",
+        help=f"Loki tenant sent as X-Scope-OrgID (env {TENANT_ENV}; default none: no auth)",
+    )
+    group.addoption(
+        "--loki-url",
+        default=None,
+        metavar="URL",
+        help=f"reach Loki here, not through the service proxy (env {LOKI_URL_ENV}), "
+        "e.g. a `kubectl port-forward` to the Loki pod",
+    )
+    group.addoption(
         "--score-json", default=None, metavar="PATH", help="write the score JSON keyed by id"
     )
 
@@ -69,6 +98,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "checker(id): the catalogue id this test verifies")
     config.stash[RESULTS] = {}
     config.stash[CONNECTION] = {"kubeconfig": str(kubeconfig_path(config)), "error": None}
+    learner_of(config)  # a bad namespace or tenant is a usage error before anything runs
     unknown = [c for c in config.getoption("checker") if c not in catalogue.ALL_BY_ID]
     if unknown:
         raise pytest.UsageError(
@@ -80,6 +110,29 @@ def kubeconfig_path(config: pytest.Config) -> Path:
     """--kubeconfig, else LAB_KUBECONFIG, else the lab's own .lab/kubeconfig (never ~/.kube)."""
     given = config.getoption("kubeconfig") or os.environ.get(KUBECONFIG_ENV)
     return Path(given) if given else REPO_ROOT / DEFAULT_KUBECONFIG
+
+
+def learner_of(config: pytest.Config) -> dict[str, str]:
+    """Whose lab to check: the options, else the environment; only what was given (a Lab
+    keeps the laptop lab's names for the rest)."""
+    given = {
+        "app_ns": config.getoption("namespace") or os.environ.get(NAMESPACE_ENV),
+        "tenant": config.getoption("tenant") or os.environ.get(TENANT_ENV),
+        "loki_url": config.getoption("loki_url") or os.environ.get(LOKI_URL_ENV),
+    }
+    ns, tenant, url = given["app_ns"], given["tenant"], given["loki_url"]
+    if ns is not None and not DNS_LABEL.fullmatch(ns):
+        raise pytest.UsageError(
+            f"--namespace {ns!r} is not a namespace name (lower-case letters, digits and '-', "
+            "at most 63); a class learner's is lab2-<id>, as `python -m classroom plan` lists"
+        )
+    if tenant is not None and not TENANT_ID.fullmatch(tenant):
+        raise pytest.UsageError(
+            f"--tenant {tenant!r} is not a Loki tenant id (1-150 of letters, digits, !-_.*'())"
+        )
+    if url is not None and not re.match(r"https?://[^/\s]+", url):
+        raise pytest.UsageError(f"--loki-url {url!r} is not an http(s) URL")
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def checker_id(item: pytest.Item) -> str | None:
@@ -125,6 +178,9 @@ def lab(pytestconfig: pytest.Config):
         the_lab = pytestconfig.hook.pytest_lab_connect(config=pytestconfig, kubeconfig=kubeconfig)
         if the_lab is None:
             the_lab = Lab(Kube(kubeconfig), timeout_scale=timeout_scale())
+        for key, value in learner_of(pytestconfig).items():
+            setattr(the_lab, key, value)
+        info.update(learner_of(pytestconfig))
         info["cluster"] = getattr(the_lab.kube, "host", "?")
         info["server_version"] = the_lab.kube.server_version()
     except (KubeError, ValueError) as e:
@@ -179,7 +235,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         if isinstance(error, KubeError | LokiError):
             # The cluster refused or failed a call: a diagnosis by the kind of error (401, 403,
             # 404, 409, 5xx, unreachable), not a traceback and not always "check RBAC".
-            error = api_error_diagnosis(error, str(kubeconfig_path(item.config)))
+            namespace = learner_of(item.config).get("app_ns", "bookstore")
+            error = api_error_diagnosis(error, str(kubeconfig_path(item.config)), namespace)
         if isinstance(error, CheckFailed):
             row["diagnosis"] = error.diagnosis
             row["hint"] = error.next_step  # what to do about *this* failure
@@ -210,6 +267,12 @@ def score(config: pytest.Config) -> dict:
         server_version=info.get("server_version"),
         reachable=info.get("error") is None,
         error=info.get("error"),
+        # Whose lab, when it is not the laptop's: a class gradebook row names its learner's.
+        **{
+            key: info[opt]
+            for key, opt in (("namespace", "app_ns"), ("tenant", "tenant"))
+            if opt in info
+        },  # fmt: skip
         finished=datetime.now(UTC).isoformat(timespec="seconds"),
     )
 

@@ -188,20 +188,32 @@ def grade_cluster(entry, out: Path, vetted_dir: Path, timeout, checkers, policy)
     fd = os.open(safe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as f:
         yaml.safe_dump(vetted, f)
+    return run_checkers(entry.learner, safe, roster.shown(entry.path), out, timeout, specs)
+
+
+# What a child run must not inherit from the grader's shell: it is told whose lab it checks.
+LEARNER_ENV = ("LAB_KUBECONFIG", "KUBECONFIG", "LAB_NAMESPACE", "LAB_TENANT", "LAB_LOKI_URL")
+
+
+def run_checkers(
+    learner: str, safe: Path, source: str, out: Path, timeout: float, specs, extra=()
+) -> Graded:
+    """The checkers `specs` against `safe` (a kubeconfig) in a bounded child of its own session,
+    with `extra` options (a class learner's --namespace/--tenant); its score file is the row,
+    and whatever it did not finish is marked so."""
     results = out / "results"
-    score_path = results / f"{entry.learner}.json"
+    score_path = results / f"{learner}.json"
     score_path.unlink(missing_ok=True)
     cmd = [
         sys.executable, "-m", "pytest", str(CHECKS_DIR), "-p", "no:cacheprovider", "-q",
         "--kubeconfig", str(safe), "--score-json", str(score_path),
-        "--junitxml", str(results / f"{entry.learner}.xml"),
+        "--junitxml", str(results / f"{learner}.xml"), *extra,
     ]  # fmt: skip
-    for cid in checkers:
+    for cid in specs:
         cmd += ["--checker", cid]
-    env = {k: v for k, v in os.environ.items() if k not in ("LAB_KUBECONFIG", "KUBECONFIG")}
-    log = results / f"{entry.learner}.log"
+    env = {k: v for k, v in os.environ.items() if k not in LEARNER_ENV}
+    log = results / f"{learner}.log"
     code, timed_out = run_bounded(cmd, timeout=timeout, log=log, cwd=CHECKS_DIR.parent, env=env)
-    source = roster.shown(entry.path)
     try:
         # The diagnoses name the vetted copy, which is gone after grading: name the learner's file.
         text = score_path.read_text(errors="replace").replace(json.dumps(str(safe))[1:-1], source)
@@ -212,7 +224,9 @@ def grade_cluster(entry, out: Path, vetted_dir: Path, timeout, checkers, policy)
         why = f"the checkers produced no score (exit {code}: {e}); log tail: {tail}"
         if timed_out:
             why = f"timed out after {timeout:.0f} s before any checker finished"
-        return not_graded(entry, "timeout" if timed_out else "error", why, specs)
+        rows = {cid: result_row(spec, diagnosis=why) for cid, spec in specs.items()}
+        score = score_json(rows, submission=source, reachable=False, error=why)
+        return Graded(learner, source, "timeout" if timed_out else "error", score, why)
     unfinished = f"not finished: grading stopped at the {timeout:.0f} s limit"
     if not timed_out:
         unfinished = f"not run: the checkers' process ended early (exit {code}, see its log)"
@@ -228,7 +242,7 @@ def grade_cluster(entry, out: Path, vetted_dir: Path, timeout, checkers, policy)
         status, note = "error", f"{len(missing)} checker(s) not run: {unfinished.split(': ', 1)[1]}"
     else:
         status, note = "graded", ("every checker finished at the time limit" if timed_out else "")
-    return Graded(entry.learner, source, status, score, note)
+    return Graded(learner, source, status, score, note)
 
 
 def grade_live(entries, out: Path, *, jobs: int, timeout: float, checkers, policy):

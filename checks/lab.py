@@ -21,7 +21,7 @@ from checks.loki import TRANSIENT_STATUSES, Loki, LokiError
 from checks.polling import Clock, DeadlineExceeded, SystemClock, poll
 from labconfig.versions import REPO_ROOT
 
-APP_NAMESPACE = "bookstore"
+APP_NAMESPACE = "bookstore"  # the laptop lab's; a class learner's is `lab2-<id>` (Lab.app_ns)
 APP_SERVICES = ("catalog", "orders")
 APP_PORT = 80  # Service port of catalog and orders (container port 8080 named http)
 LOKI_PORT = 3100
@@ -70,6 +70,14 @@ class Lab:
     clock: Clock = field(default_factory=SystemClock)
     timeout_scale: float = 1.0
     names: dict[str, str] = field(default_factory=_logging_names)
+    # Whose lab: the bookstore's namespace, and the Loki tenant (X-Scope-OrgID) its lines are
+    # in. The laptop lab is `bookstore` with no tenant (Loki without auth); a class learner is
+    # `lab2-<id>` in tenant `lab2-<id>` (docs/class-mode.md).
+    app_ns: str = APP_NAMESPACE
+    tenant: str | None = None
+    # Loki's root URL when it is not reached through the API server's service proxy (a class
+    # grader's `kubectl port-forward`); None: the service proxy, as on the laptop.
+    loki_url: str | None = None
     _clients: dict[tuple, httpx.Client] = field(default_factory=dict, repr=False)
     _loki: Loki | None = field(default=None, repr=False)
     exercises_dir: Path = field(default_factory=_exercises_dir)
@@ -103,13 +111,20 @@ class Lab:
     @property
     def loki(self) -> Loki:
         if self._loki is None:
-            http = self.http(self.logging_ns, self.names["loki"], LOKI_PORT)
-            where = f"Loki (service proxy {self.logging_ns}/{self.names['loki']}:{LOKI_PORT})"
-            self._loki = Loki(http, where=where, clock=self.clock)
+            if self.loki_url:
+                http = httpx.Client(base_url=self.loki_url, timeout=30)
+                self._clients[("loki-url", self.loki_url, 0)] = http  # closed with the rest
+                where = f"Loki at {self.loki_url}"
+            else:
+                http = self.http(self.logging_ns, self.names["loki"], LOKI_PORT)
+                where = f"Loki (service proxy {self.logging_ns}/{self.names['loki']}:{LOKI_PORT})"
+            if self.tenant:
+                where += f", tenant {self.tenant}"
+            self._loki = Loki(http, where=where, clock=self.clock, tenant=self.tenant)
         return self._loki
 
     def app(self, service: str) -> httpx.Client:
-        return self.http(APP_NAMESPACE, service, APP_PORT)
+        return self.http(self.app_ns, service, APP_PORT)
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -255,10 +270,10 @@ class Lab:
                 else f"{last.status_code} {proxy_status_message(last)}"
             )
             raise CheckFailed(
-                f"{method} {path} to Service {APP_NAMESPACE}/{service} through the API server "
+                f"{method} {path} to Service {self.app_ns}/{service} through the API server "
                 f"failed for {e.timeout:.0f} s: {seen}",
                 "the bookstore answers through the service proxy",
-                f"kubectl -n {APP_NAMESPACE} get pods,endpoints {service}",
+                f"kubectl -n {self.app_ns} get pods,endpoints {service}",
             ) from None
 
     def first_book_id(self, request_id: str):
@@ -351,8 +366,8 @@ class Lab:
                 + (f"; {what}" if what else ""),
                 expected,
                 next_step
-                or 'check that the agent ships bookstore lines: query `{namespace="bookstore"}` '
-                f"in Grafana, and `kubectl -n {self.agent_ns} logs "
+                or "check that the agent ships bookstore lines: query "
+                f'`{{namespace="{self.app_ns}"}}` in Grafana, and `kubectl -n {self.agent_ns} logs '
                 f"ds/{self.agent_name()} --tail=30` for push errors",
             ) from None
         except LokiError as e:

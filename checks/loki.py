@@ -28,6 +28,10 @@ ENCODING_FLAGS = {"X-Loki-Response-Encoding-Flags": "categorize-labels"}
 # no ready endpoint for a moment (rollout, pod deleted), or the dial failed (503 Status,
 # k8s.io/apimachinery pkg/util/proxy/transport.go; 502 from the reverse proxy).
 TRANSIENT_STATUSES = (502, 503, 504)
+# Loki with `auth_enabled: true` (a class: one tenant per learner) takes the tenant of every
+# query from this header, and refuses a query without it with 401 "no org id" (grafana/dskit
+# middleware/http_auth.go AuthenticateUser, user.ExtractOrgIDFromHTTPRequest).
+TENANT_HEADER = "X-Scope-OrgID"
 
 
 class LokiError(RuntimeError):
@@ -75,8 +79,11 @@ class Loki:
         where: str = "Loki",
         clock: Clock | None = None,
         transient_retries: int = 3,
+        tenant: str | None = None,
     ):
         self.http = http
+        self.tenant = tenant  # None: a Loki without auth (the laptop lab)
+        self.headers = dict(ENCODING_FLAGS) | ({TENANT_HEADER: tenant} if tenant else {})
         self.where = where  # how to name this Loki in messages (e.g. the service proxy path)
         self.clock = clock or SystemClock()
         self.transient_retries = transient_retries  # tries of one call on a proxy 502/503
@@ -84,7 +91,7 @@ class Loki:
     # -- plumbing -----------------------------------------------------------------------
     def _get(self, path: str, params: dict | list | None = None) -> httpx.Response:
         try:
-            return self.http.get(path, params=params, headers=ENCODING_FLAGS)
+            return self.http.get(path, params=params, headers=self.headers)
         except httpx.HTTPError as e:
             raise LokiError(
                 f"could not reach {self.where} ({type(e).__name__}: {e}). "
@@ -118,6 +125,11 @@ class Loki:
             hint = ""
             if response.status_code == 503 and "no endpoints available" in body:
                 hint = " The Loki Service has no ready pod: `kubectl -n logging get pods`."
+            if response.status_code == 401 and "no org id" in body:
+                hint = (
+                    " This Loki has auth on (one tenant per learner): give the tenant with "
+                    "--tenant (LAB_TENANT), which is sent as the X-Scope-OrgID header."
+                )
             if "maximum number of series" in body:
                 hint = (
                     " An un-aggregated metric query returns one series per label set: wrap it "
@@ -142,7 +154,7 @@ class Loki:
     def ready(self) -> tuple[bool, str]:
         """Loki's /ready: (True, "ready") once the ingester is up; 503 with a reason before."""
         try:
-            response = self.http.get("/ready")
+            response = self.http.get("/ready", headers=self.headers)
         except httpx.HTTPError as e:
             return False, f"{type(e).__name__}: {e}"
         return response.status_code == 200, f"{response.status_code} {response.text.strip()}"

@@ -19,7 +19,7 @@ from checks.evidence import (
     owned_by,
     varlog_mounts,
 )
-from checks.lab import APP_NAMESPACE, Lab
+from checks.lab import Lab
 
 
 def check_agent_daemonset(lab: Lab) -> Passed:
@@ -46,13 +46,13 @@ def check_agent_daemonset(lab: Lab) -> Passed:
                 "the Alloy chart's DaemonSet: the lab's pipeline and its checkers are Alloy's",
                 install,
             )
-        in_app = [ds for ds in lab.kube.list_daemonsets(APP_NAMESPACE) if looks_like_log_agent(ds)]
+        in_app = [ds for ds in lab.kube.list_daemonsets(lab.app_ns) if looks_like_log_agent(ds)]
         if in_app:
             raise CheckFailed(
-                f"log agent DaemonSet {name_of(in_app[0])} runs in namespace {APP_NAMESPACE}",
+                f"log agent DaemonSet {name_of(in_app[0])} runs in namespace {lab.app_ns}",
                 f"the agent in namespace {ns} (privileged), apart from the app, which stays "
                 "restricted",
-                f"helm uninstall {name_of(in_app[0])} -n {APP_NAMESPACE}; {install}",
+                f"helm uninstall {name_of(in_app[0])} -n {lab.app_ns}; {install}",
             )
         deployments = [d for d in lab.kube.list_deployments(ns) if looks_like_log_agent(d)]
         if deployments:
@@ -67,13 +67,13 @@ def check_agent_daemonset(lab: Lab) -> Passed:
             f"DaemonSet {release} in {ns}",
             install,
         )
-    in_app = [ds for ds in lab.kube.list_daemonsets(APP_NAMESPACE) if looks_like_log_agent(ds)]
+    in_app = [ds for ds in lab.kube.list_daemonsets(lab.app_ns) if looks_like_log_agent(ds)]
     if in_app:
         raise CheckFailed(
             f"besides {ns}/{name_of(agents[0])}, a log agent DaemonSet {name_of(in_app[0])} runs "
-            f"in {APP_NAMESPACE}",
-            f"one agent, in {ns} only: {APP_NAMESPACE} stays restricted and app-only",
-            f"kubectl -n {APP_NAMESPACE} delete daemonset {name_of(in_app[0])} (or helm "
+            f"in {lab.app_ns}",
+            f"one agent, in {ns} only: {lab.app_ns} stays restricted and app-only",
+            f"kubectl -n {lab.app_ns} delete daemonset {name_of(in_app[0])} (or helm "
             f"uninstall the release that made it)",
         )
     ds = agents[0]
@@ -105,7 +105,7 @@ def check_agent_daemonset(lab: Lab) -> Passed:
             f"remove the nodeSelector/affinity from the Alloy values, then {install}; "
             f"kubectl -n {ns} get ds {name_of(ds)} -o wide",
         )
-    app_pods = lab.kube.list_pods(APP_NAMESPACE)
+    app_pods = lab.kube.list_pods(lab.app_ns)
     agent_pods = [p for p in lab.kube.list_pods(ns) if owned_by(p, "DaemonSet", name_of(ds))]
     missing = nodes_without_ready_agent(app_pods, agent_pods)
     if missing:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from checks.evidence import CheckFailed, Passed, json_field, new_trace, services_of
-from checks.lab import APP_NAMESPACE, APP_SERVICES, Lab
+from checks.lab import APP_SERVICES, Lab
 from checks.test_lab2_single_request_query import trace_query
 
-ERRORS = f'{{namespace="{APP_NAMESPACE}"}} | json | level="ERROR"'
+
+def errors_query(namespace: str) -> str:
+    return f'{{namespace="{namespace}"}} | json | level="ERROR"'
 
 
 def check_error_traceable(lab: Lab, ingest_timeout: float = 90) -> Passed:
@@ -27,12 +29,13 @@ def check_error_traceable(lab: Lab, ingest_timeout: float = 90) -> Passed:
         return [e for e in entries if json_field(e, "trace_id") == trace.trace_id]
 
     found = lab.wait_in_loki(
-        ERRORS, lambda es: bool(ours(es)), start_ns=start_ns, timeout=ingest_timeout,
+        errors_query(lab.app_ns), lambda es: bool(ours(es)), start_ns=start_ns,
+        timeout=ingest_timeout,
         what="no ERROR line carries the failed request's trace_id",
     )  # fmt: skip
     error = ours(found.entries)[0]
     error_type = json_field(error, "error_type")
-    followed = trace_query(json_field(error, "trace_id"))
+    followed = trace_query(json_field(error, "trace_id"), lab.app_ns)
     wanted = set(APP_SERVICES)
     chain = lab.wait_in_loki(
         followed, lambda es: wanted <= services_of(es), start_ns=start_ns,

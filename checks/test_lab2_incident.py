@@ -23,13 +23,16 @@ from checks.loki import LokiError
 ANSWERS = "incident.yaml"
 FAULT_ENV = "FAULT_RATE"
 LOOKBACK_S = 3600
-START = f"kubectl -n {APP_NAMESPACE} set env deployment/<service> {FAULT_ENV}=0.3"
+
+
+def start_command(namespace: str) -> str:
+    return f"kubectl -n {namespace} set env deployment/<service> {FAULT_ENV}=0.3"
 
 
 def injected_faults(lab: Lab) -> dict[str, float]:
     """Service -> FAULT_RATE set explicitly (above 0) on its Deployment's container."""
     out = {}
-    for dep in lab.kube.list_deployments(APP_NAMESPACE):
+    for dep in lab.kube.list_deployments(lab.app_ns):
         name = dep.get("metadata", {}).get("name")
         if name not in APP_SERVICES:
             continue
@@ -90,7 +93,7 @@ def read_answers(path: Path) -> dict[str, str]:
     return answers
 
 
-def _judge_answer(answer: str, faults: dict[str, float]) -> str:
+def _judge_answer(answer: str, faults: dict[str, float], namespace: str = APP_NAMESPACE) -> str:
     """The injected dependency the answer names; a failure that does not give it away else."""
     expected = {dependency_of(svc): svc for svc in faults}
     given = normalise(answer)
@@ -106,8 +109,9 @@ def _judge_answer(answer: str, faults: dict[str, float]) -> str:
     raise CheckFailed(
         f"failing_dependency is {answer!r}, which is not what fails",
         "the dependency that fails behind the 503s, named as the logs name it",
-        'start from {namespace="bookstore"} | json | level="ERROR", take a trace_id, and read '
-        "every line of that request, WARN lines included",
+        f'start from {{namespace="{namespace}"}} | json | level="ERROR", take a trace_id, '
+        "and read"
+        " every line of that request, WARN lines included",
     )
 
 
@@ -159,10 +163,11 @@ def check_incident(lab: Lab, answers_path: Path | None = None) -> Passed:
         raise CheckFailed(
             f"no bookstore Deployment sets {FAULT_ENV} above 0: the incident is not running",
             "the incident step's fault injected into one service",
-            f"run the incident step of the lab ({START}), send traffic, then investigate",
+            f"run the incident step of the lab ({start_command(lab.app_ns)}), send traffic, "
+            "then investigate",
         )
     answers = read_answers(answers_path or lab.exercises_dir / ANSWERS)
-    dependency = _judge_answer(answers["failing_dependency"], faults)
+    dependency = _judge_answer(answers["failing_dependency"], faults, lab.app_ns)
     evidence = _run_query(lab, answers["query"], dependency)
     service = next(svc for svc in faults if dependency_of(svc) == dependency)
     return Passed(

@@ -43,21 +43,21 @@ def check_json_stdout(lab: Lab, validate: Callable[[str], list[str]] | None = No
     marker = new_marker()
     lab.send("catalog", "GET", "/books", request_id=marker)
     lab.send("orders", "GET", f"/orders/{marker}", request_id=marker)
-    pods = [p for p in lab.kube.list_pods(APP_NAMESPACE) if is_running(p)]
+    pods = [p for p in lab.kube.list_pods(lab.app_ns) if is_running(p)]
     if not pods:
         raise CheckFailed(
-            f"no running pod in namespace {APP_NAMESPACE}",
+            f"no running pod in namespace {lab.app_ns}",
             "the catalog and orders pods running",
-            f"kubectl -n {APP_NAMESPACE} get deploy,rs,pods; kubectl -n {APP_NAMESPACE} "
+            f"kubectl -n {lab.app_ns} get deploy,rs,pods; kubectl -n {lab.app_ns} "
             "get events --field-selector reason=FailedCreate",
         )
     apps = {(p.get("metadata", {}).get("labels") or {}).get("app") for p in pods}
     missing = [app for app in APP_SERVICES if app not in apps]
     if missing:
         raise CheckFailed(
-            f"no running {' or '.join(missing)} pod in {APP_NAMESPACE}",
+            f"no running {' or '.join(missing)} pod in {lab.app_ns}",
             f"running pods of {' and '.join(APP_SERVICES)}, each logging JSON to stdout",
-            f"kubectl -n {APP_NAMESPACE} get deploy,pods; kubectl apply -k manifests/bookstore",
+            f"kubectl -n {lab.app_ns} get deploy,pods; kubectl apply -k manifests/bookstore",
         )
     read, unsplit = 0, []
     for pod in pods:
@@ -79,7 +79,7 @@ def container_lines(lab: Lab, pod: dict, container: str) -> tuple[list[CriLine],
     except KubeUnreachable:
         raise
     except KubeError as e:
-        text = lab.kube.pod_logs(APP_NAMESPACE, name_of(pod), container)
+        text = lab.kube.pod_logs(lab.app_ns, name_of(pod), container)
         lines = [CriLine("", "stdout", line) for line in text.splitlines()][-MAX_LINES:]
         return lines, f"the node's log file was not readable: {shorten(str(e), 120)}"
 
@@ -87,7 +87,8 @@ def container_lines(lab: Lab, pod: dict, container: str) -> tuple[list[CriLine],
 def check_container(pod: dict, container: str, lines: list[CriLine], validate) -> int:
     """The number of lines read; CheckFailed for silence, stderr or a line off the contract."""
     where = f"pod {name_of(pod)} container {container}"
-    logs = f"kubectl -n {APP_NAMESPACE} logs {name_of(pod)} -c {container}"
+    namespace = pod.get("metadata", {}).get("namespace", APP_NAMESPACE)
+    logs = f"kubectl -n {namespace} logs {name_of(pod)} -c {container}"
     content = [line for line in lines if line.content.strip()]
     if not content:
         raise CheckFailed(

@@ -32,7 +32,7 @@ from checks.evidence import (
     services_of,
     shorten,
 )
-from checks.lab import APP_NAMESPACE, APP_SERVICES, Lab
+from checks.lab import APP_SERVICES, Lab
 from checks.loki import Entry, LokiError
 from labconfig.versions import REPO_ROOT
 from validators import exercises
@@ -216,12 +216,12 @@ def _fresh_evidence(lab: Lab, ingest_timeout: float):
         raise CheckFailed(
             f"POST /orders with X-Inject-Fault: database answered {response.status_code}",
             "503: the injected database failure the queries must find",
-            f"kubectl -n {APP_NAMESPACE} logs deploy/orders --tail=20",
+            f"kubectl -n {lab.app_ns} logs deploy/orders --tail=20",
         )
     warn = new_marker()
     lab.send("catalog", "GET", f"/{warn}", request_id=warn)  # no such route: a 404, level WARN
     wanted = set(APP_SERVICES)
-    own = f'{{namespace="{APP_NAMESPACE}"}} |= "{trace.trace_id}"'
+    own = f'{{namespace="{lab.app_ns}"}} |= "{trace.trace_id}"'
     truth = lab.wait_in_loki(
         own,
         lambda es: wanted <= services_of(es)
@@ -231,7 +231,7 @@ def _fresh_evidence(lab: Lab, ingest_timeout: float):
         what="the checker's own query does not see the request in both services yet",
     )  # fmt: skip
     lab.wait_in_loki(
-        f'{{namespace="{APP_NAMESPACE}"}} |= "{warn}"', bool, start_ns=start_ns,
+        f'{{namespace="{lab.app_ns}"}} |= "{warn}"', bool, start_ns=start_ns,
         timeout=ingest_timeout, what="the checker's 404 line is not in Loki yet",
     )  # fmt: skip
     return trace, start_ns, truth
@@ -256,9 +256,9 @@ def check_learner_queries(lab: Lab, path: Path | None = None, ingest_timeout: fl
 
 def _deleted_pods(lab: Lab, start_ns: int, end_ns: int) -> dict[str, list[str]]:
     """Per service, the pods Loki has lines from that no longer exist."""
-    selector = f'{{namespace="{APP_NAMESPACE}"}}'
+    selector = f'{{namespace="{lab.app_ns}"}}'
     series = lab.loki.series([selector], start_ns=start_ns, end_ns=end_ns)
-    running = {p["metadata"]["name"] for p in lab.kube.list_pods(APP_NAMESPACE)}
+    running = {p["metadata"]["name"] for p in lab.kube.list_pods(lab.app_ns)}
     gone: dict[str, list[str]] = {app: [] for app in APP_SERVICES}
     for labels in series:
         pod, app = labels.get("pod"), labels.get("app") or labels.get("container")
@@ -268,7 +268,7 @@ def _deleted_pods(lab: Lab, start_ns: int, end_ns: int) -> dict[str, list[str]]:
 
 
 def _last_line(lab: Lab, pod: str, start_ns: int, end_ns: int) -> Entry | None:
-    own = f'{{namespace="{APP_NAMESPACE}", pod="{pod}"}}'
+    own = f'{{namespace="{lab.app_ns}", pod="{pod}"}}'
     newest = lab.loki.entries(own, start_ns=start_ns, end_ns=end_ns, limit=1, direction="backward")
     return newest[-1] if newest else None
 
@@ -277,12 +277,12 @@ def check_learner_deleted_pod_lines(lab: Lab, path: Path | None = None) -> Passe
     query = load_learner_queries(path or queries_path(), ("deleted_pod_lines",))
     query = query["deleted_pod_lines"]
     lab.confirm_pipeline_ready()
-    left = [p["metadata"]["name"] for p in lab.kube.list_pods(APP_NAMESPACE, EXERCISE_SELECTOR)]
+    left = [p["metadata"]["name"] for p in lab.kube.list_pods(lab.app_ns, EXERCISE_SELECTOR)]
     if left:
         raise CheckFailed(
             f"these pods that ran when step 4 began still exist: {', '.join(sorted(left))}",
             "every catalog and orders pod deleted (their Deployments start new ones)",
-            f"kubectl -n {APP_NAMESPACE} delete pod -l {EXERCISE_SELECTOR}",
+            f"kubectl -n {lab.app_ns} delete pod -l {EXERCISE_SELECTOR}",
         )
     end_ns = lab.clock.time_ns() + 1
     start_ns = end_ns - LOOKBACK_S * 10**9
@@ -298,7 +298,7 @@ def check_learner_deleted_pod_lines(lab: Lab, path: Path | None = None) -> Passe
             raise CheckFailed(
                 f"Loki has lines only from {app} pods that still run",
                 f"lines of at least one deleted {app} pod",
-                f"kubectl -n {APP_NAMESPACE} delete pod -l app={app}, then run the check again",
+                f"kubectl -n {lab.app_ns} delete pod -l app={app}, then run the check again",
             )
         last = {pod: _last_line(lab, pod, start_ns, end_ns) for pod in pods}
         graceful = [p for p, e in last.items() if e and json_field(e, "msg") == LAST_LINE]

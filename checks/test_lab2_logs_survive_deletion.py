@@ -14,7 +14,7 @@ import pytest
 
 from checks.evidence import CheckFailed, Passed, is_running, name_of, new_marker
 from checks.kube import NotFound
-from checks.lab import APP_NAMESPACE, Lab
+from checks.lab import Lab
 from checks.polling import DeadlineExceeded, poll
 
 SERVICE = "catalog"
@@ -28,7 +28,7 @@ def send_marker(lab: Lab, marker: str) -> None:
         raise CheckFailed(
             f"GET {UNKNOWN_BOOK} on {SERVICE} answered {response.status_code}",
             "404 from catalog: a request whose WARN line the checker can then follow",
-            f"kubectl -n {APP_NAMESPACE} logs deploy/{SERVICE} --tail=20",
+            f"kubectl -n {lab.app_ns} logs deploy/{SERVICE} --tail=20",
         )
 
 
@@ -37,11 +37,11 @@ def pod_that_wrote(lab: Lab, marker: str, timeout: float = 15) -> str:
     when the response is sent, so this is a matter of milliseconds)."""
 
     def probe():
-        for pod in lab.kube.list_pods(APP_NAMESPACE):
+        for pod in lab.kube.list_pods(lab.app_ns):
             labels = pod.get("metadata", {}).get("labels") or {}
             if labels.get("app") != SERVICE or not is_running(pod):
                 continue
-            logs = lab.kube.pod_logs(APP_NAMESPACE, name_of(pod), SERVICE, tail_lines=TAIL)
+            logs = lab.kube.pod_logs(lab.app_ns, name_of(pod), SERVICE, tail_lines=TAIL)
             if marker in logs:
                 return name_of(pod)
         return None
@@ -56,7 +56,7 @@ def pod_that_wrote(lab: Lab, marker: str, timeout: float = 15) -> str:
             f"the request {marker} to {SERVICE} answered, but no running {SERVICE} pod's "
             "`kubectl logs` shows its line",
             "the request line (request_id = the marker) on the pod's stdout",
-            f"kubectl -n {APP_NAMESPACE} logs -l app={SERVICE} --tail=20 --prefix",
+            f"kubectl -n {lab.app_ns} logs -l app={SERVICE} --tail=20 --prefix",
         ) from None
 
 
@@ -66,7 +66,7 @@ def check_logs_survive_deletion(lab: Lab, ingest_timeout: float = 90) -> Passed:
     start_ns = lab.evidence_start_ns()
     send_marker(lab, control)
     found = lab.wait_in_loki(
-        f'{{namespace="{APP_NAMESPACE}"}} |= "{control}"', bool, start_ns=start_ns,
+        f'{{namespace="{lab.app_ns}"}} |= "{control}"', bool, start_ns=start_ns,
         timeout=ingest_timeout, what=f"the agent ships no {SERVICE} line at all",
     )  # fmt: skip
     delay = found.seconds
@@ -80,15 +80,15 @@ def check_logs_survive_deletion(lab: Lab, ingest_timeout: float = 90) -> Passed:
     marker = new_marker()
     send_marker(lab, marker)
     pod = pod_that_wrote(lab, marker)
-    lab.kube.delete_pod(APP_NAMESPACE, pod)  # at once: the line may not be shipped yet
+    lab.kube.delete_pod(lab.app_ns, pod)  # at once: the line may not be shipped yet
     wait_gone(lab, pod)
     try:
-        lab.kube.pod_logs(APP_NAMESPACE, pod, SERVICE, tail_lines=5)
+        lab.kube.pod_logs(lab.app_ns, pod, SERVICE, tail_lines=5)
         kubectl_logs = "still answered (the pod's logs were readable after deletion)"
     except NotFound as e:
         kubectl_logs = f"no longer works: {e}"
 
-    query = f'{{namespace="{APP_NAMESPACE}", pod="{pod}"}} |= "{marker}"'
+    query = f'{{namespace="{lab.app_ns}", pod="{pod}"}} |= "{marker}"'
     lab.wait_in_loki(
         query, bool, start_ns=start_ns, timeout=ingest_timeout,
         what=f"pod {pod} wrote it (kubectl logs showed it) and was deleted right after; a "
@@ -109,14 +109,14 @@ def check_logs_survive_deletion(lab: Lab, ingest_timeout: float = 90) -> Passed:
 def wait_gone(lab: Lab, pod: str) -> None:
     try:
         poll(
-            lambda: lab.kube.get_pod(APP_NAMESPACE, pod), lambda p: p is None,
+            lambda: lab.kube.get_pod(lab.app_ns, pod), lambda p: p is None,
             what=f"pod {pod} to be gone", timeout=lab.timeout(120), clock=lab.clock, interval=2,
         )  # fmt: skip
     except DeadlineExceeded as e:
         raise CheckFailed(
             f"pod {pod} still exists {e.timeout:.0f} s after it was deleted",
             "the pod gone (its grace period is short)",
-            f"kubectl -n {APP_NAMESPACE} get pod {pod} -o yaml | grep -A3 finalizers",
+            f"kubectl -n {lab.app_ns} get pod {pod} -o yaml | grep -A3 finalizers",
         ) from None
 
 

@@ -22,7 +22,7 @@ from checks.evidence import (
     services_of,
     varying_labels,
 )
-from checks.lab import APP_NAMESPACE, APP_SERVICES, Lab
+from checks.lab import APP_SERVICES, Lab
 
 LAB_WINDOW_S = 3600
 MIN_VALUES_LIMIT = 50  # a lab cluster has a handful of pods; more values than this means ids
@@ -34,7 +34,7 @@ def bounded_by_cluster(lab: Lab) -> list[str]:
     """Strings a label may contain and still be bounded: pod names and uids, node names, pod
     IPs of the app, Loki and agent namespaces, and the node's log path prefix."""
     out = ["/var/log/"]
-    for ns in dict.fromkeys((APP_NAMESPACE, lab.logging_ns, lab.agent_ns)):
+    for ns in dict.fromkeys((lab.app_ns, lab.logging_ns, lab.agent_ns)):
         for pod in lab.kube.list_pods(ns):
             meta, spec, status = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status", {})
             out += [meta.get("name", ""), meta.get("uid", ""), spec.get("nodeName", "")]
@@ -63,7 +63,7 @@ def check_low_cardinality_labels(lab: Lab, ingest_timeout: float = 90) -> Passed
         return placed and {json_field(e, "request_id") for e in ours(entries)} >= set(sent)
 
     found = lab.wait_in_loki(
-        f'{{namespace="{APP_NAMESPACE}"}} |= "{base}"', complete,
+        f'{{namespace="{lab.app_ns}"}} |= "{base}"', complete,
         start_ns=start_ns, timeout=ingest_timeout,
         what=f"not every one of the {len(sent)} fresh requests (an order, 404s) reached Loki",
     )  # fmt: skip
@@ -72,8 +72,8 @@ def check_low_cardinality_labels(lab: Lab, ingest_timeout: float = 90) -> Passed
     remove = (
         "remove the label in the Alloy pipeline (manifests/logging/alloy-values.yaml: "
         "stage.labels / discovery.relabel); keep ids in the JSON line, or as structured metadata "
-        '(stage.structured_metadata), and query them with `{namespace="bookstore"} | json | '
-        'trace_id="..."`'
+        f'(stage.structured_metadata), and query them with `{{namespace="{lab.app_ns}"}} | '
+        'json | trace_id="..."`'
     )
     changing = varying_labels(fresh)
     if changing:

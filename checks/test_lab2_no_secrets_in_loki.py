@@ -32,7 +32,7 @@ from checks.evidence import (
     service_of,
     shorten,
 )
-from checks.lab import APP_NAMESPACE, Lab
+from checks.lab import Lab
 
 LAB_WINDOW_S = 3600
 DIGIT_RUN = "[0-9][0-9 -]{11,}[0-9]"  # RE2; Luhn is checked in Python on what comes back
@@ -92,8 +92,8 @@ def plant(lab: Lab, base_id: str) -> dict[str, str]:
             f"the planted requests answered {rejected.status_code} (qty 'one') and "
             f"{placed.status_code} (a valid order)",
             "a 4xx (422) for the rejected order and 201 for the valid one",
-            f"kubectl -n {APP_NAMESPACE} logs deploy/orders --tail=20; kubectl -n "
-            f"{APP_NAMESPACE} logs deploy/catalog --tail=20",
+            f"kubectl -n {lab.app_ns} logs deploy/orders --tail=20; kubectl -n "
+            f"{lab.app_ns} logs deploy/catalog --tail=20",
         )
     return secrets
 
@@ -118,7 +118,7 @@ def check_no_secrets_in_loki(lab: Lab, ingest_timeout: float = 90) -> Passed:
     start_ns = lab.evidence_start_ns()
     secrets = plant(lab, base_id)
     found = lab.wait_in_loki(
-        f'{{namespace="{APP_NAMESPACE}"}} |= "{base_id}"',
+        f'{{namespace="{lab.app_ns}"}} |= "{base_id}"',
         lambda es: evidence_complete(es, base_id), start_ns=start_ns, timeout=ingest_timeout,
         what="not all of the planted requests' lines (orders' 422 and `order placed`, "
         "catalog's `stock reserved` and 404) are there",
@@ -129,7 +129,7 @@ def check_no_secrets_in_loki(lab: Lab, ingest_timeout: float = 90) -> Passed:
     patterns = [re.escape(v) for v in secrets.values() if not v.isdigit()]
     patterns += ["[ -]?".join(v) for v in secrets.values() if v.isdigit()]
     leaked = lab.loki_entries(
-        f'{{namespace="{APP_NAMESPACE}"}} |~ `{"|".join(patterns)}`', start_ns=start_ns
+        f'{{namespace="{lab.app_ns}"}} |~ `{"|".join(patterns)}`', start_ns=start_ns
     )
     for entry in leaked:
         digits = re.sub(r"[ -]", "", entry.line)
@@ -145,7 +145,7 @@ def check_no_secrets_in_loki(lab: Lab, ingest_timeout: float = 90) -> Passed:
                 )
     window_start = lab.clock.time_ns() - LAB_WINDOW_S * 10**9
     candidates = lab.loki.entries(
-        f'{{namespace="{APP_NAMESPACE}"}} |~ "{DIGIT_RUN}"',
+        f'{{namespace="{lab.app_ns}"}} |~ "{DIGIT_RUN}"',
         start_ns=window_start, end_ns=lab.evidence_end_ns(), limit=5000, direction="backward",
     )  # fmt: skip
     for entry in candidates:

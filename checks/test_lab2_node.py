@@ -14,7 +14,7 @@ import pytest
 
 from checks.evidence import CheckFailed, Passed, new_marker
 from checks.kube import KubeError
-from checks.lab import APP_NAMESPACE, Lab
+from checks.lab import Lab
 from checks.loki import LokiError
 from checks.polling import DeadlineExceeded, poll
 
@@ -75,18 +75,18 @@ def check_node_rotation(lab: Lab, timeout: float = 240, batch: int = 40) -> Pass
     marker = new_marker()
     start_ns = lab.evidence_start_ns()
     lab.send(SERVICE, "GET", "/books", request_id=marker)
-    query = f'{{namespace="{APP_NAMESPACE}", app="{SERVICE}"}} |= "{marker}"'
+    query = f'{{namespace="{lab.app_ns}", app="{SERVICE}"}} |= "{marker}"'
     found = lab.wait_in_loki(
         query, bool, start_ns=start_ns, timeout=90, what="the marker request never reached Loki"
     )
     pod = found.entries[0].labels.get("pod", "")
-    spec = (lab.kube.get_pod(APP_NAMESPACE, pod) or {}).get("spec", {})
+    spec = (lab.kube.get_pod(lab.app_ns, pod) or {}).get("spec", {})
     node = spec.get("nodeName")
     if not node:
         raise CheckFailed(
             f"the marker came from pod {pod!r}, which the API server no longer knows",
             "the pod that wrote the marker still running while the checker fills its log file",
-            f"kubectl -n {APP_NAMESPACE} get pods -o wide; then run the checker again",
+            f"kubectl -n {lab.app_ns} get pods -o wide; then run the checker again",
         )
     size, files = rotation_settings(lab, node)
     sent = [0]
@@ -97,12 +97,12 @@ def check_node_rotation(lab: Lab, timeout: float = 240, batch: int = 40) -> Pass
             lab.send(SERVICE, "GET", "/lab2-rotate", request_id=new_marker())
             sent[0] += 1
         try:
-            return lab.kube.pod_logs(APP_NAMESPACE, pod, SERVICE)
+            return lab.kube.pod_logs(lab.app_ns, pod, SERVICE)
         except KubeError as e:
             raise CheckFailed(
                 f"`kubectl logs {pod}` failed while the checker filled its log: {e}",
                 "the pod's current log file readable through the API server",
-                f"kubectl -n {APP_NAMESPACE} get pod {pod}",
+                f"kubectl -n {lab.app_ns} get pod {pod}",
             ) from None
 
     try:
@@ -116,9 +116,9 @@ def check_node_rotation(lab: Lab, timeout: float = 240, batch: int = 40) -> Pass
             f"{pod}`: the kubelet on {node} did not rotate its 0.log (containerLogMaxSize "
             f"{size} bytes)",
             "the kubelet renaming 0.log once it passes containerLogMaxSize (it checks every 10 s)",
-            f"docker exec {node} sh -c 'ls -l /var/log/pods/{APP_NAMESPACE}_{pod}_*/{SERVICE}/'",
+            f"docker exec {node} sh -c 'ls -l /var/log/pods/{lab.app_ns}_{pod}_*/{SERVICE}/'",
         ) from None
-    again = f'{{namespace="{APP_NAMESPACE}", pod="{pod}"}} |= "{marker}"'
+    again = f'{{namespace="{lab.app_ns}", pod="{pod}"}} |= "{marker}"'
     try:
         kept = lab.loki.entries(again, start_ns=start_ns, end_ns=lab.evidence_end_ns())
     except LokiError as e:

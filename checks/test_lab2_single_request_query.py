@@ -8,8 +8,8 @@ from checks.evidence import CheckFailed, Passed, new_trace, services_of
 from checks.lab import APP_NAMESPACE, APP_SERVICES, Lab
 
 
-def trace_query(trace_id: str) -> str:
-    return f'{{namespace="{APP_NAMESPACE}"}} | json | trace_id="{trace_id}"'
+def trace_query(trace_id: str, namespace: str = APP_NAMESPACE) -> str:
+    return f'{{namespace="{namespace}"}} | json | trace_id="{trace_id}"'
 
 
 def check_single_request_query(lab: Lab, ingest_timeout: float = 90) -> Passed:
@@ -20,9 +20,9 @@ def check_single_request_query(lab: Lab, ingest_timeout: float = 90) -> Passed:
         raise CheckFailed(
             f"POST /orders answered {response.status_code}: {response.text[:200]}",
             "201 (or a 4xx): an order that reaches catalog",
-            f"kubectl -n {APP_NAMESPACE} logs deploy/orders --tail=20",
+            f"kubectl -n {lab.app_ns} logs deploy/orders --tail=20",
         )
-    query = trace_query(trace.trace_id)
+    query = trace_query(trace.trace_id, lab.app_ns)
     wanted = set(APP_SERVICES)
     try:
         found = lab.wait_in_loki(

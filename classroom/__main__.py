@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from checks import catalogue
 from checks.kube import Kube, KubeError
 from classroom.cluster import ClassCluster, ClassClusterError
 from classroom.commands import (
@@ -28,6 +29,7 @@ from classroom.commands import (
     up,
     write_kubeconfigs,
 )
+from classroom.grade import CLASS_CHECKERS, grade_class, write_class_gradebook
 from classroom.isolation import kube_probes, loki_probes
 from classroom.learners import bookstore_objects, learner_objects
 from classroom.plan import make_plan, render_plan
@@ -55,6 +57,7 @@ COMMANDS = {
     "up": "create or update every learner's namespace and bookstore, then the shared stack",
     "kubeconfigs": "write one kubeconfig per learner (a token that expires) under --out",
     "status": "a readiness row per learner",
+    "grade": "run the live checkers for every learner (their namespace and tenant) in parallel",
     "down": "delete the class's learner namespaces (found by label) and nothing else",
     "isolation": "prove with the learners' own credentials that none can reach another",
 }
@@ -76,13 +79,52 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
             p.add_argument("--kubeconfigs", required=True, type=Path, help="from `kubeconfigs`")
             p.add_argument("--loki-url", required=True, help="the gateway, as learners reach it")
             p.add_argument("--tenants", type=Path, default=DEFAULT_OUT / TENANTS_FILE)
-        if name in ("up", "kubeconfigs", "status", "down"):
+        if name in ("up", "kubeconfigs", "status", "grade", "down"):
             p.add_argument("--kubeconfig", required=True, type=Path, help="the instructor's")
         if name == "up":
             p.add_argument("--skip-stack", action="store_true", help="learners only, no helm")
         if name == "kubeconfigs":
             p.add_argument("--hours", type=float, default=8.0, help="token lifetime")
+        if name == "grade":
+            _grade_arguments(p)
     return parser.parse_args(argv)
+
+
+def _grade_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", type=int, default=25, help="learners graded at once (default 25)")
+    p.add_argument("--timeout", type=float, default=300, help="seconds per learner (default 300)")
+    p.add_argument("--out", type=Path, default=Path("gradebook"), help="default ./gradebook")
+    p.add_argument("--checker", action="append", default=[], metavar="ID",
+                   help=f"only these checkers (default: {', '.join(CLASS_CHECKERS)})")  # fmt: skip
+    p.add_argument("--loki-url", default=None, metavar="URL",
+                   help="Loki as the grader reaches it, e.g. a `kubectl port-forward` to the Loki "
+                   "pod (default: the API server's service proxy)")  # fmt: skip
+
+
+def _grade(args, learners) -> int:
+    if not (args.timeout > 0 and args.jobs >= 1):
+        print("error: --timeout must be positive and --jobs at least 1", file=sys.stderr)
+        return 2
+    unknown = [c for c in args.checker if c not in catalogue.ALL_BY_ID]
+    if unknown:
+        print(f"error: unknown checker id(s) {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    if not args.kubeconfig.is_file():
+        print(f"error: {args.kubeconfig} is not a file (the instructor's kubeconfig)",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    print(f"grading {len(learners)} learner(s), {args.jobs} at once, {args.timeout:.0f} s each...",
+          flush=True)  # fmt: skip
+    graded, specs = grade_class(
+        learners, args.kubeconfig, args.out, jobs=args.jobs, timeout=args.timeout,
+        checkers=args.checker, loki_url=args.loki_url,
+    )  # fmt: skip
+    paths = write_class_gradebook(graded, args.out, specs)
+    for g in graded:
+        extra = f"  ({g.note[:100]})" if g.note else ""
+        print(f"  {g.learner:<24} {g.status:<13} {g.score['total']:>4}/{g.score['max']:<4}{extra}")
+    print("gradebook: " + ", ".join(str(p) for p in paths.values()))
+    return 0
 
 
 def _known_passwords(path: Path) -> dict[str, str]:
@@ -189,6 +231,8 @@ def main(argv: list[str] | None = None, cluster: ClassCluster | None = None, run
             return 0
     if args.command == "isolation":
         return _isolation(args, learners)
+    if args.command == "grade":
+        return _grade(args, learners)
     try:
         cluster = cluster or _cluster(args.kubeconfig)
         if args.command == "up":

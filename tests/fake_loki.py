@@ -26,6 +26,15 @@ Each behaviour cites where real Loki does the same (grafana/loki at tag v3.7.6 u
 - Log queries on the instant endpoint get 400 since Loki 3.2 (grafana/loki#13421).
 - `/labels`, `/label/<name>/values` and `/series` see stream labels only (the index), never
   structured metadata.
+- Tenants. Without auth (the laptop lab) every line is in the single tenant `fake` and no
+  header is needed; with `auth_enabled: true` (a class, grafana-community/loki 18.11.0
+  values.yaml `loki.auth_enabled`) each line is in the tenant its pusher named, and every API
+  call but `/ready` must name one in `X-Scope-OrgID`: without it Loki answers 401 "no org id"
+  (grafana/dskit middleware/http_auth.go AuthenticateUser; Loki docs, operations/multi-tenancy:
+  "a request that does not include the X-Scope-OrgID header fails with an HTTP 401
+  Unauthorized error and the message no org id"). A query sees its own tenant's lines only;
+  `A|B` (several tenants) needs `multi_tenant_queries_enabled`, off by default, so it is refused
+  here (dskit tenant.TenantID: "multiple org IDs present").
 """
 
 from __future__ import annotations
@@ -140,6 +149,10 @@ def apply_stages(labels: dict, line: str, stages) -> dict | None:
     return parsed
 
 
+SINGLE_TENANT = "fake"  # Loki's tenant id when auth_enabled is false (operations/multi-tenancy)
+TENANT_HEADER = "x-scope-orgid"
+
+
 @dataclass
 class Record:
     ts: int  # the line's timestamp: the node's clock
@@ -147,6 +160,7 @@ class Record:
     line: str
     metadata: dict[str, str]  # structured metadata
     arrives: float  # fake-clock monotonic time at which the agent's batch reaches Loki
+    tenant: str = SINGLE_TENANT  # X-Scope-OrgID of the push
 
 
 @dataclass
@@ -160,6 +174,8 @@ class FakeLoki:
     requests: list[str] = field(default_factory=list)
     headers_seen: list[dict] = field(default_factory=list)
     forget_pods: set[str] = field(default_factory=set)  # lines of these pods vanish
+    auth_enabled: bool = False  # loki.auth_enabled: one tenant per X-Scope-OrgID
+    asking_tenant: str = SINGLE_TENANT  # the tenant of the request being answered
 
     @property
     def transport(self) -> httpx.MockTransport:
@@ -173,6 +189,7 @@ class FakeLoki:
         *,
         metadata: dict | None = None,
         delay: float | None = None,
+        tenant: str = SINGLE_TENANT,
     ) -> Record:
         """Store a line as the agent would push it (timestamp: now, or the CRI one given)."""
         labels = dict(labels)
@@ -184,7 +201,7 @@ class FakeLoki:
             metadata.setdefault("detected_level", level.lower())
         ts = self.clock.time_ns() if ts_ns is None else ts_ns
         arrives = self.clock.monotonic() + (self.ingest_delay if delay is None else delay)
-        record = Record(ts, labels, line, metadata, arrives)
+        record = Record(ts, labels, line, metadata, arrives, tenant)
         self.records.append(record)
         return record
 
@@ -202,6 +219,7 @@ class FakeLoki:
                 r.arrives <= now
                 and start <= r.ts < end
                 and r.labels.get("pod") not in (self.forget_pods)
+                and r.tenant == self.asking_tenant
             ):
                 yield r
 
@@ -216,6 +234,9 @@ class FakeLoki:
             if self.clock.monotonic() < self.ready_after:
                 return httpx.Response(503, text=NOT_READY)
             return httpx.Response(200, text="ready\n")
+        refused = self.authenticate(request)
+        if refused is not None:
+            return refused
         if path == "/loki/api/v1/query":
             if params.get("query", "").lstrip().startswith("{"):
                 return httpx.Response(400, text=INSTANT_LOG_QUERY_ERROR + "\n")
@@ -248,6 +269,20 @@ class FakeLoki:
             data = [dict(s) for s in sorted(series)]
             return httpx.Response(200, json={"status": "success", "data": data})
         return httpx.Response(404, text="404 page not found\n")
+
+    def authenticate(self, request: httpx.Request) -> httpx.Response | None:
+        """Pick the request's tenant (the module docstring says how Loki does); an answer
+        when the request is refused."""
+        if not self.auth_enabled:
+            self.asking_tenant = SINGLE_TENANT
+            return None
+        org = request.headers.get(TENANT_HEADER, "")
+        if not org:
+            return httpx.Response(401, text="no org id\n")
+        if "|" in org:
+            return httpx.Response(400, text="multiple org IDs present\n")
+        self.asking_tenant = org
+        return None
 
     def _select(self, query: str, start: int, end: int):
         """(record, parsed) for every visible line the log query keeps."""

@@ -57,6 +57,7 @@ from labconfig.versions import REPO_ROOT, load_versions
 from tests.fake_loki import (  # noqa: F401  (re-exported for the tests)
     INSTANT_LOG_QUERY_ERROR,
     NOT_READY,
+    SINGLE_TENANT,
     FakeLoki,
     parse_logql,
 )
@@ -100,9 +101,8 @@ class FakeClock:
         self.t += max(seconds, 0.001)
 
     def iso(self) -> str:
-        """Wall time as the bookstore stamps its lines (tests/fakes_ruler.py writes such lines)."""
-        ts = datetime.fromtimestamp(self.time_ns() / 1e9, tz=UTC)
-        return ts.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+        """Now as the bookstore writes `time` (RFC 3339, UTC), for lines the fakes make up."""
+        return rfc3339(self.time_ns())
 
 
 def rfc3339(ns: int) -> str:
@@ -156,6 +156,11 @@ class Scenario:
     grafana_anonymous: bool = True  # manifests/logging/grafana-values.yaml turns it on
     grafana_url: str = "http://loki.logging.svc.cluster.local:3100"
     unreachable: bool = False
+    # -- whose lab: the laptop's `bookstore` without Loki auth, or a class learner's namespace
+    # with Loki's auth on and the class agent putting each line in the tenant named like its
+    # namespace (classroom.values.alloy_overlay; Alloy loki.process stage.tenant).
+    app_namespace: str = "bookstore"
+    loki_auth: bool = False
     daemonsets_forbidden: bool = False  # RBAC: the checker's user may not list DaemonSets
 
 
@@ -213,7 +218,8 @@ class FakeCluster:
     def __init__(self, scenario: Scenario | None = None, clock: FakeClock | None = None):
         self.s = scenario or Scenario()
         self.clock = clock or FakeClock()
-        self.loki = FakeLoki(self.clock)
+        self.loki = FakeLoki(self.clock, auth_enabled=self.s.loki_auth)
+        self.app_ns = self.s.app_namespace
         self.deleted: set[str] = set()
         if self.s.loki_forgets_deleted:
             self.loki.forget_pods = self.deleted
@@ -227,7 +233,7 @@ class FakeCluster:
         self.pods: dict[str, dict] = {}
         self.stock = {1: 12, 2: 7, 3: 3}
         self.namespaces = {
-            NS_APP: {"metadata": {"name": NS_APP, "labels": {
+            self.app_ns: {"metadata": {"name": self.app_ns, "labels": {
                 "pod-security.kubernetes.io/enforce": self.s.app_enforce}}},
             NS_LOGGING: {"metadata": {"name": NS_LOGGING, "labels": {
                 "pod-security.kubernetes.io/enforce": "restricted"}}},
@@ -263,7 +269,7 @@ class FakeCluster:
     def _new_app_pod(self, app: str, node: str = WORKER, rs: str | None = None) -> dict:
         rs = rs or f"{app}-7d9f8c6b4"
         name = f"{rs}-{next(self._names)}"
-        pod = _pod(name, NS_APP, node, self._app_spec(app), "ReplicaSet", rs, {"app": app},
+        pod = _pod(name, self.app_ns, node, self._app_spec(app), "ReplicaSet", rs, {"app": app},
                    next(self._ips))  # fmt: skip
         self.pods[name] = pod
         if self.s.silent_app == app:
@@ -280,7 +286,7 @@ class FakeCluster:
 
     def _deployment(self, app: str, replicas: int) -> dict:
         return {
-            "metadata": _meta(app, NS_APP, labels={"app": app}, generation=1),
+            "metadata": _meta(app, self.app_ns, labels={"app": app}, generation=1),
             "spec": {"replicas": replicas, "template": {"spec": self._app_spec(app)}},
             "status": {"observedGeneration": 1, "replicas": replicas,
                        "updatedReplicas": replicas, "readyReplicas": replicas,
@@ -293,7 +299,7 @@ class FakeCluster:
     def _replicaset(self, app: str, name: str, revision: int, replicas: int) -> dict:
         return {
             "metadata": _meta(
-                name, NS_APP, annotations={"deployment.kubernetes.io/revision": str(revision)},
+                name, self.app_ns, annotations={"deployment.kubernetes.io/revision": str(revision)},
                 ownerReferences=[{"kind": "Deployment", "name": app}],
             ),
             "status": {"replicas": replicas, "readyReplicas": replicas},
@@ -398,7 +404,7 @@ class FakeCluster:
         self.cri.setdefault((name, app), []).append((ts, stream, raw))
         if not self._agent_ships():
             return
-        labels = {"namespace": NS_APP, "pod": name, "container": app, "app": app,
+        labels = {"namespace": self.app_ns, "pod": name, "container": app, "app": app,
                   "stream": stream}  # fmt: skip
         metadata = {}
         trace = (fields or {}).get("trace_id")
@@ -410,7 +416,10 @@ class FakeCluster:
             labels["order"] = fields["order_id"]
         if self.s.extra_label == "client" and fields and fields.get("request_id"):
             labels["client"] = f"172.18.0.{len(self.cri[(name, app)]) % 250 + 1}"
-        self.loki.push(labels, raw, ts, metadata=metadata, delay=self._batch_delay(name))
+        tenant = self.app_ns if self.s.loki_auth else SINGLE_TENANT
+        self.loki.push(
+            labels, raw, ts, metadata=metadata, delay=self._batch_delay(name), tenant=tenant
+        )
 
     def _sampled_out(self, fields: dict) -> bool:
         """The real LOG_SAMPLE_RATE rule: only successful request lines, by trace id."""
@@ -477,7 +486,7 @@ class FakeCluster:
         return [r for r in self.replicasets if r["metadata"]["namespace"] == namespace]
 
     def list_events(self, namespace):
-        return list(self.events) if namespace == NS_APP else []
+        return list(self.events) if namespace == self.app_ns else []
 
     def list_pods(self, namespace, label_selector=None):
         return [p for p in self.pods.values() if p["metadata"]["namespace"] == namespace]
@@ -543,7 +552,7 @@ class FakeCluster:
             handler = self.loki.handle
         elif (namespace, service) == (NS_GRAFANA, "grafana"):
             handler = self.grafana
-        elif namespace == NS_APP and service in ("catalog", "orders"):
+        elif namespace == self.app_ns and service in ("catalog", "orders"):
             handler = lambda r, s=service: self.bookstore(s, r)  # noqa: E731
         else:
             handler = lambda r: proxy_status(404, f'services "{service}" not found')  # noqa: E731

@@ -906,8 +906,63 @@ def render_class_sizing(page_src_uri: str) -> str:
                          "**Loki, estimated on paper** (not measured):", estimate])  # fmt: skip
 
 
+# The laptop's names and what a class learner uses in their place (docs/class-mode.md).
+CLASS_NS = "lab2-<id>"
+CLASS_SWAPS = (
+    ("--kubeconfig .lab/kubeconfig", "--kubeconfig lab2-<id>.kubeconfig"),
+    ("-n bookstore", f"-n {CLASS_NS}"),
+    ('namespace="bookstore"', f'namespace="{CLASS_NS}"'),
+    ("`bookstore`", f"`{CLASS_NS}`"),
+    # The traffic Job's manifest names the laptop's namespace: apply it moved into one's own.
+    ("kubectl --kubeconfig lab2-<id>.kubeconfig apply -f manifests/bookstore/loadgen.yaml",
+     f"sed 's/namespace: bookstore/namespace: {CLASS_NS}/' manifests/bookstore/loadgen.yaml | "
+     "kubectl --kubeconfig lab2-<id>.kubeconfig apply -f -"),
+)  # fmt: skip
+CLASS_STEPS = (1, 3, 4)  # the steps done inside one's own namespace; the others are the stack's
+
+
+def for_learner(text: str) -> str:
+    for laptop, own in CLASS_SWAPS:
+        text = text.replace(laptop, own)
+    return text
+
+
+def render_lab2_class(page_src_uri: str) -> str:
+    """Lab 2's exercises for a learner of a class: the same steps of labs.lab2, with their own
+    namespace, kubeconfig and Loki tenant in place of the laptop's."""
+    from classroom.grade import CLASS_CHECKERS
+    from labs.lab2 import LAB
+    from labs.runner import format_command
+
+    out = []
+    for step in LAB.steps:
+        link = _relative(f"lab-2.md#{step.anchor}", page_src_uri)
+        if step.number not in CLASS_STEPS or not step.task:
+            out += [f"- **Step {step.number}: [{step.title}]({link})**: set up for the whole "
+                    "class by your instructor; read it, nothing to run.", ""]  # fmt: skip
+            continue
+        out += [f"- **Step {step.number}: [{step.title}]({link})**", "",
+                f"    {for_learner(step.task.goal)}", ""]  # fmt: skip
+        for what, actions in (
+            ("The set-up, which the laptop lab runs for you and you run here:", step.task.setup),
+            ("The task's commands:", step.task.commands),
+        ):
+            if actions:
+                out += [f"    {what}", ""]
+                out += [f"    1. `{for_learner(format_command(a.argv))}`" for a in actions] + [""]
+        graded = [c.id for c in step.learner_checks if c.id in CLASS_CHECKERS]
+        files = [c.id for c in step.learner_checks if c.id not in CLASS_CHECKERS]
+        if graded:
+            out += ["    Graded by `class grade`: " + ", ".join(f"`{c}`" for c in graded), ""]
+        if files:
+            out += ["    Checked from your files (hand them in): "
+                    + ", ".join(f"`{c}`" for c in files), ""]  # fmt: skip
+    return "\n".join(out)
+
+
 RENDERERS: dict[str, Callable[[str], str]] = {
     "class-sizing": render_class_sizing,
+    "lab2-class": render_lab2_class,
     "lab2": render_lab2,
     "versions": render_versions,
     "log-schema": render_log_schema,
