@@ -260,34 +260,7 @@ class _Context:
 
 def _traffic(c: _Context) -> tuple[Action, ...]:
     """The loadgen Job run afresh: the traffic step 3 queries."""
-    settings, app_ns = c.settings, c.app_ns
-    return (
-        Action(
-            argv=kubectl(settings, "delete", "job", "loadgen", "-n", app_ns, "--ignore-not-found"),
-            title="Remove the previous traffic run, if any",
-            timeout=120,
-        ),
-        Action(
-            argv=kubectl(settings, "apply", "-f", LOADGEN),
-            title="Start the traffic Job (restricted-compliant)",
-            timeout=60,
-            namespaces=(app_ns,),
-        ),
-        Action(
-            argv=kubectl(
-                settings,
-                "wait",
-                "--for=condition=complete",
-                "job/loadgen",
-                "-n",
-                app_ns,
-                f"--timeout={settings.seconds(300)}s",
-            ),
-            title="Wait for the traffic Job to complete",
-            timeout=settings.seconds(300) + 30,
-            namespaces=(app_ns,),
-        ),
-    )
+    return tuple(_loadgen_run(c.settings, c.app_ns))
 
 
 def _step0(c: _Context) -> Step:
@@ -860,7 +833,7 @@ def _loadgen_run(settings: Settings, app_ns: str) -> list[Action]:
         ),
         Action(
             argv=kubectl(settings, "apply", "-f", LOADGEN),
-            title="Start the traffic Job",
+            title="Start the traffic Job (restricted-compliant)",
             timeout=60,
             namespaces=(app_ns,),
         ),
