@@ -938,6 +938,46 @@ def node_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
     )
 
 
+def _set_fault_rate(
+    settings: Settings, app_ns: str, rate: str, title: str, restart_title: str
+) -> tuple[Action, ...]:
+    """FAULT_RATE in the bookstore's ConfigMap, then both services restarted to read it."""
+    patch = json.dumps({"data": {"FAULT_RATE": rate}}, separators=(",", ":"))
+    return (
+        Action(
+            argv=kubectl(
+                settings,
+                "-n",
+                app_ns,
+                "patch",
+                "configmap",
+                "bookstore-config",
+                "--type",
+                "merge",
+                "--patch",
+                patch,
+            ),  # fmt: skip
+            title=title,
+            timeout=60,
+        ),
+        Action(
+            argv=kubectl(
+                settings,
+                "-n",
+                app_ns,
+                "rollout",
+                "restart",
+                "deployment/catalog",
+                "deployment/orders",
+            ),  # fmt: skip
+            title=restart_title,
+            timeout=60,
+        ),
+        _rollout(settings, app_ns, "deployment/catalog", 180),
+        _rollout(settings, app_ns, "deployment/orders", 180),
+    )
+
+
 def alerting_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
     app_ns = v["bookstore"]["namespace"] if "bookstore" in v else "bookstore"
     log_ns = v["charts"]["loki"]["namespace"]
@@ -972,74 +1012,26 @@ def alerting_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
                 interval=10,
                 namespaces=(log_ns,),
             ),
-            Action(
-                argv=kubectl(
-                    settings,
-                    "-n",
-                    app_ns,
-                    "patch",
-                    "configmap",
-                    "bookstore-config",
-                    "--type",
-                    "merge",
-                    "--patch",
-                    '{"data":{"FAULT_RATE":"0.3"}}',
-                ),  # fmt: skip
-                title="Raise the simulated database's fault rate to 0.3",
-                timeout=60,
+            *_set_fault_rate(
+                settings,
+                app_ns,
+                "0.3",
+                "Raise the simulated database's fault rate to 0.3",
+                "Restart both services so they read the new rate",
             ),
-            Action(
-                argv=kubectl(
-                    settings,
-                    "-n",
-                    app_ns,
-                    "rollout",
-                    "restart",
-                    "deployment/catalog",
-                    "deployment/orders",
-                ),  # fmt: skip
-                title="Restart both services so they read the new rate",
-                timeout=60,
-            ),
-            _rollout(settings, app_ns, "deployment/catalog", 180),
-            _rollout(settings, app_ns, "deployment/orders", 180),
             *_loadgen_run(settings, app_ns),
             Action(
                 argv=_loki_get(settings, log_ns, "/prometheus/api/v1/alerts"),
                 title="The ruler's active alerts (pending first, firing after `for:`)",
                 timeout=60,
             ),
-            Action(
-                argv=kubectl(
-                    settings,
-                    "-n",
-                    app_ns,
-                    "patch",
-                    "configmap",
-                    "bookstore-config",
-                    "--type",
-                    "merge",
-                    "--patch",
-                    '{"data":{"FAULT_RATE":"0"}}',
-                ),  # fmt: skip
-                title="Put the fault rate back to 0 (the checker makes failures of its own)",
-                timeout=60,
+            *_set_fault_rate(
+                settings,
+                app_ns,
+                "0",
+                "Put the fault rate back to 0 (the checker makes failures of its own)",
+                "Restart both services with the rate back at 0",
             ),
-            Action(
-                argv=kubectl(
-                    settings,
-                    "-n",
-                    app_ns,
-                    "rollout",
-                    "restart",
-                    "deployment/catalog",
-                    "deployment/orders",
-                ),  # fmt: skip
-                title="Restart both services with the rate back at 0",
-                timeout=60,
-            ),
-            _rollout(settings, app_ns, "deployment/catalog", 180),
-            _rollout(settings, app_ns, "deployment/orders", 180),
         ),
         checks=(CheckRef("lab2.alert-rules"),),
         hints=(
