@@ -1,8 +1,9 @@
 """Logging for the bookstore: one JSON object per line on stdout, shaped like Go's slog.
 
-Every line the process writes goes through one structlog chain:
+Every line the process writes goes through one chain of plain functions:
 
-    context (request-scoped ids) -> level -> sampling -> exception fields -> redaction -> JSON
+    level filter -> context (request-scoped ids) -> sampling -> exception fields -> redaction
+    -> JSON -> one write
 
 Sampling runs before redaction and rendering because a dropped line needs neither; redaction
 runs after the exception fields are built, so a secret inside an exception message is masked
@@ -18,18 +19,18 @@ container runtime sees lines as they happen.
 from __future__ import annotations
 
 import contextvars
+import io
 import logging
+import os
 import re
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 import orjson
-import structlog
-from structlog.typing import EventDict, FilteringBoundLogger
 
 from bookstore import redaction, sampling
 
@@ -40,7 +41,8 @@ LEVELS = {
     "ERROR": logging.ERROR,
 }
 LEVEL_ALIASES = {"WARNING": "WARN", "CRITICAL": "ERROR", "FATAL": "ERROR"}
-# structlog's method names -> slog level names.
+EventDict = dict[str, Any]
+# The logger's method names -> slog level names.
 _METHOD_LEVELS = {
     "debug": "DEBUG",
     "info": "INFO",
@@ -53,10 +55,8 @@ _METHOD_LEVELS = {
 }
 _FIRST_KEYS = ("time", "level", "msg", "service")
 
-_logger: FilteringBoundLogger | None = None
 # The request-scoped fields (trace ids, request id): one dict per request, in a context variable
-# so that concurrent requests on one event loop never see each other's ids. (structlog's own
-# contextvars helpers scan every context variable of the process on every line: slower.)
+# so that concurrent requests on one event loop never see each other's ids.
 _request_fields: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "bookstore_request_fields", default=None
 )
@@ -86,51 +86,73 @@ def parse_level(value: str | None) -> str:
 _second_cache: tuple[int, str] = (-1, "")
 
 
-def rfc3339(epoch: float) -> str:
-    """`2026-01-02T03:04:05.123456Z`: RFC 3339 in UTC with a `Z`, microsecond precision."""
+def rfc3339(epoch: float | None = None) -> str:
+    """`2026-01-02T03:04:05.123456Z`: RFC 3339 in UTC with a `Z`, microsecond precision (now,
+    when `epoch` is not given)."""
     global _second_cache
-    seconds = int(epoch)
+    micros = time.time_ns() // 1000 if epoch is None else round(epoch * 1_000_000)
+    seconds, fraction = divmod(micros, 1_000_000)
     cached_second, prefix = _second_cache
     if cached_second != seconds:  # formatting the date is the slow part: once per second
-        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds))
         _second_cache = (seconds, prefix)
-    return f"{prefix}.{int((epoch - seconds) * 1_000_000):06d}Z"
+    return f"{prefix}{fraction:06d}Z"
 
 
-def _request_fields_and_level(_logger: Any, method: str, event: EventDict) -> EventDict:
-    """The request-scoped fields (an event's own fields win) and the slog level name.
-
-    One processor, not two: every line pays for each call in the chain.
-    """
-    fields = _request_fields.get()
-    if fields:
-        for key, value in fields.items():
-            if key not in event:
-                event[key] = value
-    event["level"] = _METHOD_LEVELS.get(method, "INFO")
-    return event
+def _with_request_fields(fields: EventDict) -> EventDict:
+    """The request-scoped fields added to a line's own (its own fields win)."""
+    request = _request_fields.get()
+    if request:
+        for key, value in request.items():
+            if key not in fields:
+                fields[key] = value
+    return fields
 
 
 class LineWriter:
-    """The structlog "logger": writes one rendered line and flushes it, under a lock.
+    """Writes one rendered line at once, under a lock.
 
     The lock keeps lines whole when a thread (a warning, an excepthook) logs at the same time
-    as the event loop; flushing every line is the contract (no line waits in a buffer).
+    as the event loop; every line is written through at once (the contract: no line waits in
+    a buffer). A stream backed by a file descriptor (stdout in production) gets the line's
+    bytes with one `os.write`, skipping the text layer's buffer and its flush; any other
+    stream (a test's StringIO) is written and flushed.
     """
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self._lock = threading.Lock()
+        self._fd = _descriptor(stream)
 
-    def msg(self, line: str) -> None:
+    def write(self, line: bytes) -> None:
+        """Write one line (`line` ends with its newline), all of it, at once."""
         with self._lock:
-            self._stream.write(line + "\n")
-            self._stream.flush()
+            if self._fd is None:
+                self._stream.write(line.decode("utf-8"))
+                self._stream.flush()
+                return
+            written = os.write(self._fd, line)
+            while written < len(line):  # a pipe may take a long line in parts
+                line = line[written:]
+                written = os.write(self._fd, line)
 
-    debug = info = warning = warn = error = exception = critical = fatal = log = msg
+
+def _descriptor(stream: TextIO) -> int | None:
+    """The file descriptor to write lines to directly, or None to use the stream's own write.
+
+    Only a plain text file over a descriptor qualifies, and whatever it holds in its buffer is
+    flushed first, so nothing written before is overtaken.
+    """
+    if not isinstance(stream, io.TextIOWrapper):
+        return None
+    try:
+        stream.flush()
+        return stream.fileno()
+    except (OSError, ValueError):  # io.UnsupportedOperation is an OSError; ValueError: closed
+        return None
 
 
-def _exception_fields(_logger: Any, _method: str, event: EventDict) -> EventDict:
+def _exception_fields(event: EventDict) -> EventDict:
     """`exc_info` -> `error`, `error_type`, `stack` (one string: a trace never spans lines)."""
     exc_info = event.pop("exc_info", None)
     if not exc_info:
@@ -148,7 +170,7 @@ def _exception_fields(_logger: Any, _method: str, event: EventDict) -> EventDict
     return event
 
 
-_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
 _INT64 = range(-(2**63), 2**64)
 
 
@@ -173,8 +195,8 @@ def _text_safe(value: Any) -> Any:
     return value
 
 
-def dumps(line: dict[str, Any]) -> str:
-    """One compact JSON object, on one line for any reader.
+def dumps(line: dict[str, Any]) -> bytes:
+    """One compact JSON object and its newline, on one line for any reader (UTF-8).
 
     orjson, because the stdlib encoder alone would eat most of the 10 µs a line may cost; it
     also writes NaN as null (valid JSON) where the stdlib writes `NaN`. It refuses integers
@@ -182,27 +204,27 @@ def dumps(line: dict[str, Any]) -> str:
     or header we log: those lines take a slower path that writes them as text.
     """
     try:
-        text = orjson.dumps(line, default=str, option=_ORJSON_OPTIONS).decode()
+        data = orjson.dumps(line, default=str, option=_ORJSON_OPTIONS)
     except TypeError:
-        text = orjson.dumps(_text_safe(line), default=str, option=_ORJSON_OPTIONS).decode()
-    return text if text.isascii() else text.translate(_LINE_BREAKS)
+        data = orjson.dumps(_text_safe(line), default=str, option=_ORJSON_OPTIONS)
+    if data.isascii():
+        return data
+    return data.decode("utf-8").translate(_LINE_BREAKS).encode("utf-8")
 
 
-def _renderer(service: str) -> Callable[[Any, str, EventDict], str]:
-    def render(_logger: Any, _method: str, event: EventDict) -> str:
-        line = {
-            "time": rfc3339(time.time()),
-            "level": event.pop("level"),
-            "msg": str(event.pop("event", "")),
-            "service": service,
-        }
-        event.pop("service", None)
+def _renderer(service: str) -> Callable[[str, str, EventDict], bytes]:
+    """The JSON renderer: (slog level, message, fields) -> the line's bytes."""
+
+    def render(level: str, message: str, fields: EventDict) -> bytes:
+        line = {"time": rfc3339(), "level": level, "msg": message, "service": service}
         # A field named like a contract key must not overwrite it: keep it under another name.
-        if "time" in event or "msg" in event:
+        if "time" in fields or "msg" in fields or "service" in fields or "level" in fields:
+            fields.pop("service", None)
+            fields.pop("level", None)
             for key in ("time", "msg"):
-                if key in event:
-                    event[f"field_{key}"] = event.pop(key)
-        line.update(event)
+                if key in fields:
+                    fields[f"field_{key}"] = fields.pop(key)
+        line.update(fields)
         try:
             return dumps(line)
         except Exception as exc:  # e.g. a field whose __str__ raises: say so, never crash
@@ -211,7 +233,7 @@ def _renderer(service: str) -> Callable[[Any, str, EventDict], str]:
                     **{key: line[key] for key in _FIRST_KEYS},
                     "level": "ERROR",
                     "msg": "a log line could not be rendered",
-                    "lost_msg": line["msg"],
+                    "lost_msg": message,
                     "error": f"{exc}"[:200],
                     "error_type": type(exc).__name__,
                 }
@@ -226,19 +248,31 @@ def _one_line(value: Any) -> str:
     return text.replace("\r", "\\r").replace("\n", "\\n").translate(_LINE_BREAKS)
 
 
-def _text_renderer(service: str) -> Callable[[Any, str, EventDict], str]:
+def _text_renderer(service: str) -> Callable[[str, str, EventDict], bytes]:
     """`LOG_FORMAT=text`: `<time> <LEVEL> <service> <msg> key=value ...` on one line. Fine for
     a person at a terminal; for Loki every field is now text to be cut out with a regex."""
     as_json = _renderer(service)
 
-    def render(logger: Any, method: str, event: EventDict) -> str:
-        line = orjson.loads(as_json(logger, method, event))  # the same fields, already safe
+    def render(level: str, message: str, fields: EventDict) -> bytes:
+        line = orjson.loads(as_json(level, message, fields))  # the same fields, already safe
         head = " ".join(_one_line(line.pop(key)) for key in ("time", "level", "service"))
-        message = _one_line(line.pop("msg"))
+        text = _one_line(line.pop("msg"))
         rest = " ".join(f"{key}={_one_line(value)}" for key, value in line.items())
-        return f"{head} {message} {rest}".rstrip()
+        return f"{head} {text} {rest}".rstrip().encode("utf-8") + b"\n"
 
     return render
+
+
+class _Chain(NamedTuple):
+    """What every line goes through, set by `configure`."""
+
+    minimum: int  # the lowest level written (logging's numbers)
+    keep: Callable[[str | None], bool]  # the sampling decision, from a trace id
+    render: Callable[[str, str, EventDict], bytes]
+    writer: LineWriter
+
+
+_chain: _Chain | None = None
 
 
 def configure(
@@ -249,78 +283,135 @@ def configure(
     stream: TextIO | None = None,
     keep_trace: Callable[[str | None], bool] | None = None,
     log_format: str = "json",
-) -> FilteringBoundLogger:
+) -> Logger:
     """Set up the chain for this process and bridge stdlib logging and warnings into it.
 
     `keep_trace` decides sampling (default: `sampling.by_trace_id(sample_rate)`); tests pass
     their own. `log_format` "text" swaps only the last step, the renderer (LOG_FORMAT).
     Calling this again replaces the previous set-up (tests do).
     """
-    global _logger, _request_line_chain
+    global _chain
     level = parse_level(level)
-    keep = keep_trace or sampling.by_trace_id(sample_rate)
     renderer = _text_renderer if parse_format(log_format) == "text" else _renderer
-    sample, render = sampling.processor(keep), renderer(service)
-    processors = [
-        _request_fields_and_level,
-        sample,
-        _exception_fields,
-        redaction.processor,
-        render,
-    ]
-    writer = LineWriter(stream if stream is not None else sys.stdout)
-    _request_line_chain = (LEVELS[level], keep, render, writer)
-    # .bind() resolves structlog's lazy proxy once, instead of on every call.
-    _logger = structlog.wrap_logger(
-        writer,
-        processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
-    ).bind()
+    _chain = _Chain(
+        minimum=LEVELS[level],
+        keep=keep_trace or sampling.by_trace_id(sample_rate),
+        render=renderer(service),
+        writer=LineWriter(stream if stream is not None else sys.stdout),
+    )
     _bridge_stdlib(LEVELS[level])
     _bridge_uncaught()
-    return _logger
+    return _ROOT
 
 
-# The pieces `request_line` uses: (minimum level, sampling decision, renderer, writer).
-_request_line_chain: (
-    tuple[int, Callable[[str | None], bool], Callable[..., str], LineWriter] | None
-) = None
+def _current_chain() -> _Chain:
+    if _chain is None:
+        configure("bookstore")
+    assert _chain is not None
+    return _chain
+
+
+def _emit(levelno: int, message: Any, fields: EventDict) -> None:
+    """One line through the chain, from its level on (`fields` is the line's own dict)."""
+    chain = _chain or _current_chain()
+    if levelno < chain.minimum:
+        return
+    level = _LEVEL_NAMES[levelno]
+    fields = _with_request_fields(fields)
+    sampled = "status" in fields and sampling.is_sampleable(level, fields)
+    if sampled and not chain.keep(fields.get("trace_id")):
+        return
+    if "exc_info" in fields:
+        fields = _exception_fields(fields)
+    text = message if type(message) is str else str(message)
+    chain.writer.write(
+        chain.render(level, redaction.redact_text(text), redaction.redact_event(fields))
+    )
+
+
+_LEVEL_NAMES = {number: name for name, number in LEVELS.items()}
+
+
+class Logger:
+    """`log.info("order placed", order_id=..., qty=2)`: a message and fields, one line each.
+
+    Our own few lines rather than a logging library's dispatch: every line pays for each call
+    between `log.info(...)` and the write, and this is all of it. `bind` returns a logger that
+    adds fields to each of its lines; a message with `%` arguments is formatted first.
+    """
+
+    __slots__ = ("_bound",)
+
+    def __init__(self, bound: Mapping[str, Any] | None = None) -> None:
+        self._bound = dict(bound or {})
+
+    def bind(self, **fields: Any) -> Logger:
+        return Logger({**self._bound, **fields})
+
+    def _line(self, levelno: int, message: Any, args: tuple[Any, ...], fields: EventDict) -> None:
+        chain = _chain
+        if chain is not None and levelno < chain.minimum:
+            return  # a filtered line (DEBUG at INFO) costs nothing more
+        if self._bound:
+            fields = {**self._bound, **fields}
+        _emit(levelno, message % args if args else message, fields)
+
+    def debug(self, message: Any, *args: Any, **fields: Any) -> None:
+        self._line(logging.DEBUG, message, args, fields)
+
+    def info(self, message: Any, *args: Any, **fields: Any) -> None:
+        self._line(logging.INFO, message, args, fields)
+
+    def warning(self, message: Any, *args: Any, **fields: Any) -> None:
+        self._line(logging.WARNING, message, args, fields)
+
+    def error(self, message: Any, *args: Any, **fields: Any) -> None:
+        self._line(logging.ERROR, message, args, fields)
+
+    def exception(self, message: Any, *args: Any, **fields: Any) -> None:
+        """An ERROR line with the exception being handled (`error`, `error_type`, `stack`)."""
+        fields.setdefault("exc_info", True)
+        self._line(logging.ERROR, message, args, fields)
+
+    warn = warning
+    critical = fatal = error
+
+
+_ROOT = Logger()
+_REQUEST_MESSAGE = "request completed"
 
 
 def request_line(level: str, /, **fields: Any) -> None:
-    """Write the request line (`level` is a structlog method name: info, warning, ...).
+    """Write the request line (`level` is a logger method name: info, warning, ...).
 
     The most frequent line, so it skips what it does not need: every field of it is one the
     services fill in themselves (route template, status, duration, validated ids; an unknown
-    HTTP method is scanned before it gets here), so it needs no redaction and none of
-    structlog's generic dispatch. The level filter, request fields, sampling, renderer and
-    writer are the very same as every other line's. Any other field (a `reason` built from
-    request data) sends the line through the whole chain instead.
+    HTTP method is scanned before it gets here), so it needs no redaction. The level filter,
+    request fields, sampling, renderer and writer are the very same as every other line's.
+    Any other field (a `reason` built from request data) sends the line through the whole
+    chain instead.
     """
-    chain = _request_line_chain
-    if chain is None or not redaction.OWN_FIELDS.issuperset(fields):
-        getattr(get_logger(), level)("request completed", **fields)
+    chain = _chain or _current_chain()
+    levelno = LEVELS[_METHOD_LEVELS[level]]
+    if levelno < chain.minimum:
         return
-    minimum, keep, render, writer = chain
-    if LEVELS[_METHOD_LEVELS[level]] < minimum:
+    if not redaction.OWN_FIELDS.issuperset(fields):
+        _emit(levelno, _REQUEST_MESSAGE, fields)
         return
-    event = _request_fields_and_level(None, level, {"event": "request completed", **fields})
-    # The sampling processor's rule, called directly (sampling.processor does the same).
-    if sampling.is_sampleable(event) and not keep(event.get("trace_id")):
+    name = _LEVEL_NAMES[levelno]
+    fields = _with_request_fields(fields)
+    if sampling.is_sampleable(name, fields) and not chain.keep(fields.get("trace_id")):
         return
-    writer.msg(render(None, level, event))
+    chain.writer.write(chain.render(name, _REQUEST_MESSAGE, fields))
 
 
-def get_logger(**fields: Any) -> FilteringBoundLogger:
-    """The process logger (configured by `configure`), optionally with fields bound."""
-    if _logger is None:
-        configure("bookstore")
-    assert _logger is not None
-    return _logger.bind(**fields) if fields else _logger
+def get_logger(**fields: Any) -> Logger:
+    """The process logger (set up by `configure`), optionally with fields bound."""
+    return _ROOT.bind(**fields) if fields else _ROOT
 
 
 class _StdlibBridge(logging.Handler):
-    """Hands stdlib records (uvicorn, asyncio, httpx, warnings) to the structlog chain."""
+    """Hands stdlib records (uvicorn, asyncio, httpx, warnings) to the chain."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

@@ -105,6 +105,7 @@ OWN_FIELDS = TRUSTED_ID_KEYS | {
     "retry_attempt",
 }
 _MAX_DEPTH = 8
+_SHORTEST_CARD = 10**12  # a card number has 13 digits or more: a smaller integer is none
 _CACHED_TEXT_LENGTH = 256
 _CACHE_LIMIT = 4096
 
@@ -347,8 +348,10 @@ def _redact_dict(value: dict[Any, Any], depth: int) -> dict[Any, Any]:
             )
         if sensitive:
             new = MASK
-        elif type(v) is str:  # inlined: most leaves are short strings
+        elif type(v) is str:  # inlined: most leaves are short strings or small numbers
             new = text_cache.get(v) or redact_text(v)
+        elif type(v) is int and -_SHORTEST_CARD < v < _SHORTEST_CARD:
+            new = v
         else:
             new = redact_value(v, depth + 1)
         if shown != k:
@@ -370,11 +373,9 @@ def redact_value(value: Any, depth: int = 0) -> Any:
     if value is None or kind is bool:
         return value
     if kind is int:
-        return (
-            value
-            if -(10**12) < value < 10**12
-            else (MASK if cardnumbers.number_is_card(value) else value)
-        )
+        if -_SHORTEST_CARD < value < _SHORTEST_CARD:
+            return value
+        return MASK if cardnumbers.number_is_card(value) else value
     if kind is float:
         return MASK if cardnumbers.number_is_card(value) else value
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -404,8 +405,9 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def processor(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
-    """structlog processor: every field except our own validated ids goes through the rules."""
+def redact_event(event: dict[str, Any]) -> dict[str, Any]:
+    """A line's fields, masked in place: every field except our own validated ids goes through
+    the rules."""
     verdicts, text_cache = _key_verdicts, _text_cache
     for key, value in event.items():
         if key in OWN_FIELDS:
@@ -417,6 +419,8 @@ def processor(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, An
             event[key] = MASK
         elif type(value) is str:  # the common case first: this runs for every line
             event[key] = text_cache.get(value) or redact_text(value)
+        elif type(value) is int and -_SHORTEST_CARD < value < _SHORTEST_CARD:
+            continue
         elif value is not None and type(value) is not bool:
             try:
                 event[key] = redact_value(value)

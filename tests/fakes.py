@@ -424,7 +424,8 @@ class FakeCluster:
     def _sampled_out(self, fields: dict) -> bool:
         """The real LOG_SAMPLE_RATE rule: only successful request lines, by trace id."""
         keep = sampling.by_trace_id(self.s.sample_rate)
-        return sampling.is_sampleable(fields) and not keep(fields.get("trace_id"))
+        level = fields.get("level", "INFO")
+        return sampling.is_sampleable(level, fields) and not keep(fields.get("trace_id"))
 
     def _batch_delay(self, pod_name: str) -> float:
         """Each pod's lines travel in their own batches: pods alternate between a quick and a

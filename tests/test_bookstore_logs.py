@@ -81,7 +81,7 @@ def test_each_line_is_flushed_as_it_is_written(capture):
     ("method", "level"),
     [("debug", "DEBUG"), ("info", "INFO"), ("warning", "WARN"), ("error", "ERROR")],
 )
-def test_structlog_levels_use_slog_names(capture, method, level):
+def test_logger_levels_use_slog_names(capture, method, level):
     lines = capture(level="DEBUG")
     getattr(logs.get_logger(), method)("x")
     assert lines()[0]["level"] == level
@@ -120,7 +120,7 @@ def test_a_traceback_sent_as_a_message_becomes_stack_and_error_fields(capture):
     assert logschema.validate_line(line) == []
 
 
-def test_log_level_filters_both_structlog_and_stdlib(capture):
+def test_log_level_filters_both_our_logger_and_stdlib(capture):
     lines = capture(level="WARN")
     logs.get_logger().info("dropped")
     logging.getLogger("uvicorn.error").info("dropped too")
@@ -404,7 +404,7 @@ def test_a_field_that_cannot_be_read_is_replaced_and_the_line_kept(capture):
 
 def test_a_line_that_cannot_be_rendered_becomes_an_error_line():
     render = logs._renderer("catalog")
-    text = render(None, "info", {"event": "order placed", "level": "INFO", "thing": Hostile()})
+    text = render("INFO", "order placed", {"thing": Hostile()})
     line = json.loads(text)
     assert (line["level"], line["msg"], line["lost_msg"], line["error_type"]) == (
         "ERROR",
@@ -455,3 +455,82 @@ def test_request_line_honours_level_and_sampling(capture):
     logs.request_line("info", method="GET", route="/books", status=200, duration_ms=1.0)
     logs.request_line("warning", method="GET", route="/books", status=404, duration_ms=1.0)
     assert [line["status"] for line in lines()] == [404], "only the successful line is sampled"
+
+
+# --- the writer: one os.write per line on a descriptor ------------------------------------
+def test_lines_on_a_file_are_on_disk_at_once_without_a_flush_or_close(tmp_path):
+    path = tmp_path / "stdout.log"
+    with path.open("w", encoding="utf-8") as stream:
+        stream.write("before\n")  # buffered text written earlier must not be overtaken
+        logs.configure("catalog", stream=stream)
+        logs.get_logger().info("order placed", order_id="ord-0123456789abcdef", note="café")
+        first, second = path.read_text(encoding="utf-8").splitlines()
+        assert first == "before"
+        line = json.loads(second)
+        assert (line["msg"], line["note"]) == ("order placed", "café")
+    logs.configure("bookstore", stream=io.StringIO())
+
+
+def test_a_line_longer_than_a_pipe_buffer_arrives_whole():
+    # A pipe takes at most its buffer (64 KiB on Linux) per write while nobody reads: the
+    # writer must finish the line, not drop its tail.
+    import os
+    import threading
+
+    read_fd, write_fd = os.pipe()
+    received = bytearray()
+
+    def drain():
+        while chunk := os.read(read_fd, 65536):
+            received.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    with os.fdopen(write_fd, "w", encoding="utf-8") as stream:
+        logs.configure("catalog", stream=stream)
+        logs.get_logger().info("big", blob="x" * 300_000)
+    logs.configure("bookstore", stream=io.StringIO())
+    reader.join(timeout=10)
+    os.close(read_fd)
+    [line] = received.decode().splitlines()
+    assert len(json.loads(line)["blob"]) == 300_000
+
+
+def test_threads_writing_at_once_never_interleave_lines(tmp_path):
+    import threading
+
+    path = tmp_path / "stdout.log"
+    with path.open("w", encoding="utf-8") as stream:
+        logs.configure("catalog", stream=stream)
+
+        def burst(n):
+            for i in range(200):
+                logs.get_logger().info("tick", thread=n, i=i, pad="y" * 5000)
+
+        threads = [threading.Thread(target=burst, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    logs.configure("bookstore", stream=io.StringIO())
+    lines = [json.loads(text) for text in path.read_text().splitlines()]
+    assert len(lines) == 800 and {(x["thread"], x["i"]) for x in lines} == {
+        (n, i) for n in range(4) for i in range(200)
+    }
+
+
+def test_the_logger_binds_fields_and_formats_percent_arguments(capture):
+    lines = capture(level="DEBUG")
+    log = logs.get_logger(component="reservations").bind(book_id=3)
+    log.debug("reserved %d of %s", 2, "dune", qty=2)
+    log.warn("low stock")
+    logs.get_logger().info("plain")  # binding made a new logger; the process logger is unchanged
+    [first, second, third] = lines()
+    assert (first["level"], first["msg"], first["component"], first["book_id"]) == (
+        "DEBUG",
+        "reserved 2 of dune",
+        "reservations",
+        3,
+    )
+    assert (second["level"], second["book_id"]) == ("WARN", 3)
+    assert "component" not in third and "book_id" not in third
