@@ -354,7 +354,12 @@ class Logger:
             return  # a filtered line (DEBUG at INFO) costs nothing more
         if self._bound:
             fields = {**self._bound, **fields}
-        _emit(levelno, message % args if args else message, fields)
+        if args:
+            try:
+                message = message % args
+            except (TypeError, ValueError, KeyError):  # a wrong format must not lose the line
+                fields.setdefault("args", [str(arg) for arg in args])
+        _emit(levelno, message, fields)
 
     def debug(self, message: Any, *args: Any, **fields: Any) -> None:
         self._line(logging.DEBUG, message, args, fields)

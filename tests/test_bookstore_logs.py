@@ -534,3 +534,12 @@ def test_the_logger_binds_fields_and_formats_percent_arguments(capture):
     )
     assert (second["level"], second["book_id"]) == ("WARN", 3)
     assert "component" not in third and "book_id" not in third
+
+
+def test_a_message_whose_arguments_do_not_fit_its_format_is_still_written(capture):
+    lines = capture()
+    logs.get_logger().info("reserved %d books", "two")
+    logs.get_logger().info("no placeholder", 1)
+    first, second = lines()
+    assert (first["msg"], first["args"]) == ("reserved %d books", ["two"])
+    assert (second["msg"], second["args"]) == ("no placeholder", ["1"])
