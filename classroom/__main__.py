@@ -30,7 +30,9 @@ from classroom.commands import (
     write_kubeconfigs,
 )
 from classroom.grade import CLASS_CHECKERS, grade_class, write_class_gradebook
-from classroom.isolation import kube_probes, loki_probes
+from classroom.grafana import grafana_objects, setup_objects_to_remove
+from classroom.grafana import set_up as grafana_set_up
+from classroom.isolation import grafana_probes, kube_probes, loki_probes
 from classroom.learners import bookstore_objects, learner_objects
 from classroom.plan import make_plan, render_plan
 from classroom.roster import NAMESPACE_PREFIX, RosterError, load_roster
@@ -78,6 +80,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         if name == "isolation":
             p.add_argument("--kubeconfigs", required=True, type=Path, help="from `kubeconfigs`")
             p.add_argument("--loki-url", required=True, help="the gateway, as learners reach it")
+            p.add_argument("--grafana-url", help="the shared Grafana, as learners reach it")
             p.add_argument("--tenants", type=Path, default=DEFAULT_OUT / TENANTS_FILE)
         if name in ("up", "kubeconfigs", "status", "grade", "down"):
             p.add_argument("--kubeconfig", required=True, type=Path, help="the instructor's")
@@ -168,7 +171,7 @@ def _cluster(kubeconfig: Path) -> ClassCluster:
     return ClassCluster(Kube(kubeconfig).http_client())
 
 
-def _up(args, learners, cluster: ClassCluster, run=subprocess.call) -> int:
+def _up(args, learners, cluster: ClassCluster, run=subprocess.call, sleep=None) -> int:
     render(learners, args.class_name, args.out)
     label_logging_namespaces(cluster, logging_namespaces())
     print(f"learners ({len(learners)}):")
@@ -181,10 +184,16 @@ def _up(args, learners, cluster: ClassCluster, run=subprocess.call) -> int:
             print("error: the shared stack failed at the command above; fix it and run `up` "
                   "again (it is idempotent)", file=sys.stderr)  # fmt: skip
             return 1
-    return status
+    passwords = _known_passwords(args.out / TENANTS_FILE)
+    objects = grafana_objects(learners, passwords, args.class_name)
+    ok, detail = grafana_set_up(cluster, objects, **({"sleep": sleep} if sleep else {}))
+    print(f"grafana: {'ok ' if ok else 'NO '} {detail}")
+    return status if ok else 1
 
 
-def _isolation(args, learners, api_for=None, gateway: httpx.Client | None = None) -> int:
+def _isolation(
+    args, learners, api_for=None, gateway: httpx.Client | None = None, grafana=None
+) -> int:
     """Each learner against the next one on the roster (a ring: every learner is probed and is
     a target once), with their own kubeconfig and Loki password."""
     if len(learners) < 2:
@@ -197,10 +206,14 @@ def _isolation(args, learners, api_for=None, gateway: httpx.Client | None = None
         return 2
     api_for = api_for or (lambda lrn: Kube(args.kubeconfigs / f"{lrn.id}.kubeconfig").http_client())
     gateway = gateway or httpx.Client(base_url=args.loki_url, timeout=30)
+    if grafana is None and getattr(args, "grafana_url", None):
+        grafana = httpx.Client(base_url=args.grafana_url, timeout=30)
     probes = []
     for me, other in zip(learners, learners[1:] + learners[:1], strict=True):
         probes += kube_probes(me, other, api_for(me))
         probes += loki_probes(me, passwords[me.id], other, gateway)
+        if grafana is not None:
+            probes += grafana_probes(me, passwords[me.id], other, grafana)
     for p in probes:
         print(f"  {p.learner}  {'refused' if p.ok else 'BREACH '}  {p.what}: {p.detail}")
     breaches = [p for p in probes if not p.ok]
@@ -208,7 +221,9 @@ def _isolation(args, learners, api_for=None, gateway: httpx.Client | None = None
     return 1 if breaches else 0
 
 
-def main(argv: list[str] | None = None, cluster: ClassCluster | None = None, run=None) -> int:
+def main(
+    argv: list[str] | None = None, cluster: ClassCluster | None = None, run=None, sleep=None
+) -> int:
     args = _arguments(argv)
     learners: list = []
     if args.command != "down":
@@ -236,14 +251,14 @@ def main(argv: list[str] | None = None, cluster: ClassCluster | None = None, run
     try:
         cluster = cluster or _cluster(args.kubeconfig)
         if args.command == "up":
-            return _up(args, learners, cluster, **({"run": run} if run else {}))
+            return _up(args, learners, cluster, run or subprocess.call, sleep)
         if args.command == "kubeconfigs":
             rows = write_kubeconfigs(cluster, learners, args.kubeconfig, args.out, args.hours)
             return _print_rows(rows)
         if args.command == "status":
             return _print_rows(status(cluster, learners))
-        names = down(cluster, args.class_name)
-        print(f"deleted {len(names)} namespace(s): {', '.join(names) or 'none carried the labels'}")
+        names = down(cluster, args.class_name, setup_objects_to_remove())
+        print(f"deleted {len(names)}: {', '.join(names) or 'nothing carried the class labels'}")
         return 0
     except (ClassClusterError, KubeError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -22,6 +22,8 @@ _KINDS = {
     ("v1", "Namespace"): ("/api/v1", "namespaces", False),
     ("v1", "ServiceAccount"): ("/api/v1", "serviceaccounts", True),
     ("v1", "ConfigMap"): ("/api/v1", "configmaps", True),
+    ("v1", "Secret"): ("/api/v1", "secrets", True),
+    ("batch/v1", "Job"): ("/apis/batch/v1", "jobs", True),
     ("v1", "Service"): ("/api/v1", "services", True),
     ("v1", "ResourceQuota"): ("/api/v1", "resourcequotas", True),
     ("v1", "LimitRange"): ("/api/v1", "limitranges", True),
@@ -82,6 +84,24 @@ class ClassCluster:
             headers={"Content-Type": "application/apply-patch+yaml"},
         )  # fmt: skip
         return response.json()
+
+    def get(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """The object as the API server has it now (status included)."""
+        meta = obj["metadata"]
+        what = f"GET {obj['kind']} {meta.get('namespace', '')}/{meta['name']}"
+        return self._send(what, "GET", object_path(obj)).json()
+
+    def delete(self, obj: dict[str, Any]) -> bool:
+        """Delete the object (its Pods too, for a Job); False when it was already gone."""
+        meta = obj["metadata"]
+        what = f"DELETE {obj['kind']} {meta.get('namespace', '')}/{meta['name']}"
+        try:
+            self._send(what, "DELETE", object_path(obj), params={"propagationPolicy": "Background"})
+        except ClassClusterError as e:
+            if "HTTP 404" in str(e):
+                return False
+            raise
+        return True
 
     def namespaces(self, label_selector: str) -> list[dict[str, Any]]:
         response = self._send(

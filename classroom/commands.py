@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from classroom.cluster import ClassCluster, ClassClusterError
-from classroom.learners import bookstore_objects, class_selector, learner_objects
+from classroom.learners import CLASS_LABEL, bookstore_objects, class_selector, learner_objects
 from classroom.roster import Learner
 from labconfig.versions import REPO_ROOT, load_versions
 
@@ -61,11 +61,22 @@ def label_logging_namespaces(cluster: ClassCluster, names: list[str]) -> None:
         )  # fmt: skip
 
 
-def down(cluster: ClassCluster, class_name: str) -> list[str]:
-    """Delete the class's learner namespaces (found by label); returns their names."""
+def down(cluster: ClassCluster, class_name: str, shared: list[dict[str, Any]] = ()) -> list[str]:
+    """Delete the class's learner namespaces (found by label), and those of the `shared` objects
+    (the Grafana setup's Secret and ConfigMap) that carry this class's labels; returns what was
+    deleted."""
     names = [ns["metadata"]["name"] for ns in cluster.namespaces(class_selector(class_name))]
     for name in names:
         cluster.delete_namespace(name)
+    for obj in shared:
+        try:
+            labels = cluster.get(obj)["metadata"].get("labels") or {}
+        except ClassClusterError as e:
+            if "HTTP 404" in str(e):
+                continue
+            raise
+        if labels.get(CLASS_LABEL) == class_name and cluster.delete(obj):
+            names.append(f"{obj['kind']} {obj['metadata']['namespace']}/{obj['metadata']['name']}")
     return names
 
 

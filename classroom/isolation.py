@@ -1,10 +1,11 @@
 """A live proof that learners are isolated, run with the learners' own credentials.
 
 For each ordered pair of learners (A, B) it tries what A must not be able to do: read B's pods
-and logs, read a secret, relabel A's own namespace (to relax Pod Security), and read B's Loki
+and logs, read a secret, relabel A's own namespace (to relax Pod Security), read B's Loki
 tenant with A's password (with B's tenant forged in `X-Scope-OrgID`, which the gateway must
-replace). Every attempt must be refused (HTTP 401/403) or come back empty; anything else is a
-breach, reported with what came back. The class workflow runs it after `up` and `kubeconfigs`.
+replace) and, given the shared Grafana's address, see more than A's own data source there.
+Every attempt must be refused (HTTP 401/403) or come back empty; anything else is a breach,
+reported with what came back. The class workflow runs it after `up` and `kubeconfigs`.
 """
 
 from __future__ import annotations
@@ -84,4 +85,32 @@ def loki_probes(
         streams = (response.json().get("data") or {}).get("result") or []
         lines = sum(len(s.get("values") or []) for s in streams)
         probes.append(Probe(me.id, what, lines == 0, f"{lines} line(s) of {other.tenant} returned"))
+    return probes
+
+
+def grafana_probes(
+    me: Learner, password: str, other: Learner, grafana: httpx.Client
+) -> list[Probe]:
+    """A signed in to the shared Grafana: A's organisation holds A's data source only, and A
+    can neither look up B's organisation nor act in the instructor's (which holds every
+    learner's data source)."""
+    auth = (me.tenant, password)
+    probes = []
+    try:
+        own = grafana.get("/api/datasources", auth=auth)
+        lookup = grafana.get(f"/api/orgs/name/{other.tenant}", auth=auth)
+        main_org = grafana.get("/api/datasources", auth=auth, headers={"X-Grafana-Org-Id": "1"})
+    except httpx.HTTPError as e:
+        return [Probe(me.id, "sign in to Grafana", False, f"no answer from Grafana ({e})")]
+    if own.status_code != 200:
+        detail = f"HTTP {own.status_code}: the learner cannot use their own Grafana login"
+        probes.append(Probe(me.id, "list own data sources", False, detail))
+    else:
+        users = sorted({str(s.get("basicAuthUser")) for s in own.json()})
+        ok = users == [me.tenant]
+        probes.append(Probe(me.id, "list own data sources", ok, f"they sign in as {users}"))
+    probes.append(Probe(me.id, f"look up organisation {other.tenant}", _refused(lookup),
+                        f"HTTP {lookup.status_code}"))  # fmt: skip
+    probes.append(Probe(me.id, "act in the instructor's organisation", _refused(main_org),
+                        f"HTTP {main_org.status_code}"))  # fmt: skip
     return probes

@@ -1,7 +1,8 @@
 """The shared logging stack of a class: the helm commands `up` runs, built from versions.toml.
 
 Each chart is installed with the laptop lab's values first and the class overlay second, so the
-class differs from the lab only where the overlay says (auth on, the gateway, the tenant stage).
+class differs from the lab only where the overlay says (auth on, the gateway, the tenant stage,
+Grafana behind a login).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from labconfig.versions import REPO_ROOT, load_versions
 OVERLAYS = {
     "loki": ("manifests/class/loki-values.yaml", "{out}/loki-tenants.yaml"),
     "alloy": ("{out}/alloy-class-values.yaml",),
+    "grafana": ("manifests/class/grafana-values.yaml",),
 }
 
 

@@ -8,6 +8,9 @@ It models only what classroom.cluster calls, each as the real API server does it
   refused with 404 NotFound `namespaces "x" not found`, as the API server's namespace lifecycle
   admission does (k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle/admission.go).
 - Lists with `labelSelector` (equality terms, comma-separated), 404 with a `Status` body.
+- DELETE of a namespaced object answers with the object and removes it (the generic registry's
+  immediate deletion, k8s.io/apiserver/pkg/registry/generic/registry/store.go). A Job's
+  `status` is never set by this fake: a test plays the Job controller and sets its conditions.
 - DELETE of a namespace: the real API server sets `status.phase: Terminating` and the namespace
   controller removes its content later (pkg/controller/namespace); the fake removes the content
   at once but keeps refusing applies into a deleted namespace.
@@ -108,6 +111,8 @@ class FakeClassApi:
             return self._apply(request, key)
         if key not in self.objects:
             return _status(404, "NotFound", f'{plural} "{name}" not found')
+        if request.method == "DELETE":  # the deleted object comes back (generic registry)
+            return httpx.Response(200, json=self.objects.pop(key))
         return httpx.Response(200, json=self.objects[key])
 
     def _apply(self, request: httpx.Request, key: tuple[str, str, str]) -> httpx.Response:
@@ -127,6 +132,18 @@ class FakeClassApi:
         new["metadata"]["resourceVersion"] = str(self.version)
         self.objects[key] = new
         return httpx.Response(201 if old is None else 200, json=new)
+
+    def job_controller(self, condition: str = "Complete"):
+        """A `sleep` for code that polls a Job: while it "sleeps", the Job controller finishes
+        every Job, as it does when the pod ends (pkg/controller/job: a condition of type
+        Complete or Failed with status "True")."""
+
+        def sleep(_seconds: float) -> None:
+            for (plural, _ns, _name), obj in self.objects.items():
+                if plural == "jobs":
+                    obj["status"] = {"conditions": [{"type": condition, "status": "True"}]}
+
+        return sleep
 
     def _token(self, namespace: str, plural: str, name: str) -> httpx.Response:
         if ("serviceaccounts", namespace, name) not in self.objects:

@@ -340,7 +340,7 @@ def run_cli(args: list[str], api: FakeClassApi, ran: list | None = None) -> int:
         (ran if ran is not None else []).append(command)
         return 0
 
-    return main(args, cluster=ClassCluster(api.client()), run=run)
+    return main(args, cluster=ClassCluster(api.client()), run=run, sleep=api.job_controller())
 
 
 def up_learners(api: FakeClassApi, roster: Path, admin: Path, tmp_path: Path) -> None:

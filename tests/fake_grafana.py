@@ -1,0 +1,246 @@
+"""A fake Grafana HTTP API, on a real loopback socket, for classroom/grafana_orgs.py.
+
+It models only the calls the setup script makes, as Grafana's legacy `/api` answers them (HTTP
+API docs, "Organization API", "Admin API", "User API", "Data source API"; handlers in
+pkg/api/org.go, org_users.go, admin_users.go, user.go, datasources.go):
+- Basic auth against the users it holds; a wrong password is 401 `{"message": "Invalid
+  username or password"}`. Admin-only routes (`/api/orgs`, `/api/admin/...`) answer 403
+  `{"message": "Permission denied"}` to a non-admin.
+- A request without `X-Grafana-Org-Id` acts in the user's current organisation (the one they
+  were created in; when they leave it, another of theirs).
+- `X-Grafana-Org-Id` switches the organisation of a request only for a member of it; Grafana
+  refuses anyone else (the fake answers 401 `{"message": "User does not belong to the
+  organization"}`; the exact status of that refusal is the part least sure here).
+- Organisations: GET `/api/orgs/name/:name` is 200 `{"id", "name"}` or 404 `Organization not
+  found`; POST `/api/orgs` is 200 `{"orgId", "message": "Organization created"}` with the
+  creator added as Admin, or 409 `Organization name taken`.
+- Users: GET `/api/users/lookup` is 200 or 404 `user not found`; POST `/api/admin/users` is
+  200 `{"id", "message": "User created"}`, the user joining `OrgId` when given, else the main
+  organisation as Viewer (`auto_assign_org` defaults); 412 when the login exists.
+- Org members: POST `/api/orgs/:id/users` is 200, 404 `User not found` or 409 `User is
+  already member of this organization` (with `userId`); PATCH/DELETE `/api/orgs/:id/users/:uid`.
+- Data sources, per organisation: GET/PUT `/api/datasources/uid/:uid` (404 `Data source not
+  found`), POST `/api/datasources` (409 `data source with the same name already exists`), GET
+  `/api/datasources` (a member's own organisation only). Secure fields are stored, never
+  returned (`secureJsonFields` says which are set), as Grafana does.
+- `/api/health` answers 503 for the first `not_ready_for` calls (Grafana still migrating).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class FakeGrafana:
+    def __init__(self, admin_password: str = "admin-pw") -> None:
+        self.orgs: dict[int, str] = {1: "Main Org."}
+        self.users: dict[int, dict[str, Any]] = {
+            1: {"login": "admin", "password": admin_password, "admin": True, "org": 1}
+        }
+        self.members: dict[tuple[int, int], str] = {(1, 1): "Admin"}  # (org, user) -> role
+        self.datasources: dict[tuple[int, str], dict[str, Any]] = {}  # (org, uid) -> source
+        self.not_ready_for = 0
+        self.calls: list[tuple[str, str]] = []
+        self.fail: dict[tuple[str, str], int] = {}  # (method, path) -> status to answer with
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> FakeGrafana:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # -- what a test asks -----------------------------------------------------------------------
+    def user_id(self, login: str) -> int | None:
+        return next((i for i, u in self.users.items() if u["login"] == login), None)
+
+    def org_id(self, name: str) -> int | None:
+        return next((i for i, n in self.orgs.items() if n == name), None)
+
+    def orgs_of(self, login: str) -> dict[str, str]:
+        uid = self.user_id(login)
+        return {self.orgs[o]: role for (o, u), role in self.members.items() if u == uid}
+
+    # -- the server -----------------------------------------------------------------------------
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _answer(self, status: int, body: Any) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _do(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else None
+                with fake._lock:
+                    status, answer = fake._route(self.command, self.path, self.headers, body)
+                self._answer(status, answer)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _do
+
+        return Handler
+
+    def _who(self, headers: Any) -> int | None:
+        header = headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return None
+        login, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        uid = self.user_id(login)
+        return uid if uid is not None and self.users[uid]["password"] == password else None
+
+    def _route(self, method: str, raw_path: str, headers: Any, body: Any) -> tuple[int, Any]:
+        url = urllib.parse.urlsplit(raw_path)
+        path, query = url.path, urllib.parse.parse_qs(url.query)
+        self.calls.append((method, path))
+        if (method, path) in self.fail:
+            return self.fail[(method, path)], {"message": "injected failure"}
+        if path == "/api/health":
+            if self.not_ready_for > 0:
+                self.not_ready_for -= 1
+                return 503, {"database": "failing"}
+            return 200, {"database": "ok", "version": "13.2.0"}
+        me = self._who(headers)
+        if me is None:
+            return 401, {"message": "Invalid username or password"}
+        header = headers.get("X-Grafana-Org-Id")
+        if header is not None:
+            org = int(header)
+            if (org, me) not in self.members:
+                return 401, {"message": "User does not belong to the organization"}
+        else:  # the user's current organisation (users.org_id in Grafana's database)
+            org = self.users[me].get("org") or self._first_org(me) or 1
+        parts = path.strip("/").split("/")
+        admin_only = path.startswith(("/api/orgs", "/api/admin", "/api/users/lookup"))
+        if admin_only and not self.users[me]["admin"]:
+            return 403, {"message": "Permission denied"}
+        if parts[:2] == ["api", "orgs"]:
+            return self._orgs(method, parts[2:], me, body)
+        if path == "/api/users/lookup":
+            uid = self.user_id(query.get("loginOrEmail", [""])[0])
+            if uid is None:
+                return 404, {"message": "user not found"}
+            return 200, {"id": uid, "login": self.users[uid]["login"]}
+        if parts[:3] == ["api", "admin", "users"]:
+            return self._admin_users(method, parts[3:], body)
+        if parts[:2] == ["api", "datasources"]:
+            return self._datasources(method, parts[2:], org, body)
+        return 404, {"message": "Not found"}
+
+    def _first_org(self, user: int) -> int | None:
+        return next((o for (o, u) in sorted(self.members) if u == user), None)
+
+    def _orgs(self, method: str, rest: list[str], me: int, body: Any) -> tuple[int, Any]:
+        if rest == [] and method == "POST":
+            if self.org_id(body["name"]) is not None:
+                return 409, {"message": "Organization name taken"}
+            new = max(self.orgs) + 1
+            self.orgs[new] = body["name"]
+            self.members[(new, me)] = "Admin"
+            return 200, {"orgId": new, "message": "Organization created"}
+        if rest[:1] == ["name"] and method == "GET":
+            oid = self.org_id(urllib.parse.unquote(rest[1]))
+            if oid is None:
+                return 404, {"message": "Organization not found"}
+            return 200, {"id": oid, "name": self.orgs[oid]}
+        oid = int(rest[0])
+        if oid not in self.orgs:
+            return 404, {"message": "Organization not found"}
+        if rest[1:] == ["users"] and method == "GET":
+            return 200, [
+                {"orgId": o, "userId": u, "login": self.users[u]["login"], "role": r}
+                for (o, u), r in self.members.items()
+                if o == oid
+            ]
+        if rest[1:] == ["users"] and method == "POST":
+            uid = self.user_id(body["loginOrEmail"])
+            if uid is None:
+                return 404, {"message": "User not found"}
+            if (oid, uid) in self.members:
+                return 409, {
+                    "message": "User is already member of this organization",
+                    "userId": uid,
+                }
+            self.members[(oid, uid)] = body["role"]
+            return 200, {"message": "User added to organization", "userId": uid}
+        if rest[1:2] == ["users"] and len(rest) == 3:
+            key = (oid, int(rest[2]))
+            if key not in self.members:
+                return 404, {"message": "User not found"}
+            if method == "PATCH":
+                self.members[key] = body["role"]
+                return 200, {"message": "Organization user updated"}
+            if method == "DELETE":  # the current organisation moves to one still held
+                del self.members[key]
+                user = self.users[key[1]]
+                if user.get("org") == oid:
+                    user["org"] = self._first_org(key[1])
+                return 200, {"message": "User removed from organization"}
+        return 404, {"message": "Not found"}
+
+    def _admin_users(self, method: str, rest: list[str], body: Any) -> tuple[int, Any]:
+        if rest == [] and method == "POST":
+            if self.user_id(body["login"]) is not None:
+                return 412, {"message": "user already exists"}
+            new = max(self.users) + 1
+            org = int(body.get("OrgId") or 0)
+            org = org if org in self.orgs else 1
+            self.users[new] = {
+                "login": body["login"],
+                "password": body["password"],
+                "admin": False,
+                "org": org,
+            }
+            self.members[(org, new)] = "Viewer"
+            return 200, {"id": new, "message": "User created"}
+        if len(rest) == 2 and rest[1] == "password" and method == "PUT":
+            uid = int(rest[0])
+            if uid not in self.users:
+                return 404, {"message": "user not found"}
+            self.users[uid]["password"] = body["password"]
+            return 200, {"message": "User password updated"}
+        return 404, {"message": "Not found"}
+
+    def _datasources(self, method: str, rest: list[str], org: int, body: Any) -> tuple[int, Any]:
+        if rest == [] and method == "GET":
+            return 200, [self._shown(ds) for (o, _), ds in self.datasources.items() if o == org]
+        if rest == [] and method == "POST":
+            if any(
+                o == org and ds["name"] == body["name"] for (o, _), ds in self.datasources.items()
+            ):
+                return 409, {"message": "data source with the same name already exists"}
+            stored = {**body, "id": len(self.datasources) + 1, "orgId": org}
+            self.datasources[(org, body["uid"])] = stored
+            return 200, {"id": stored["id"], "message": "Datasource added", "name": body["name"]}
+        if rest[:1] == ["uid"] and len(rest) == 2:
+            key = (org, rest[1])
+            if key not in self.datasources:
+                return 404, {"message": "Data source not found"}
+            if method == "GET":
+                return 200, self._shown(self.datasources[key])
+            if method == "PUT":
+                self.datasources[key] = {**body, "id": self.datasources[key]["id"], "orgId": org}
+                return 200, {"message": "Datasource updated", "name": body["name"]}
+        return 404, {"message": "Not found"}
+
+    @staticmethod
+    def _shown(ds: dict[str, Any]) -> dict[str, Any]:
+        shown = {k: v for k, v in ds.items() if k != "secureJsonData"}
+        shown["secureJsonFields"] = {k: True for k in ds.get("secureJsonData") or {}}
+        return shown
