@@ -42,9 +42,9 @@ def run_script(fake: FakeGrafana, tmp_path: Path, learners=(ADA, BOB), passwords
     plan.write_text(json.dumps(grafana.plan(list(learners), passwords)))
     env = {"GRAFANA_URL": fake.url, "GRAFANA_ADMIN_USER": "admin",
            "GRAFANA_ADMIN_PASSWORD": "admin-pw", "GRAFANA_READY_SECONDS": "20"}  # fmt: skip
-    # Only the standard library, as in the bookstore image: run with -I (no site, no PYTHONPATH).
+    # Only the standard library: -S leaves site-packages out, -I any PYTHON* variable.
     return subprocess.run(
-        [sys.executable, "-I", str(SCRIPT), str(plan)],
+        [sys.executable, "-I", "-S", str(SCRIPT), str(plan)],
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
 
@@ -144,7 +144,7 @@ def test_it_waits_for_a_starting_grafana_and_gives_up_with_a_reason(tmp_path: Pa
         plan.write_text(json.dumps(grafana.plan([ADA], PASSWORDS)))
         env = {"GRAFANA_URL": fake.url, "GRAFANA_ADMIN_USER": "admin",
                "GRAFANA_ADMIN_PASSWORD": "admin-pw", "GRAFANA_READY_SECONDS": "1"}  # fmt: skip
-        command = [sys.executable, "-I", str(SCRIPT), str(plan)]
+        command = [sys.executable, "-I", "-S", str(SCRIPT), str(plan)]
         result = subprocess.run(
             command, env=env, capture_output=True, text=True, timeout=60, check=False
         )
