@@ -323,7 +323,10 @@ def _emit(levelno: int, message: Any, fields: EventDict) -> None:
         return
     if "exc_info" in fields:
         fields = _exception_fields(fields)
-    text = message if type(message) is str else str(message)
+    try:
+        text = message if type(message) is str else str(message)
+    except Exception as exc:  # a message object whose str() fails: the line is still written
+        text = f"[UNREADABLE: {type(exc).__name__}]"
     chain.writer.write(
         chain.render(level, redaction.redact_text(text), redaction.redact_event(fields))
     )
@@ -361,19 +364,19 @@ class Logger:
                 fields.setdefault("args", [str(arg) for arg in args])
         _emit(levelno, message, fields)
 
-    def debug(self, message: Any, *args: Any, **fields: Any) -> None:
+    def debug(self, message: Any, /, *args: Any, **fields: Any) -> None:
         self._line(logging.DEBUG, message, args, fields)
 
-    def info(self, message: Any, *args: Any, **fields: Any) -> None:
+    def info(self, message: Any, /, *args: Any, **fields: Any) -> None:
         self._line(logging.INFO, message, args, fields)
 
-    def warning(self, message: Any, *args: Any, **fields: Any) -> None:
+    def warning(self, message: Any, /, *args: Any, **fields: Any) -> None:
         self._line(logging.WARNING, message, args, fields)
 
-    def error(self, message: Any, *args: Any, **fields: Any) -> None:
+    def error(self, message: Any, /, *args: Any, **fields: Any) -> None:
         self._line(logging.ERROR, message, args, fields)
 
-    def exception(self, message: Any, *args: Any, **fields: Any) -> None:
+    def exception(self, message: Any, /, *args: Any, **fields: Any) -> None:
         """An ERROR line with the exception being handled (`error`, `error_type`, `stack`)."""
         fields.setdefault("exc_info", True)
         self._line(logging.ERROR, message, args, fields)

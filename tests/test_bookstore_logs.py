@@ -543,3 +543,21 @@ def test_a_message_whose_arguments_do_not_fit_its_format_is_still_written(captur
     first, second = lines()
     assert (first["msg"], first["args"]) == ("reserved %d books", ["two"])
     assert (second["msg"], second["args"]) == ("no placeholder", ["1"])
+
+
+def test_fields_named_message_or_event_are_fields_and_a_bad_message_object_is_survived(capture):
+    lines = capture()
+
+    class Unprintable:
+        def __str__(self):
+            raise RuntimeError("no")
+
+    logs.get_logger().warning("catalog said no", message="out of stock", event="reserve")
+    logs.get_logger().info(Unprintable())
+    first, second = lines()
+    assert (first["msg"], first["message"], first["event"]) == (
+        "catalog said no",
+        "out of stock",
+        "reserve",
+    )
+    assert second["msg"] == "[UNREADABLE: RuntimeError]"
