@@ -337,7 +337,8 @@ class Logger:
 
     Our own few lines rather than a logging library's dispatch: every line pays for each call
     between `log.info(...)` and the write, and this is all of it. `bind` returns a logger that
-    adds fields to each of its lines; a message with `%` arguments is formatted first.
+    adds fields to each of its lines; a message with `%` arguments is formatted first. The
+    message is positional-only, so a field may be called `message` (structlog allowed it).
     """
 
     __slots__ = ("_bound",)
@@ -361,19 +362,19 @@ class Logger:
                 fields.setdefault("args", [str(arg) for arg in args])
         _emit(levelno, message, fields)
 
-    def debug(self, message: Any, *args: Any, **fields: Any) -> None:
+    def debug(self, message: Any, /, *args: Any, **fields: Any) -> None:
         self._line(logging.DEBUG, message, args, fields)
 
-    def info(self, message: Any, *args: Any, **fields: Any) -> None:
+    def info(self, message: Any, /, *args: Any, **fields: Any) -> None:
         self._line(logging.INFO, message, args, fields)
 
-    def warning(self, message: Any, *args: Any, **fields: Any) -> None:
+    def warning(self, message: Any, /, *args: Any, **fields: Any) -> None:
         self._line(logging.WARNING, message, args, fields)
 
-    def error(self, message: Any, *args: Any, **fields: Any) -> None:
+    def error(self, message: Any, /, *args: Any, **fields: Any) -> None:
         self._line(logging.ERROR, message, args, fields)
 
-    def exception(self, message: Any, *args: Any, **fields: Any) -> None:
+    def exception(self, message: Any, /, *args: Any, **fields: Any) -> None:
         """An ERROR line with the exception being handled (`error`, `error_type`, `stack`)."""
         fields.setdefault("exc_info", True)
         self._line(logging.ERROR, message, args, fields)

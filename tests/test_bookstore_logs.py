@@ -543,3 +543,18 @@ def test_a_message_whose_arguments_do_not_fit_its_format_is_still_written(captur
     first, second = lines()
     assert (first["msg"], first["args"]) == ("reserved %d books", ["two"])
     assert (second["msg"], second["args"]) == ("no placeholder", ["1"])
+
+
+def test_a_field_named_message_is_a_field_not_a_second_message(capture):
+    lines = capture()
+    log = logs.get_logger()
+    log.info("client error", message="password=hunter2")
+    log.bind(step=1).warning("bound", message="m")
+    try:
+        raise ValueError("v")
+    except ValueError:
+        log.exception("failed", message="m")
+    first, second, third = lines()
+    assert (first["msg"], first["message"]) == ("client error", "password=[REDACTED]")
+    assert (second["msg"], second["message"], second["step"]) == ("bound", "m", 1)
+    assert (third["msg"], third["message"], third["error_type"]) == ("failed", "m", "ValueError")
