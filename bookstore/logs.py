@@ -115,8 +115,8 @@ class LineWriter:
     The lock keeps lines whole when a thread (a warning, an excepthook) logs at the same time
     as the event loop; every line is written through at once (the contract: no line waits in
     a buffer). A stream backed by a file descriptor (stdout in production) gets the line's
-    bytes with one `os.write`, skipping the text layer's buffer and its flush; any other
-    stream (a test's StringIO) is written and flushed.
+    bytes with one `os.write`, past the text layer (flushed first, in case something printed
+    to it); any other stream (a test's StringIO) is written and flushed.
     """
 
     def __init__(self, stream: TextIO) -> None:
@@ -131,6 +131,9 @@ class LineWriter:
                 self._stream.write(line.decode("utf-8"))
                 self._stream.flush()
                 return
+            # Text printed to the stream itself (a `print`) goes out first: left in its buffer,
+            # it would come out after this line, or glued to its front if half of it was out.
+            self._stream.flush()
             written = os.write(self._fd, line)
             while written < len(line):  # a pipe may take a long line in parts
                 line = line[written:]

@@ -471,6 +471,25 @@ def test_lines_on_a_file_are_on_disk_at_once_without_a_flush_or_close(tmp_path):
     logs.configure("bookstore", stream=io.StringIO())
 
 
+def test_text_printed_to_the_stream_after_configure_keeps_its_place(tmp_path):
+    # print() writes the text and its newline separately: a long text goes out at once and
+    # its newline waits in the buffer, so a line written past the buffer was glued to it.
+    path = tmp_path / "stdout.log"
+    with path.open("w", encoding="utf-8") as stream:
+        logs.configure("catalog", stream=stream)
+        print("a" * 9000, file=stream)
+        logs.get_logger().info("after a long print")
+        print("short", file=stream)
+        logs.get_logger().info("after a short print")
+    logs.configure("bookstore", stream=io.StringIO())
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "a" * 9000 and lines[2] == "short"
+    assert [json.loads(lines[i])["msg"] for i in (1, 3)] == [
+        "after a long print",
+        "after a short print",
+    ]
+
+
 def test_a_line_longer_than_a_pipe_buffer_arrives_whole():
     # A pipe takes at most its buffer (64 KiB on Linux) per write while nobody reads: the
     # writer must finish the line, not drop its tail.
