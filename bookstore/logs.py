@@ -23,6 +23,7 @@ import io
 import logging
 import os
 import re
+import select
 import sys
 import threading
 import time
@@ -134,10 +135,28 @@ class LineWriter:
             # Text printed to the stream itself (a `print`) goes out first: left in its buffer,
             # it would come out after this line, or glued to its front if half of it was out.
             self._stream.flush()
-            written = os.write(self._fd, line)
+            try:
+                written = os.write(self._fd, line)
+            except BlockingIOError:
+                written = 0
             while written < len(line):  # a pipe may take a long line in parts
                 line = line[written:]
-                written = os.write(self._fd, line)
+                written = _write_when_ready(self._fd, line)
+
+
+def _write_when_ready(fd: int, data: bytes) -> int:
+    """`os.write`, waiting while a full pipe refuses it (0 bytes written then).
+
+    A descriptor left non-blocking by whoever started us raises instead of waiting when the
+    pipe is full: the line would lose its tail and the next line would be glued to its front.
+    """
+    try:
+        return os.write(fd, data)
+    except BlockingIOError:
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        poller.poll()
+        return 0
 
 
 def _descriptor(stream: TextIO) -> int | None:

@@ -515,6 +515,38 @@ def test_a_line_longer_than_a_pipe_buffer_arrives_whole():
     assert len(json.loads(line)["blob"]) == 300_000
 
 
+def test_a_full_non_blocking_pipe_delays_a_line_but_keeps_it_whole():
+    # A parent may leave stdout non-blocking: a full pipe then refuses a write (EAGAIN) or
+    # takes part of it. The writer waits for the reader, as on a blocking pipe.
+    import fcntl
+    import os
+    import threading
+    import time
+
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    size = fcntl.fcntl(write_fd, 1032)  # F_GETPIPE_SZ (Linux)
+    os.write(write_fd, b"x" * (size - 8193) + b"\n")  # room for 8 KiB, not for the line
+    received = bytearray()
+
+    def drain():
+        time.sleep(0.2)
+        while chunk := os.read(read_fd, 65536):
+            received.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    with os.fdopen(write_fd, "w", encoding="utf-8") as stream:
+        logs.configure("catalog", stream=stream)
+        logs.get_logger().info("big", blob="y" * 20_000)
+        logs.get_logger().info("next")
+    logs.configure("bookstore", stream=io.StringIO())
+    reader.join(timeout=10)
+    os.close(read_fd)
+    big, following = (json.loads(line) for line in received.decode().splitlines()[1:])
+    assert (len(big["blob"]), following["msg"]) == (20_000, "next")
+
+
 def test_threads_writing_at_once_never_interleave_lines(tmp_path):
     import threading
 
