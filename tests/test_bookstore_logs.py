@@ -278,6 +278,17 @@ def test_rate_zero_drops_only_successful_request_lines(capture):
     ]
 
 
+def test_a_status_given_as_http_status_is_sampled_like_an_int(capture):
+    # Starlette keeps a Response's status_code as given: HTTPStatus.NO_CONTENT is an IntEnum.
+    from http import HTTPStatus
+
+    lines = capture(sample_rate=0.0)
+    route = {"method": "DELETE", "route": "/books/{book_id}", "duration_ms": 1.0}
+    logs.request_line("info", status=HTTPStatus.NO_CONTENT, **route)
+    logs.request_line("warning", status=HTTPStatus.NOT_FOUND, **route)
+    assert [line["status"] for line in lines()] == [404]
+
+
 def test_rate_one_keeps_every_request_line(capture):
     lines = capture(sample_rate=1.0)
     for _ in range(50):
