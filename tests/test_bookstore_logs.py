@@ -501,6 +501,20 @@ def test_text_printed_to_the_stream_after_configure_keeps_its_place(tmp_path):
     ]
 
 
+def test_a_line_after_the_stream_is_closed_never_lands_in_another_file(tmp_path):
+    # Closing the stream frees its descriptor number; the next open() takes it. Writing to the
+    # remembered number would put the line into that unrelated file.
+    stream = (tmp_path / "stdout.log").open("w", encoding="utf-8")
+    logs.configure("catalog", stream=stream)
+    stream.close()
+    with (tmp_path / "data.json").open("w", encoding="utf-8") as data:
+        with pytest.raises(ValueError):
+            logs.get_logger().info("after close")
+        data.write("{}\n")
+    logs.configure("bookstore", stream=io.StringIO())
+    assert (tmp_path / "data.json").read_text(encoding="utf-8") == "{}\n"
+
+
 def test_a_line_longer_than_a_pipe_buffer_arrives_whole():
     # A pipe takes at most its buffer (64 KiB on Linux) per write while nobody reads: the
     # writer must finish the line, not drop its tail.
