@@ -23,6 +23,7 @@ import io
 import logging
 import os
 import re
+import select
 import sys
 import threading
 import time
@@ -115,8 +116,8 @@ class LineWriter:
     The lock keeps lines whole when a thread (a warning, an excepthook) logs at the same time
     as the event loop; every line is written through at once (the contract: no line waits in
     a buffer). A stream backed by a file descriptor (stdout in production) gets the line's
-    bytes with one `os.write`, skipping the text layer's buffer and its flush; any other
-    stream (a test's StringIO) is written and flushed.
+    bytes with one `os.write`, past the text layer (flushed first, in case something printed
+    to it); any other stream (a test's StringIO) is written and flushed.
     """
 
     def __init__(self, stream: TextIO) -> None:
@@ -131,10 +132,31 @@ class LineWriter:
                 self._stream.write(line.decode("utf-8"))
                 self._stream.flush()
                 return
-            written = os.write(self._fd, line)
+            # Text printed to the stream itself (a `print`) goes out first: left in its buffer,
+            # it would come out after this line, or glued to its front if half of it was out.
+            self._stream.flush()
+            try:
+                written = os.write(self._fd, line)
+            except BlockingIOError:
+                written = 0
             while written < len(line):  # a pipe may take a long line in parts
                 line = line[written:]
-                written = os.write(self._fd, line)
+                written = _write_when_ready(self._fd, line)
+
+
+def _write_when_ready(fd: int, data: bytes) -> int:
+    """`os.write`, waiting while a full pipe refuses it (0 bytes written then).
+
+    A descriptor left non-blocking by whoever started us raises instead of waiting when the
+    pipe is full: the line would lose its tail and the next line would be glued to its front.
+    """
+    try:
+        return os.write(fd, data)
+    except BlockingIOError:
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        poller.poll()
+        return 0
 
 
 def _descriptor(stream: TextIO) -> int | None:
@@ -340,7 +362,8 @@ class Logger:
 
     Our own few lines rather than a logging library's dispatch: every line pays for each call
     between `log.info(...)` and the write, and this is all of it. `bind` returns a logger that
-    adds fields to each of its lines; a message with `%` arguments is formatted first.
+    adds fields to each of its lines; a message with `%` arguments is formatted first. The
+    message is positional-only, so a field may be called `message` (structlog allowed it).
     """
 
     __slots__ = ("_bound",)

@@ -52,10 +52,10 @@ def by_trace_id(rate: float) -> Callable[[str | None], bool]:
 
 def is_sampleable(level: str, fields: dict[str, Any]) -> bool:
     """A successful request line (slog `level`, the line's fields): the only kind of line
-    sampling may drop."""
+    sampling may drop. (`isinstance`: a status may be an `HTTPStatus`, an int subclass.)"""
     status = fields.get("status")
     return (
-        type(status) is int
+        isinstance(status, int)
         and status < 400
         and level in ("INFO", "DEBUG")
         and "duration_ms" in fields

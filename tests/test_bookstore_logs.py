@@ -278,6 +278,17 @@ def test_rate_zero_drops_only_successful_request_lines(capture):
     ]
 
 
+def test_a_status_given_as_http_status_is_sampled_like_an_int(capture):
+    # Starlette keeps a Response's status_code as given: HTTPStatus.NO_CONTENT is an IntEnum.
+    from http import HTTPStatus
+
+    lines = capture(sample_rate=0.0)
+    route = {"method": "DELETE", "route": "/books/{book_id}", "duration_ms": 1.0}
+    logs.request_line("info", status=HTTPStatus.NO_CONTENT, **route)
+    logs.request_line("warning", status=HTTPStatus.NOT_FOUND, **route)
+    assert [line["status"] for line in lines()] == [404]
+
+
 def test_rate_one_keeps_every_request_line(capture):
     lines = capture(sample_rate=1.0)
     for _ in range(50):
@@ -471,6 +482,39 @@ def test_lines_on_a_file_are_on_disk_at_once_without_a_flush_or_close(tmp_path):
     logs.configure("bookstore", stream=io.StringIO())
 
 
+def test_text_printed_to_the_stream_after_configure_keeps_its_place(tmp_path):
+    # print() writes the text and its newline separately: a long text goes out at once and
+    # its newline waits in the buffer, so a line written past the buffer was glued to it.
+    path = tmp_path / "stdout.log"
+    with path.open("w", encoding="utf-8") as stream:
+        logs.configure("catalog", stream=stream)
+        print("a" * 9000, file=stream)
+        logs.get_logger().info("after a long print")
+        print("short", file=stream)
+        logs.get_logger().info("after a short print")
+    logs.configure("bookstore", stream=io.StringIO())
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "a" * 9000 and lines[2] == "short"
+    assert [json.loads(lines[i])["msg"] for i in (1, 3)] == [
+        "after a long print",
+        "after a short print",
+    ]
+
+
+def test_a_line_after_the_stream_is_closed_never_lands_in_another_file(tmp_path):
+    # Closing the stream frees its descriptor number; the next open() takes it. Writing to the
+    # remembered number would put the line into that unrelated file.
+    stream = (tmp_path / "stdout.log").open("w", encoding="utf-8")
+    logs.configure("catalog", stream=stream)
+    stream.close()
+    with (tmp_path / "data.json").open("w", encoding="utf-8") as data:
+        with pytest.raises(ValueError):
+            logs.get_logger().info("after close")
+        data.write("{}\n")
+    logs.configure("bookstore", stream=io.StringIO())
+    assert (tmp_path / "data.json").read_text(encoding="utf-8") == "{}\n"
+
+
 def test_a_line_longer_than_a_pipe_buffer_arrives_whole():
     # A pipe takes at most its buffer (64 KiB on Linux) per write while nobody reads: the
     # writer must finish the line, not drop its tail.
@@ -494,6 +538,38 @@ def test_a_line_longer_than_a_pipe_buffer_arrives_whole():
     os.close(read_fd)
     [line] = received.decode().splitlines()
     assert len(json.loads(line)["blob"]) == 300_000
+
+
+def test_a_full_non_blocking_pipe_delays_a_line_but_keeps_it_whole():
+    # A parent may leave stdout non-blocking: a full pipe then refuses a write (EAGAIN) or
+    # takes part of it. The writer waits for the reader, as on a blocking pipe.
+    import fcntl
+    import os
+    import threading
+    import time
+
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    size = fcntl.fcntl(write_fd, 1032)  # F_GETPIPE_SZ (Linux)
+    os.write(write_fd, b"x" * (size - 8193) + b"\n")  # room for 8 KiB, not for the line
+    received = bytearray()
+
+    def drain():
+        time.sleep(0.2)
+        while chunk := os.read(read_fd, 65536):
+            received.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    with os.fdopen(write_fd, "w", encoding="utf-8") as stream:
+        logs.configure("catalog", stream=stream)
+        logs.get_logger().info("big", blob="y" * 20_000)
+        logs.get_logger().info("next")
+    logs.configure("bookstore", stream=io.StringIO())
+    reader.join(timeout=10)
+    os.close(read_fd)
+    big, following = (json.loads(line) for line in received.decode().splitlines()[1:])
+    assert (len(big["blob"]), following["msg"]) == (20_000, "next")
 
 
 def test_threads_writing_at_once_never_interleave_lines(tmp_path):
@@ -561,3 +637,18 @@ def test_fields_named_message_or_event_are_fields_and_a_bad_message_object_is_su
         "reserve",
     )
     assert second["msg"] == "[UNREADABLE: RuntimeError]"
+
+
+def test_a_field_named_message_is_a_field_not_a_second_message(capture):
+    lines = capture()
+    log = logs.get_logger()
+    log.info("client error", message="password=hunter2")
+    log.bind(step=1).warning("bound", message="m")
+    try:
+        raise ValueError("v")
+    except ValueError:
+        log.exception("failed", message="m")
+    first, second, third = lines()
+    assert (first["msg"], first["message"]) == ("client error", "password=[REDACTED]")
+    assert (second["msg"], second["message"], second["step"]) == ("bound", "m", 1)
+    assert (third["msg"], third["message"], third["error_type"]) == ("failed", "m", "ValueError")
