@@ -1,29 +1,41 @@
 """A fake Grafana HTTP API, on a real loopback socket, for classroom/grafana_orgs.py.
 
-It models only the calls the setup script makes, as Grafana's legacy `/api` answers them (HTTP
-API docs, "Organization API", "Admin API", "User API", "Data source API"; handlers in
-pkg/api/org.go, org_users.go, admin_users.go, user.go, datasources.go):
-- Basic auth against the users it holds; a wrong password is 401 `{"message": "Invalid
-  username or password"}`. Admin-only routes (`/api/orgs`, `/api/admin/...`) answer 403
-  `{"message": "Permission denied"}` to a non-admin.
-- A request without `X-Grafana-Org-Id` acts in the user's current organisation (the one they
-  were created in; when they leave it, another of theirs).
-- `X-Grafana-Org-Id` switches the organisation of a request only for a member of it; Grafana
-  refuses anyone else (the fake answers 401 `{"message": "User does not belong to the
-  organization"}`; the exact status of that refusal is the part least sure here).
-- Organisations: GET `/api/orgs/name/:name` is 200 `{"id", "name"}` or 404 `Organization not
-  found`; POST `/api/orgs` is 200 `{"orgId", "message": "Organization created"}` with the
-  creator added as Admin, or 409 `Organization name taken`.
-- Users: GET `/api/users/lookup` is 200 or 404 `user not found`; POST `/api/admin/users` is
-  200 `{"id", "message": "User created"}`, the user joining `OrgId` when given, else the main
-  organisation as Viewer (`auto_assign_org` defaults); 412 when the login exists.
-- Org members: POST `/api/orgs/:id/users` is 200, 404 `User not found` or 409 `User is
-  already member of this organization` (with `userId`); PATCH/DELETE `/api/orgs/:id/users/:uid`.
-- Data sources, per organisation: GET/PUT `/api/datasources/uid/:uid` (404 `Data source not
-  found`), POST `/api/datasources` (409 `data source with the same name already exists`), GET
-  `/api/datasources` (a member's own organisation only). Secure fields are stored, never
-  returned (`secureJsonFields` says which are set), as Grafana does.
-- `/api/health` answers 503 for the first `not_ready_for` calls (Grafana still migrating).
+It models only the calls the setup script and the isolation probe make, as Grafana's legacy
+`/api` answers them. What it models was checked against Grafana's source (grafana/grafana, the
+newest stored versions of these files; descriptions here are ours):
+- routes and the permission each needs: pkg/api/api.go `registerRoutes`; a refused permission
+  is 403 with an `Access denied` title (pkg/services/accesscontrol/middleware.go `deny`). The
+  org, admin and user-lookup routes need server-admin permissions, so a learner gets 403.
+- Basic auth against the users it holds; a wrong password is 401.
+- The organisation of a request (pkg/services/authn/authnimpl/service.go `orgIDFromRequest`,
+  sync/user_sync.go `FetchSyncedUserHook`, pkg/services/user/userimpl/store.go
+  `GetSignedInUser`): `X-Grafana-Org-Id` when sent, else the user's current organisation. A
+  user who is not a member of that organisation is still signed in, but with no role there
+  (organisation -1), so every org-scoped route answers 403; it is not a 401.
+- Organisations (pkg/api/org.go `CreateOrg`, `GetOrgByName`; orgimpl/store.go
+  `CreateWithMember`): GET `/api/orgs/name/:name` is 200 `{"id", "name"}` or 404
+  `Organization not found`; POST `/api/orgs` is 200 `{"orgId", "message"}` with the creator
+  added as Admin, or 409 `Organization name taken`.
+- Users (pkg/api/user.go `GetUserByLoginOrEmail`, admin_users.go `AdminCreateUser`,
+  `AdminUpdateUserPassword`; userimpl/user.go `Create`, orgimpl/org.go `GetIDForNewUser`):
+  lookup is 200 `{"id", ...}` or 404 `user not found`; POST `/api/admin/users` is 200 `{"id",
+  "message"}`, the user joining `OrgId` alone when given (auto_assign_org, on by default), else
+  the main organisation, as Viewer (auto_assign_org_role), with that organisation current; 412
+  when the login exists.
+- Org members (pkg/api/org_users.go `addOrgUserHelper`, `updateOrgUserHelper`,
+  `removeOrgUserHelper`; orgimpl/store.go `AddOrgUser`, `RemoveOrgUser`): POST
+  `/api/orgs/:id/users` is 200, 404 `User not found` or 409 `User is already member of this
+  organization` with `userId`; PATCH sets the role; DELETE of a non-member changes nothing and
+  still answers 200, and when the removed organisation was the user's current one, another of
+  theirs becomes current (none left: no current organisation).
+- Data sources, per organisation (pkg/api/datasources.go `AddDataSource`,
+  `UpdateDataSourceByUID`, `GetDataSourceByUID`, `convertModelToDtos`): GET/PUT
+  `/api/datasources/uid/:uid` (404 `Data source not found`; PUT takes the id from the stored
+  source), POST `/api/datasources` (409 on a duplicate name), GET `/api/datasources` (the
+  current organisation only; in OSS every Viewer may read and query data sources,
+  pkg/api/accesscontrol.go). Secure fields are stored, never returned (`secureJsonFields`).
+- `/api/health` answers 503 `{"database": "failing"}` for the first `not_ready_for` calls
+  (pkg/api/http_server.go `apiHealthHandler`).
 """
 
 from __future__ import annotations
@@ -34,6 +46,12 @@ import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+NO_ORG = -1  # Grafana's organisation for a user with no role in the one asked for
+
+
+def _denied(needed: str) -> dict[str, str]:
+    return {"title": "Access denied", "message": f"missing permission: {needed}"}
 
 
 class FakeGrafana:
@@ -120,16 +138,14 @@ class FakeGrafana:
         if me is None:
             return 401, {"message": "Invalid username or password"}
         header = headers.get("X-Grafana-Org-Id")
-        if header is not None:
-            org = int(header)
-            if (org, me) not in self.members:
-                return 401, {"message": "User does not belong to the organization"}
-        else:  # the user's current organisation (users.org_id in Grafana's database)
-            org = self.users[me].get("org") or self._first_org(me) or 1
+        # The header's organisation, else the user's current one (users.org_id in Grafana).
+        org = int(header) if header is not None else self.users[me].get("org") or NO_ORG
+        if (org, me) not in self.members:
+            org = NO_ORG  # signed in, but with no role in that organisation
         parts = path.strip("/").split("/")
         admin_only = path.startswith(("/api/orgs", "/api/admin", "/api/users/lookup"))
         if admin_only and not self.users[me]["admin"]:
-            return 403, {"message": "Permission denied"}
+            return 403, _denied("server admin")
         if parts[:2] == ["api", "orgs"]:
             return self._orgs(method, parts[2:], me, body)
         if path == "/api/users/lookup":
@@ -181,6 +197,8 @@ class FakeGrafana:
             return 200, {"message": "User added to organization", "userId": uid}
         if rest[1:2] == ["users"] and len(rest) == 3:
             key = (oid, int(rest[2]))
+            if method == "DELETE" and key not in self.members and key[1] in self.users:
+                return 200, {"message": "User removed from organization"}  # nothing to do
             if key not in self.members:
                 return 404, {"message": "User not found"}
             if method == "PATCH":
@@ -218,6 +236,8 @@ class FakeGrafana:
         return 404, {"message": "Not found"}
 
     def _datasources(self, method: str, rest: list[str], org: int, body: Any) -> tuple[int, Any]:
+        if org == NO_ORG:
+            return 403, _denied("datasources")
         if rest == [] and method == "GET":
             return 200, [self._shown(ds) for (o, _), ds in self.datasources.items() if o == org]
         if rest == [] and method == "POST":
