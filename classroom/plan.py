@@ -84,7 +84,9 @@ def render_plan(plan: ClassPlan, class_name: str) -> str:
         objs = ", ".join(plan.per_learner_objects[lrn.id])
         lines.append(f"  {lrn.namespace}: {objs}")
     lines += ["", "Shared: Loki (auth on, gateway with one basic-auth user per tenant), one Alloy "
-              "DaemonSet setting each line's tenant from its namespace, Grafana.", ""]  # fmt: skip
+              "DaemonSet setting each line's tenant from its namespace, Grafana (sign-in only; "
+              "a setup Job gives each learner an organisation with their own Loki data source).",
+              ""]  # fmt: skip
     lines.append("Sizing (requests / limits):")
     for key in sizing.KEYS:
         lines.append(
