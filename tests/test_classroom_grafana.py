@@ -294,3 +294,31 @@ def test_isolation_reports_another_learners_data_source_in_my_organisation(tmp_p
     [breach] = [p for p in probes if not p.ok]
     assert breach.what == "list own data sources"
     assert breach.detail == "they sign in as ['lab2-ada', 'lab2-bob']"
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(300)
+def test_the_setup_script_runs_in_the_bookstore_image_as_the_job_runs_it(
+    docker_client: str, bookstore_images: dict[str, str], tmp_path: Path
+) -> None:
+    # The Job's container: the orders image's Python, read-only, no capabilities, uid 10001,
+    # the script and the plan mounted read-only. Host networking reaches the fake on loopback.
+    tmp_path.chmod(0o755)
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(grafana.plan([ADA, BOB], PASSWORDS)))
+    plan.chmod(0o644)
+    image = grafana.grafana_objects([ADA], PASSWORDS, "c1")[-1]["spec"]["template"]["spec"]
+    assert image["containers"][0]["image"] == bookstore_images["orders"]
+    with FakeGrafana() as fake:
+        result = subprocess.run(
+            [docker_client, "run", "--rm", "--network", "host", "--read-only",
+             "--cap-drop", "ALL", "--user", "10001:10001",
+             "-v", f"{SCRIPT}:/setup/grafana_orgs.py:ro", "-v", f"{tmp_path}:/plan:ro",
+             "-e", f"GRAFANA_URL={fake.url}", "-e", "GRAFANA_ADMIN_USER=admin",
+             "-e", "GRAFANA_ADMIN_PASSWORD=admin-pw", "--entrypoint", "python",
+             bookstore_images["orders"], "/setup/grafana_orgs.py", "/plan/plan.json"],
+            capture_output=True, text=True, timeout=240, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "2/2 learners ready" in result.stdout
+        assert fake.orgs_of("lab2-bob") == {"lab2-bob": "Editor"}
