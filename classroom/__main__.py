@@ -51,6 +51,7 @@ _BlockDumper.add_representer(
     lambda d, s: d.represent_scalar("tag:yaml.org,2002:str", s, style="|" if "\n" in s else None),
 )
 TENANTS_FILE = "loki-tenants.yaml"
+GRAFANA_SETUP_FILE = "grafana-setup.yaml"
 
 
 COMMANDS = {
@@ -152,10 +153,20 @@ def render(learners, class_name: str, out: Path) -> list[Path]:
     alloy.write_text(yaml.dump(alloy_overlay(), Dumper=_BlockDumper, sort_keys=False))
     tenants = out / TENANTS_FILE
     passwords = new_passwords(learners, _known_passwords(tenants))
-    fd = os.open(tenants, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    _write_private(tenants, yaml.safe_dump(tenants_values(learners, passwords), sort_keys=False))
+    # What `up` applies for the shared Grafana, to read before it does (a Secret: private too).
+    grafana = out / GRAFANA_SETUP_FILE
+    objects = grafana_objects(learners, passwords, class_name)
+    _write_private(grafana, yaml.safe_dump_all(objects, sort_keys=False))
+    return [*written, alloy, tenants, grafana]
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to a file only its owner can read (it holds passwords)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an older file with wider permissions is narrowed too
     with os.fdopen(fd, "w") as f:
-        yaml.safe_dump(tenants_values(learners, passwords), f, sort_keys=False)
-    return [*written, alloy, tenants]
+        f.write(text)
 
 
 def _print_rows(rows: list[Outcome]) -> int:
@@ -242,7 +253,8 @@ def main(
             return 1 if plan.quota_problems else 0
         if args.command == "render":
             paths = render(learners, args.class_name, args.out)
-            print(f"wrote {len(paths)} files under {args.out}/ (keep {TENANTS_FILE} private)")
+            print(f"wrote {len(paths)} files under {args.out}/ (keep {TENANTS_FILE} and "
+                  f"{GRAFANA_SETUP_FILE} private: they hold the passwords)")  # fmt: skip
             return 0
     if args.command == "isolation":
         return _isolation(args, learners)

@@ -293,6 +293,10 @@ def test_render_keeps_handed_out_passwords_private_and_stable(tmp_path: Path) ->
     assert second[0] == first[0] and second[1]["name"] == "lab2-bob"
     assert second[1]["password"] != first[0]["password"]
     assert (out / "learners" / "bob.yaml").is_file()
+    setup = out / "grafana-setup.yaml"
+    assert stat.S_IMODE(setup.stat().st_mode) == 0o600
+    kinds = [doc["kind"] for doc in yaml.safe_load_all(setup.read_text())]
+    assert kinds == ["Secret", "ConfigMap", "Job"]
 
 
 def test_the_cli_reports_a_bad_roster_and_creates_nothing(tmp_path: Path, capsys) -> None:
