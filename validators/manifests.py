@@ -932,21 +932,19 @@ def find_chart(root: Path, chart: str, version: str) -> Path | None:
 
 
 def helm_template(
-    helm: str, chart_ref: Path, pins: dict[str, Any], values: Path, kube_version: str
+    helm: str,
+    chart_ref: Path,
+    pins: dict[str, Any],
+    values: Path | list[Path],
+    kube_version: str,
 ) -> list[dict[str, Any]]:
-    """Render one chart as `helm install` would; raises RuntimeError with helm's own message."""
-    argv = [
-        helm,
-        "template",
-        pins["release"],
-        str(chart_ref),
-        "--namespace",
-        pins["namespace"],
-        "--values",
-        str(values),
-        "--kube-version",
-        kube_version,
-    ]
+    """Render one chart as `helm install` would, with one values file or several layered in
+    order; raises RuntimeError with helm's own message."""
+    layers = values if isinstance(values, list) else [values]
+    argv = [helm, "template", pins["release"], str(chart_ref), "--namespace", pins["namespace"]]
+    for layer in layers:
+        argv += ["--values", str(layer)]
+    argv += ["--kube-version", kube_version]
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=HELM_TIMEOUT_S)
     except subprocess.TimeoutExpired:
