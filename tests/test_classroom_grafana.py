@@ -193,6 +193,14 @@ def test_the_job_name_follows_the_plan() -> None:
     assert same != name(grafana.grafana_objects([ADA, BOB], PASSWORDS, "c1"))
 
 
+def test_a_new_image_gives_a_new_job_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A Job's pod template is immutable: the same name with a new image would be refused (422).
+    name = lambda: grafana.grafana_objects([ADA], PASSWORDS, "c1")[-1]["metadata"]["name"]  # noqa: E731
+    before = name()
+    monkeypatch.setattr(grafana, "_image", lambda root: "registry.example/orders:next")
+    assert name() != before
+
+
 def test_the_grafana_overlay_signs_everyone_in_and_drops_the_open_nodeport() -> None:
     overlay = yaml.safe_load((REPO_ROOT / "manifests/class/grafana-values.yaml").read_text())
     assert overlay["grafana.ini"]["auth.anonymous"]["enabled"] is False
