@@ -154,6 +154,19 @@ def job_state(job: dict[str, Any]) -> str | None:
     return None
 
 
+def _forget_failed_run(cluster: ClassCluster, job: dict[str, Any]) -> None:
+    """A failed Job of the same name is deleted, so that `up` runs it again: applied unchanged,
+    it would stay failed and every later `up` would fail at once."""
+    try:
+        state = job_state(cluster.get(job))
+    except ClassClusterError as e:
+        if "HTTP 404" in str(e):
+            return
+        raise
+    if state == "failed":
+        cluster.delete(job)
+
+
 def set_up(
     cluster: ClassCluster,
     objects: list[dict[str, Any]],
@@ -161,6 +174,7 @@ def set_up(
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[bool, str]:
     """Apply the three objects and wait for the Job: (ok, what to tell the instructor)."""
+    _forget_failed_run(cluster, objects[-1])
     for obj in objects:
         cluster.apply(obj)
     job = objects[-1]["metadata"]

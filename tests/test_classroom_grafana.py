@@ -254,6 +254,14 @@ def test_a_failed_setup_job_fails_up_and_says_where_to_look(class_files, tmp_pat
     assert "grafana: NO  the setup Job failed: `kubectl logs -n logging job/" in out
 
 
+def test_up_again_after_a_failed_setup_job_runs_it_again(class_files, tmp_path, capsys):
+    # Grafana was still down, say: the same roster gives the same Job name, which must run again.
+    api = FakeClassApi()
+    assert up(api, class_files, tmp_path, "Failed") == 1
+    assert up(api, class_files, tmp_path, "Complete") == 0
+    assert "grafana: ok" in capsys.readouterr().out
+
+
 def test_down_removes_the_passwords_secret_but_not_another_class_s(class_files, tmp_path):
     api = FakeClassApi()
     assert up(api, class_files, tmp_path, "Complete") == 0
