@@ -111,6 +111,17 @@ def test_running_again_changes_nothing_and_follows_a_new_password(tmp_path: Path
         assert fake.datasources[(org, "loki")]["secureJsonData"]["basicAuthPassword"] == "rotated"
 
 
+def test_running_again_leaves_an_unchanged_password_alone(tmp_path: Path) -> None:
+    # Grafana signs a user out everywhere when an admin sets their password: a run of the Job
+    # (a learner added, Grafana restarted) must not sign the whole class out.
+    with FakeGrafana() as fake:
+        assert run_script(fake, tmp_path).returncode == 0
+        fake.calls.clear()
+        assert run_script(fake, tmp_path, passwords={**PASSWORDS, "ada": "rotated"}).returncode == 0
+        resets = [path for method, path in fake.calls if path.endswith("/password")]
+        assert resets == [f"/api/admin/users/{fake.user_id('lab2-ada')}/password"]
+
+
 def test_a_user_already_in_the_main_organisation_is_taken_out_of_it(tmp_path: Path) -> None:
     with FakeGrafana() as fake:
         # Made by hand before the class (no OrgId): Grafana puts them in the main org as Viewer.
