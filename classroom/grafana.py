@@ -8,9 +8,8 @@ Three objects in Grafana's namespace, all labelled as the class's:
   keys `admin-user`/`admin-password`: charts/grafana 12.11.1 values `admin.userKey`,
   `admin.passwordKey`), restricted-compliant like everything in that namespace.
 The Job's name ends with a hash of the plan, the script and the Job's own spec: the same roster,
-passwords and image give the same Job, a changed one a new Job (a Job's pod template cannot be
-changed in place). `up` deletes a finished Job of the same name and runs it again (the script
-changes nothing that is already right).
+passwords and image give the same Job (applying it again changes nothing), a changed one a new
+Job (a Job's pod template cannot be changed in place).
 """
 
 from __future__ import annotations
@@ -155,17 +154,16 @@ def job_state(job: dict[str, Any]) -> str | None:
     return None
 
 
-def _forget_finished_run(cluster: ClassCluster, job: dict[str, Any]) -> None:
-    """A finished Job of the same name is deleted, so that `up` runs it again: applied unchanged,
-    a failed one would stay failed, and a complete one would say every learner is set up even
-    after Grafana restarted with none (the chart keeps its database in an emptyDir)."""
+def _forget_failed_run(cluster: ClassCluster, job: dict[str, Any]) -> None:
+    """A failed Job of the same name is deleted, so that `up` runs it again: applied unchanged,
+    it would stay failed and every later `up` would fail at once."""
     try:
         state = job_state(cluster.get(job))
     except ClassClusterError as e:
         if "HTTP 404" in str(e):
             return
         raise
-    if state is not None:
+    if state == "failed":
         cluster.delete(job)
 
 
@@ -176,7 +174,7 @@ def set_up(
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[bool, str]:
     """Apply the three objects and wait for the Job: (ok, what to tell the instructor)."""
-    _forget_finished_run(cluster, objects[-1])
+    _forget_failed_run(cluster, objects[-1])
     for obj in objects:
         cluster.apply(obj)
     job = objects[-1]["metadata"]

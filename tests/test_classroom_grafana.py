@@ -273,15 +273,6 @@ def test_up_again_after_a_failed_setup_job_runs_it_again(class_files, tmp_path, 
     assert "grafana: ok" in capsys.readouterr().out
 
 
-def test_up_again_runs_a_complete_setup_job_again(class_files, tmp_path, capsys):
-    # Grafana restarted since (its database is an emptyDir): only a new run sets it up again,
-    # and `up` reports that run, not the old one.
-    api = FakeClassApi()
-    assert up(api, class_files, tmp_path, "Complete") == 0
-    assert up(api, class_files, tmp_path, "Failed") == 1
-    assert "grafana: NO  the setup Job failed" in capsys.readouterr().out
-
-
 def test_down_removes_the_passwords_secret_but_not_another_class_s(class_files, tmp_path):
     api = FakeClassApi()
     assert up(api, class_files, tmp_path, "Complete") == 0
