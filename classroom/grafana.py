@@ -7,8 +7,9 @@ Three objects in Grafana's namespace, all labelled as the class's:
 - a Job that runs it with the bookstore image's Python, as the chart's admin (Secret `grafana`,
   keys `admin-user`/`admin-password`: charts/grafana 12.11.1 values `admin.userKey`,
   `admin.passwordKey`), restricted-compliant like everything in that namespace.
-The Job's name ends with a hash of the plan and the script: the same roster and passwords give
-the same Job (applying it again changes nothing), a changed one a new Job.
+The Job's name ends with a hash of the plan, the script and the Job's own spec: the same roster,
+passwords and image give the same Job (applying it again changes nothing), a changed one a new
+Job (a Job's pod template cannot be changed in place).
 """
 
 from __future__ import annotations
@@ -69,7 +70,6 @@ def grafana_objects(
     labels = {MANAGED_BY[0]: MANAGED_BY[1], CLASS_LABEL: class_name}
     plan_json = json.dumps(plan(learners, passwords, root), sort_keys=True)
     script = (root / SCRIPT).read_text(encoding="utf-8")
-    digest = hashlib.sha256((plan_json + script).encode()).hexdigest()[:10]
 
     def meta(name: str) -> dict[str, Any]:
         return {"name": name, "namespace": namespace, "labels": dict(labels)}
@@ -98,34 +98,33 @@ def grafana_objects(
             {"name": "plan", "mountPath": "/plan", "readOnly": True},
         ],
     }
-    job = {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": meta(JOB_PREFIX + digest),
-        "spec": {
-            "backoffLimit": 3,
-            "activeDeadlineSeconds": WAIT_SECONDS,
-            "ttlSecondsAfterFinished": 7 * 24 * 3600,
-            "template": {
-                "metadata": {"labels": dict(labels)},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": False,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": 10001,
-                        "runAsGroup": 10001,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                    "containers": [container],
-                    "volumes": [
-                        {"name": "setup", "configMap": {"name": SCRIPT_CONFIGMAP}},
-                        {"name": "plan", "secret": {"secretName": PLAN_SECRET}},
-                    ],
+    spec = {
+        "backoffLimit": 3,
+        "activeDeadlineSeconds": WAIT_SECONDS,
+        "ttlSecondsAfterFinished": 7 * 24 * 3600,
+        "template": {
+            "metadata": {"labels": dict(labels)},
+            "spec": {
+                "restartPolicy": "Never",
+                "automountServiceAccountToken": False,
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": 10001,
+                    "runAsGroup": 10001,
+                    "seccompProfile": {"type": "RuntimeDefault"},
                 },
+                "containers": [container],
+                "volumes": [
+                    {"name": "setup", "configMap": {"name": SCRIPT_CONFIGMAP}},
+                    {"name": "plan", "secret": {"secretName": PLAN_SECRET}},
+                ],
             },
         },
     }
+    # The spec is in the hash too: a new image under the same name would be refused (immutable).
+    digest = hashlib.sha256((plan_json + script + json.dumps(spec, sort_keys=True)).encode())
+    job = {"apiVersion": "batch/v1", "kind": "Job",
+           "metadata": meta(JOB_PREFIX + digest.hexdigest()[:10]), "spec": spec}  # fmt: skip
     return [
         {"apiVersion": "v1", "kind": "Secret", "metadata": meta(PLAN_SECRET),
          "type": "Opaque", "stringData": {"plan.json": plan_json}},
@@ -155,6 +154,19 @@ def job_state(job: dict[str, Any]) -> str | None:
     return None
 
 
+def _forget_failed_run(cluster: ClassCluster, job: dict[str, Any]) -> None:
+    """A failed Job of the same name is deleted, so that `up` runs it again: applied unchanged,
+    it would stay failed and every later `up` would fail at once."""
+    try:
+        state = job_state(cluster.get(job))
+    except ClassClusterError as e:
+        if "HTTP 404" in str(e):
+            return
+        raise
+    if state == "failed":
+        cluster.delete(job)
+
+
 def set_up(
     cluster: ClassCluster,
     objects: list[dict[str, Any]],
@@ -162,6 +174,7 @@ def set_up(
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[bool, str]:
     """Apply the three objects and wait for the Job: (ok, what to tell the instructor)."""
+    _forget_failed_run(cluster, objects[-1])
     for obj in objects:
         cluster.apply(obj)
     job = objects[-1]["metadata"]

@@ -21,7 +21,9 @@ newest stored versions of these files; descriptions here are ours):
   lookup is 200 `{"id", ...}` or 404 `user not found`; POST `/api/admin/users` is 200 `{"id",
   "message"}`, the user joining `OrgId` alone when given (auto_assign_org, on by default), else
   the main organisation, as Viewer (auto_assign_org_role), with that organisation current; 412
-  when the login exists.
+  when the login exists. GET `/api/user` is the signed-in user. PUT
+  `/api/admin/users/:id/password` also revokes the user's sessions (RevokeAllUserTokens): a test
+  counts those calls in `calls`.
 - Org members (pkg/api/org_users.go `addOrgUserHelper`, `updateOrgUserHelper`,
   `removeOrgUserHelper`; orgimpl/store.go `AddOrgUser`, `RemoveOrgUser`): POST
   `/api/orgs/:id/users` is 200, 404 `User not found` or 409 `User is already member of this
@@ -148,6 +150,8 @@ class FakeGrafana:
             return 403, _denied("server admin")
         if parts[:2] == ["api", "orgs"]:
             return self._orgs(method, parts[2:], me, body)
+        if path == "/api/user" and method == "GET":
+            return 200, {"id": me, "login": self.users[me]["login"]}
         if path == "/api/users/lookup":
             uid = self.user_id(query.get("loginOrEmail", [""])[0])
             if uid is None:

@@ -111,6 +111,17 @@ def test_running_again_changes_nothing_and_follows_a_new_password(tmp_path: Path
         assert fake.datasources[(org, "loki")]["secureJsonData"]["basicAuthPassword"] == "rotated"
 
 
+def test_running_again_leaves_an_unchanged_password_alone(tmp_path: Path) -> None:
+    # Grafana signs a user out everywhere when an admin sets their password: a run of the Job
+    # (a learner added, Grafana restarted) must not sign the whole class out.
+    with FakeGrafana() as fake:
+        assert run_script(fake, tmp_path).returncode == 0
+        fake.calls.clear()
+        assert run_script(fake, tmp_path, passwords={**PASSWORDS, "ada": "rotated"}).returncode == 0
+        resets = [path for method, path in fake.calls if path.endswith("/password")]
+        assert resets == [f"/api/admin/users/{fake.user_id('lab2-ada')}/password"]
+
+
 def test_a_user_already_in_the_main_organisation_is_taken_out_of_it(tmp_path: Path) -> None:
     with FakeGrafana() as fake:
         # Made by hand before the class (no OrgId): Grafana puts them in the main org as Viewer.
@@ -193,6 +204,14 @@ def test_the_job_name_follows_the_plan() -> None:
     assert same != name(grafana.grafana_objects([ADA, BOB], PASSWORDS, "c1"))
 
 
+def test_a_new_image_gives_a_new_job_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A Job's pod template is immutable: the same name with a new image would be refused (422).
+    name = lambda: grafana.grafana_objects([ADA], PASSWORDS, "c1")[-1]["metadata"]["name"]  # noqa: E731
+    before = name()
+    monkeypatch.setattr(grafana, "_image", lambda root: "registry.example/orders:next")
+    assert name() != before
+
+
 def test_the_grafana_overlay_signs_everyone_in_and_drops_the_open_nodeport() -> None:
     overlay = yaml.safe_load((REPO_ROOT / "manifests/class/grafana-values.yaml").read_text())
     assert overlay["grafana.ini"]["auth.anonymous"]["enabled"] is False
@@ -244,6 +263,14 @@ def test_a_failed_setup_job_fails_up_and_says_where_to_look(class_files, tmp_pat
     assert up(api, class_files, tmp_path, "Failed") == 1
     out = capsys.readouterr().out
     assert "grafana: NO  the setup Job failed: `kubectl logs -n logging job/" in out
+
+
+def test_up_again_after_a_failed_setup_job_runs_it_again(class_files, tmp_path, capsys):
+    # Grafana was still down, say: the same roster gives the same Job name, which must run again.
+    api = FakeClassApi()
+    assert up(api, class_files, tmp_path, "Failed") == 1
+    assert up(api, class_files, tmp_path, "Complete") == 0
+    assert "grafana: ok" in capsys.readouterr().out
 
 
 def test_down_removes_the_passwords_secret_but_not_another_class_s(class_files, tmp_path):
