@@ -8,10 +8,11 @@ server's service proxy drops the Authorization header that Grafana's admin API n
 For each learner of the plan (`{"gateway_url": ..., "learners": [{"login", "password"}]}`):
 - an organisation named like their namespace (`lab2-<id>`), with the admin as its Admin;
 - a Grafana user of the same login and their Loki password, an Editor (the lowest role that
-  may use Explore) of that organisation only, and taken out of the main organisation;
+  may use Explore) of that organisation only: taken out of any other (the main one holds every
+  learner's data source);
 - in it, a Loki data source `Loki` (uid `loki`, as on a laptop) that queries the Loki gateway
-  with the learner's own basic auth, so the gateway sets their tenant: a learner sees their
-  own lines and nothing else, even if they could change the data source;
+  with the learner's own basic auth, so the gateway sets their tenant. Editors query data
+  sources but cannot change them (an organisation Admin can), and learners are never Admins;
 - in the main organisation (the instructor's), a data source `Loki lab2-<id>` per learner.
 
 Running it again changes nothing but passwords that changed. Every learner is reported on one
@@ -131,10 +132,13 @@ class Grafana:
         user_id = user_id if user_id is not None else int(answer.get("userId", 0))
         self.expect("PATCH", f"/api/orgs/{org}/users/{user_id}", {"role": role})
 
-    def leave_main_org(self, user_id: int) -> None:
-        members = self.expect("GET", f"/api/orgs/{MAIN_ORG}/users")
-        if any(int(m.get("userId", 0)) == user_id for m in members):
-            self.expect("DELETE", f"/api/orgs/{MAIN_ORG}/users/{user_id}")
+    def leave_other_orgs(self, user_id: int, keep: int) -> None:
+        """The user in no organisation but `keep`: not the main one (every learner's data
+        source is there), nor one a renamed account was added to on an earlier run."""
+        for membership in self.expect("GET", f"/api/users/{user_id}/orgs"):
+            org = int(membership["orgId"])
+            if org != keep:
+                self.expect("DELETE", f"/api/orgs/{org}/users/{user_id}")
 
     def datasource(self, org: int, uid: str, fields: dict[str, Any]) -> None:
         body = {"uid": uid, "type": "loki", "access": "proxy", **fields}
@@ -190,7 +194,7 @@ def set_up(grafana: Grafana, plan: dict[str, Any]) -> list[str]:
             grafana.member(org, grafana.admin, None, "Admin")  # to act in it (its creator is)
             user_id = grafana.user(login, password, org)
             grafana.member(org, login, user_id, LEARNER_ROLE)
-            grafana.leave_main_org(user_id)
+            grafana.leave_other_orgs(user_id, keep=org)
             own = {**gateway_source("Loki", gateway, login, password), "isDefault": True}
             grafana.datasource(org, DATASOURCE_UID, own)
             mine = gateway_source(f"Loki {login}", gateway, login, password)

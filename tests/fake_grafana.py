@@ -21,7 +21,8 @@ newest stored versions of these files; descriptions here are ours):
   lookup is 200 `{"id", ...}` or 404 `user not found`; POST `/api/admin/users` is 200 `{"id",
   "message"}`, the user joining `OrgId` alone when given (auto_assign_org, on by default), else
   the main organisation, as Viewer (auto_assign_org_role), with that organisation current; 412
-  when the login exists. GET `/api/user` is the signed-in user. PUT
+  when the login exists. GET `/api/user` is the signed-in user; GET `/api/users/:id/orgs`
+  (pkg/api/user.go `GetUserOrgList`, server admins only) is `[{"orgId", "name", "role"}]`. PUT
   `/api/admin/users/:id/password` also revokes the user's sessions (RevokeAllUserTokens): a test
   counts those calls in `calls`.
 - Org members (pkg/api/org_users.go `addOrgUserHelper`, `updateOrgUserHelper`,
@@ -145,13 +146,20 @@ class FakeGrafana:
         if (org, me) not in self.members:
             org = NO_ORG  # signed in, but with no role in that organisation
         parts = path.strip("/").split("/")
-        admin_only = path.startswith(("/api/orgs", "/api/admin", "/api/users/lookup"))
+        admin_only = path.startswith(("/api/orgs", "/api/admin", "/api/users/"))
         if admin_only and not self.users[me]["admin"]:
             return 403, _denied("server admin")
         if parts[:2] == ["api", "orgs"]:
             return self._orgs(method, parts[2:], me, body)
         if path == "/api/user" and method == "GET":
             return 200, {"id": me, "login": self.users[me]["login"]}
+        if parts[:2] == ["api", "users"] and parts[3:] == ["orgs"] and method == "GET":
+            uid = int(parts[2])
+            return 200, [
+                {"orgId": o, "name": self.orgs[o], "role": r}
+                for (o, u), r in sorted(self.members.items())
+                if u == uid
+            ]
         if path == "/api/users/lookup":
             uid = self.user_id(query.get("loginOrEmail", [""])[0])
             if uid is None:

@@ -89,3 +89,13 @@ def test_grafana_signs_everyone_in_and_has_no_open_nodeport(tmp_path: Path) -> N
     assert "httpHeaderName1: X-Scope-OrgID" in config
     secrets = [s for s in of_kind(objects, "Secret") if s["metadata"]["name"] == "grafana"]
     assert secrets, "the setup Job reads the admin credentials from Secret grafana"
+    # The organisations the setup Job makes survive a restart: a volume, not an emptyDir.
+    [claim] = of_kind(objects, "PersistentVolumeClaim")
+    [deployment] = of_kind(objects, "Deployment")
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    storage = next(v for v in volumes if v["name"] == "storage")
+    assert storage == {
+        "name": "storage",
+        "persistentVolumeClaim": {"claimName": claim["metadata"]["name"]},
+    }

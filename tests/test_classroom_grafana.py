@@ -219,6 +219,9 @@ def test_the_grafana_overlay_signs_everyone_in_and_drops_the_open_nodeport() -> 
     [source] = overlay["datasources"]["datasources.yaml"]["datasources"]
     assert source["jsonData"]["httpHeaderName1"] == "X-Scope-OrgID"
     assert source["secureJsonData"]["httpHeaderValue1"] == "platform"
+    # What the setup Job makes must survive a restart of Grafana's pod.
+    assert overlay["persistence"]["enabled"] is True
+    assert overlay["initChownData"]["enabled"] is False, "a root chown fails restricted"
 
 
 # -- up and down --------------------------------------------------------------------------------
@@ -349,3 +352,19 @@ def test_the_setup_script_runs_in_the_bookstore_image_as_the_job_runs_it(
         assert result.returncode == 0, result.stdout + result.stderr
         assert "2/2 learners ready" in result.stdout
         assert fake.orgs_of("lab2-bob") == {"lab2-bob": "Editor"}
+
+
+def test_an_account_renamed_into_a_learners_login_keeps_only_that_learners_organisation(
+    tmp_path: Path,
+) -> None:
+    # Bob renamed his own account to the login of a learner added later ("lab2-eve"): the next
+    # run finds that account, so it must leave it in eve's organisation alone (not also bob's,
+    # where eve would read bob's lines) and give it eve's password (bob is signed out).
+    with FakeGrafana() as fake:
+        assert run_script(fake, tmp_path).returncode == 0
+        fake.users[fake.user_id("lab2-bob")]["login"] = "lab2-eve"
+        eve = Learner("eve")
+        result = run_script(fake, tmp_path, [ADA, eve], {**PASSWORDS, "eve": "eve-secret-3"})
+        assert result.returncode == 0, result.stdout
+        assert fake.orgs_of("lab2-eve") == {"lab2-eve": "Editor"}
+        assert fake.users[fake.user_id("lab2-eve")]["password"] == "eve-secret-3"
