@@ -368,3 +368,14 @@ def test_an_account_renamed_into_a_learners_login_keeps_only_that_learners_organ
         assert result.returncode == 0, result.stdout
         assert fake.orgs_of("lab2-eve") == {"lab2-eve": "Editor"}
         assert fake.users[fake.user_id("lab2-eve")]["password"] == "eve-secret-3"
+
+
+def test_a_setup_job_that_never_finishes_is_reported_with_where_to_look() -> None:
+    api = FakeClassApi()
+    cluster = ClassCluster(api.client())
+    cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "logging"}})
+    objects = grafana.grafana_objects([ADA], PASSWORDS, "c1")
+    waits: list[float] = []
+    ok, detail = grafana.set_up(cluster, objects, wait=0, sleep=waits.append)
+    assert not ok and waits == []
+    assert detail.startswith("the setup Job did not finish within 0 s: `kubectl logs -n logging")
