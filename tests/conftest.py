@@ -159,3 +159,19 @@ def bookstore_images(docker_client: str, image_build_settings: BuildSettings) ->
                 pytrace=False,
             )
     return names
+
+
+# -- the lab engine's tests (test_lab_engine, test_lab_learner, test_drills) -------------------
+@pytest.fixture
+def lab_dir(tmp_path: Path) -> Path:
+    """Where the engine keeps its state (`.lab/`), inside the test's own directory."""
+    return tmp_path / ".lab"
+
+
+@pytest.fixture
+def plugin(tmp_path: Path) -> Path:
+    """A file standing in for the checkers' pytest plugin, which the engine only points at."""
+    p = tmp_path / "checks" / "conftest.py"
+    p.parent.mkdir()
+    p.write_text("# stands in for the checks plugin\n")
+    return p

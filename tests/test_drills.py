@@ -31,19 +31,6 @@ BY_NAME = {d.name: d for d in drills.DRILLS}
 KC = ".lab/kubeconfig"
 
 
-@pytest.fixture
-def lab_dir(tmp_path: Path) -> Path:
-    return tmp_path / ".lab"
-
-
-@pytest.fixture
-def plugin(tmp_path: Path) -> Path:
-    p = tmp_path / "checks" / "conftest.py"
-    p.parent.mkdir()
-    p.write_text("# stands in for the checks plugin\n")
-    return p
-
-
 def engine(runner: FakeRunner, lab_dir: Path, plugin: Path) -> Engine:
     runner.cwd = lab_dir.parent  # the check action's `.lab/score.json` is then lab_dir's
     return Engine(lab2.LAB, runner, lab_dir=lab_dir, clock=FakeClock(), checks_plugin=plugin)

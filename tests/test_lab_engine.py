@@ -25,19 +25,6 @@ POD_SECURITY = (
 )
 
 
-@pytest.fixture
-def lab_dir(tmp_path: Path) -> Path:
-    return tmp_path / ".lab"
-
-
-@pytest.fixture
-def plugin(tmp_path: Path) -> Path:
-    p = tmp_path / "checks" / "conftest.py"
-    p.parent.mkdir()
-    p.write_text("# stands in for the checks plugin\n")
-    return p
-
-
 def make(runner: FakeRunner, lab_dir: Path, plugin: Path, clock=None) -> Engine:
     runner.cwd = lab_dir.parent  # the repository root the commands run in
     return Engine(

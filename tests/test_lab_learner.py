@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from labconfig.versions import REPO_ROOT
 from labs import engine, lab2, learner
 from labs.__main__ import main
@@ -19,19 +17,6 @@ from tests.lab_fakes import FakeClock, FakeRunner
 
 NAME = lab2.LAB.cluster_name
 LAB = lab2.LAB
-
-
-@pytest.fixture
-def lab_dir(tmp_path: Path) -> Path:
-    return tmp_path / ".lab"
-
-
-@pytest.fixture
-def plugin(tmp_path: Path) -> Path:
-    p = tmp_path / "checks" / "conftest.py"
-    p.parent.mkdir()
-    p.write_text("# stands in for the checks plugin\n")
-    return p
 
 
 def run(runner: FakeRunner, lab_dir: Path, plugin: Path, options: Options | None = None) -> int:
