@@ -73,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     # The last line is machine-readable, for CI or a notebook to keep.
     summary = {
         "us_per_line": {k: round(v, 2) for k, v in per_line.items()},
-        "us_per_line_rounds": {k: [round(v, 2) for v in vs] for k, vs in samples.items()},
+        "us_per_line_spread": {
+            k: {q: round(v, 2) for q, v in throughput.spread(vs).items()}
+            for k, vs in samples.items()
+        },
         "requests_per_s": {k: round(v) for k, v in wall.items()},
         "requests_per_cpu_s": {k: round(v) for k, v in per_cpu.items()},
         "logging_cost": round(cost, 4),

@@ -48,14 +48,16 @@ LINES = {
 }
 
 
-def measure(lines: int = 5_000, rounds: int = 15) -> dict[str, list[float]]:
+def measure(lines: int = 2_000, rounds: int = 150) -> dict[str, list[float]]:
     """µs per line of each kind in LINES, one sample per round: the request line, a WARN line
     with a body to redact and a business INFO line (the lines every request writes).
 
     The kinds take turns round by round, so a slow moment of the machine (a neighbour's burst,
     the first second of the process) touches every kind alike instead of one. The best round
     is the figure to judge (as `timeit` advises: other processes only ever add time); the
-    other samples show how noisy the machine was.
+    other samples show how noisy the machine was. Many short rounds spread over 10-20 seconds:
+    a shared 2-core VM here ran ~1.8x slower in spells of 2-7 seconds, into which a few long
+    rounds can all fall.
     """
     samples: dict[str, list[float]] = {name: [] for name in LINES}
     with open(os.devnull, "w") as devnull:

@@ -339,19 +339,19 @@ def _emit(levelno: int, message: Any, fields: EventDict) -> None:
     if levelno < chain.minimum:
         return
     level = _LEVEL_NAMES[levelno]
-    fields = _with_request_fields(fields)
-    sampled = "status" in fields and sampling.is_sampleable(level, fields)
-    if sampled and not chain.keep(fields.get("trace_id")):
-        return
+    if "status" in fields and sampling.is_sampleable(level, fields):
+        trace_id = fields.get("trace_id") or (_request_fields.get() or {}).get("trace_id")
+        if not chain.keep(trace_id):
+            return
     if "exc_info" in fields:
         fields = _exception_fields(fields)
     try:
         text = message if type(message) is str else str(message)
     except Exception as exc:  # a message object whose str() fails: the line is still written
         text = f"[UNREADABLE: {type(exc).__name__}]"
-    chain.writer.write(
-        chain.render(level, redaction.redact_text(text), redaction.redact_event(fields))
-    )
+    # The line's own fields are redacted; the request's ids, added after, are ours and validated.
+    fields = _with_request_fields(redaction.redact_event(fields))
+    chain.writer.write(chain.render(level, redaction.redact_text(text), fields))
 
 
 _LEVEL_NAMES = {number: name for name, number in LEVELS.items()}
