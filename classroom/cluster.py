@@ -36,7 +36,12 @@ _KINDS = {
 
 
 class ClassClusterError(RuntimeError):
-    """The API server refused or failed a call; the message names the call and its reason."""
+    """The API server refused or failed a call; the message names the call and its reason.
+    `status` is the HTTP status of a refusal (None when no answer came)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def object_path(obj: dict[str, Any]) -> str:
@@ -70,7 +75,8 @@ class ClassCluster:
         except httpx.HTTPError as e:
             raise ClassClusterError(f"{what}: no answer from the API server ({e})") from None
         if response.status_code >= 400:
-            raise ClassClusterError(f"{what}: HTTP {response.status_code}: {_reason(response)}")
+            code = response.status_code
+            raise ClassClusterError(f"{what}: HTTP {code}: {_reason(response)}", status=code)
         return response
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -91,6 +97,15 @@ class ClassCluster:
         what = f"GET {obj['kind']} {meta.get('namespace', '')}/{meta['name']}"
         return self._send(what, "GET", object_path(obj)).json()
 
+    def find(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        """`get`, or None when the object does not exist."""
+        try:
+            return self.get(obj)
+        except ClassClusterError as e:
+            if e.status == 404:
+                return None
+            raise
+
     def delete(self, obj: dict[str, Any]) -> bool:
         """Delete the object (its Pods too, for a Job); False when it was already gone."""
         meta = obj["metadata"]
@@ -98,7 +113,7 @@ class ClassCluster:
         try:
             self._send(what, "DELETE", object_path(obj), params={"propagationPolicy": "Background"})
         except ClassClusterError as e:
-            if "HTTP 404" in str(e):
+            if e.status == 404:
                 return False
             raise
         return True
@@ -111,12 +126,7 @@ class ClassCluster:
         return response.json().get("items") or []
 
     def get_namespace(self, name: str) -> dict[str, Any] | None:
-        try:
-            return self._send(f"GET namespace {name}", "GET", f"/api/v1/namespaces/{name}").json()
-        except ClassClusterError as e:
-            if "HTTP 404" in str(e):
-                return None
-            raise
+        return self.find({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
 
     def delete_namespace(self, name: str) -> None:
         self._send(f"DELETE namespace {name}", "DELETE", f"/api/v1/namespaces/{name}")

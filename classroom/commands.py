@@ -69,12 +69,8 @@ def down(cluster: ClassCluster, class_name: str, shared: list[dict[str, Any]] = 
     for name in names:
         cluster.delete_namespace(name)
     for obj in shared:
-        try:
-            labels = cluster.get(obj)["metadata"].get("labels") or {}
-        except ClassClusterError as e:
-            if "HTTP 404" in str(e):
-                continue
-            raise
+        found = cluster.find(obj)
+        labels = (found or {}).get("metadata", {}).get("labels") or {}
         if labels.get(CLASS_LABEL) == class_name and cluster.delete(obj):
             names.append(f"{obj['kind']} {obj['metadata']['namespace']}/{obj['metadata']['name']}")
     return names

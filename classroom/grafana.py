@@ -157,13 +157,8 @@ def job_state(job: dict[str, Any]) -> str | None:
 def _forget_failed_run(cluster: ClassCluster, job: dict[str, Any]) -> None:
     """A failed Job of the same name is deleted, so that `up` runs it again: applied unchanged,
     it would stay failed and every later `up` would fail at once."""
-    try:
-        state = job_state(cluster.get(job))
-    except ClassClusterError as e:
-        if "HTTP 404" in str(e):
-            return
-        raise
-    if state == "failed":
+    found = cluster.find(job)
+    if found is not None and job_state(found) == "failed":
         cluster.delete(job)
 
 
