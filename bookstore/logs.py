@@ -2,13 +2,15 @@
 
 Every line the process writes goes through one chain of plain functions:
 
-    level filter -> context (request-scoped ids) -> sampling -> exception fields -> redaction
-    -> JSON -> one write
+    level filter -> sampling -> exception fields -> redaction -> request-scoped ids -> JSON
+    -> one write
 
 Sampling runs before redaction and rendering because a dropped line needs neither; redaction
 runs after the exception fields are built, so a secret inside an exception message is masked
-too. Standard-library logging (uvicorn's server messages, asyncio, httpx) and Python warnings
-are bridged into the same chain, so nothing reaches stdout in another format.
+too. The request-scoped ids (trace, span and request ids, validated when the request came in)
+join after redaction: they are ours, and a line's own field of the same name wins.
+Standard-library logging (uvicorn's server messages, asyncio, httpx) and Python warnings are
+bridged into the same chain, so nothing reaches stdout in another format.
 
 Keys follow the contract in `log-schema.json`: `time` (RFC 3339, UTC, `Z`), `level` (`DEBUG`,
 `INFO`, `WARN`, `ERROR`: slog's spelling, not Python's `WARNING`), `msg`, `service`, then the
@@ -162,13 +164,12 @@ def _write_when_ready(fd: int, data: bytes) -> int:
 def _descriptor(stream: TextIO) -> int | None:
     """The file descriptor to write lines to directly, or None to use the stream's own write.
 
-    Only a plain text file over a descriptor qualifies, and whatever it holds in its buffer is
-    flushed first, so nothing written before is overtaken.
+    Only a plain text file over a descriptor qualifies (`LineWriter.write` flushes its text
+    layer before each line, so nothing written there is overtaken).
     """
     if not isinstance(stream, io.TextIOWrapper):
         return None
     try:
-        stream.flush()
         return stream.fileno()
     except (OSError, ValueError):  # io.UnsupportedOperation is an OSError; ValueError: closed
         return None
@@ -339,10 +340,8 @@ def _emit(levelno: int, message: Any, fields: EventDict) -> None:
     if levelno < chain.minimum:
         return
     level = _LEVEL_NAMES[levelno]
-    if "status" in fields and sampling.is_sampleable(level, fields):
-        trace_id = fields.get("trace_id") or (_request_fields.get() or {}).get("trace_id")
-        if not chain.keep(trace_id):
-            return
+    if _sampled_out(chain, level, fields):
+        return
     if "exc_info" in fields:
         fields = _exception_fields(fields)
     try:
@@ -355,6 +354,15 @@ def _emit(levelno: int, message: Any, fields: EventDict) -> None:
 
 
 _LEVEL_NAMES = {number: name for name, number in LEVELS.items()}
+
+
+def _sampled_out(chain: _Chain, level: str, fields: EventDict) -> bool:
+    """A successful request line whose trace (its own `trace_id`, else the request's) the
+    sampling rule drops; every other line is kept."""
+    if "status" not in fields or not sampling.is_sampleable(level, fields):
+        return False
+    trace_id = fields.get("trace_id") or (_request_fields.get() or {}).get("trace_id")
+    return not chain.keep(trace_id)
 
 
 class Logger:
@@ -430,10 +438,9 @@ def request_line(level: str, /, **fields: Any) -> None:
         _emit(levelno, _REQUEST_MESSAGE, fields)
         return
     name = _LEVEL_NAMES[levelno]
-    fields = _with_request_fields(fields)
-    if sampling.is_sampleable(name, fields) and not chain.keep(fields.get("trace_id")):
+    if _sampled_out(chain, name, fields):
         return
-    chain.writer.write(chain.render(name, _REQUEST_MESSAGE, fields))
+    chain.writer.write(chain.render(name, _REQUEST_MESSAGE, _with_request_fields(fields)))
 
 
 def get_logger(**fields: Any) -> Logger:
