@@ -515,16 +515,24 @@ def test_a_line_after_the_stream_is_closed_never_lands_in_another_file(tmp_path)
     assert (tmp_path / "data.json").read_text(encoding="utf-8") == "{}\n"
 
 
-def test_a_line_longer_than_a_pipe_buffer_arrives_whole():
-    # A pipe takes at most its buffer (64 KiB on Linux) per write while nobody reads: the
-    # writer must finish the line, not drop its tail.
+def log_through_a_pipe(
+    emit, *, non_blocking: bool = False, prefill: int = 0, reader_delay: float = 0.0
+) -> list[str]:
+    """Configure the chain on the write end of a real pipe, call `emit()`, and return the lines
+    a reader thread (starting after `reader_delay` s) got from the read end. `prefill` bytes
+    (one line) are written first, to leave the pipe nearly full."""
     import os
     import threading
+    import time
 
     read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, not non_blocking)
+    if prefill:
+        os.write(write_fd, b"x" * (prefill - 1) + b"\n")
     received = bytearray()
 
     def drain():
+        time.sleep(reader_delay)
         while chunk := os.read(read_fd, 65536):
             received.extend(chunk)
 
@@ -532,11 +540,17 @@ def test_a_line_longer_than_a_pipe_buffer_arrives_whole():
     reader.start()
     with os.fdopen(write_fd, "w", encoding="utf-8") as stream:
         logs.configure("catalog", stream=stream)
-        logs.get_logger().info("big", blob="x" * 300_000)
+        emit()
     logs.configure("bookstore", stream=io.StringIO())
     reader.join(timeout=10)
     os.close(read_fd)
-    [line] = received.decode().splitlines()
+    return received.decode().splitlines()
+
+
+def test_a_line_longer_than_a_pipe_buffer_arrives_whole():
+    # A pipe takes at most its buffer (64 KiB on Linux) per write while nobody reads: the
+    # writer must finish the line, not drop its tail.
+    [line] = log_through_a_pipe(lambda: logs.get_logger().info("big", blob="x" * 300_000))
     assert len(json.loads(line)["blob"]) == 300_000
 
 
@@ -545,30 +559,19 @@ def test_a_full_non_blocking_pipe_delays_a_line_but_keeps_it_whole():
     # takes part of it. The writer waits for the reader, as on a blocking pipe.
     import fcntl
     import os
-    import threading
-    import time
 
-    read_fd, write_fd = os.pipe()
-    os.set_blocking(write_fd, False)
+    read_fd, write_fd = os.pipe()  # a new pipe has the size the logging pipe will have
     size = fcntl.fcntl(write_fd, 1032)  # F_GETPIPE_SZ (Linux)
-    os.write(write_fd, b"x" * (size - 8193) + b"\n")  # room for 8 KiB, not for the line
-    received = bytearray()
+    os.close(read_fd)
+    os.close(write_fd)
 
-    def drain():
-        time.sleep(0.2)
-        while chunk := os.read(read_fd, 65536):
-            received.extend(chunk)
-
-    reader = threading.Thread(target=drain)
-    reader.start()
-    with os.fdopen(write_fd, "w", encoding="utf-8") as stream:
-        logs.configure("catalog", stream=stream)
+    def emit():
         logs.get_logger().info("big", blob="y" * 20_000)
         logs.get_logger().info("next")
-    logs.configure("bookstore", stream=io.StringIO())
-    reader.join(timeout=10)
-    os.close(read_fd)
-    big, following = (json.loads(line) for line in received.decode().splitlines()[1:])
+
+    # Room for 8 KiB, not for the line.
+    lines = log_through_a_pipe(emit, non_blocking=True, prefill=size - 8192, reader_delay=0.2)
+    big, following = (json.loads(line) for line in lines[1:])
     assert (len(big["blob"]), following["msg"]) == (20_000, "next")
 
 
