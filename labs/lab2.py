@@ -823,6 +823,12 @@ INCIDENT_FAULT_RATE = "0.3"
 INCIDENT_TARGET = "labs/drill_files/incident-target.yaml"
 
 
+def _on_node(settings: Settings, node: str, command: str, title: str) -> Action:
+    """A shell command inside a kind node's container, with the docker client the lab chose."""
+    argv = (settings.docker, "exec", node, "sh", "-c", command)
+    return Action(argv=argv, title=title, timeout=60)
+
+
 def _loadgen_run(settings: Settings, app_ns: str) -> list[Action]:
     """Run the traffic Job again (the Job is immutable: delete, apply, wait)."""
     return [
@@ -911,22 +917,25 @@ def node_step(settings: Settings, v: dict[str, Any], number: int) -> Step:
                 "containerLogMaxFiles",
                 timeout=60,
             ),
-            Action(
-                argv=("docker", "exec", node, "sh", "-c", f"ls -l {pod_dir}"),
-                title="The catalog containers' log files on the worker node",
-                timeout=60,
+            _on_node(
+                settings,
+                node,
+                f"ls -l {pod_dir}",
+                "The catalog containers' log files on the worker node",
             ),
             *_loadgen_run(settings, app_ns),
-            Action(
-                argv=("docker", "exec", node, "sh", "-c", f"ls -l {pod_dir}"),
-                title="Again after the traffic: rotated files are named 0.log.<timestamp> "
-                "(older ones gzipped)",
-                timeout=60,
+            _on_node(
+                settings,
+                node,
+                f"ls -l {pod_dir}",
+                "Again after the traffic: rotated files are "
+                "named 0.log.<timestamp> (older ones gzipped)",
             ),
-            Action(
-                argv=("docker", "exec", node, "sh", "-c", f"tail -n 2 {pod_dir}0.log"),
-                title="Two raw CRI lines: <time> <stream> <P|F> <the app's JSON>",
-                timeout=60,
+            _on_node(
+                settings,
+                node,
+                f"tail -n 2 {pod_dir}0.log",
+                "Two raw CRI lines: <time> <stream> <P|F> <the app's JSON>",
             ),
         ),
         checks=(CheckRef("lab2.node-rotation"),),

@@ -153,9 +153,9 @@ def test_dry_run_prints_every_planned_command_in_order(capsys, monkeypatch):
     shown = [line[2:] for line in out.splitlines() if line.startswith("$ ")]
     from tests.test_lab_plan_extras import expected_extras
 
-    # The build runs with the client labconfig.docker_client picks on this machine.
+    # The build and the node step run the client labconfig.docker_client picks on this machine.
     docker = Settings.from_env().docker
-    plan = {**expected_plan(docker), **expected_extras()}
+    plan = {**expected_plan(docker), **expected_extras(docker)}
     expected = [cmd for step in plan.values() for cmd in step]
     assert shown == expected
     # The containerd-store fallback is documented next to each image load, not run by default.

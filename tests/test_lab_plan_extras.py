@@ -32,15 +32,16 @@ def _fault(rate: str) -> str:
     return f"{K} -n bookstore patch configmap bookstore-config --type merge --patch {patch}"
 
 
-def expected_extras() -> dict[int, list[str]]:
+def expected_extras(docker: str = "docker") -> dict[int, list[str]]:
+    """The extras' commands; `docker` is the client the lab picked (the node step runs it)."""
     return {
         6: [f"{K} get --raw {PROXY}/config", _checks("lab2.retention")],
         7: [
             f"{K} get --raw /api/v1/nodes/lab2-logging-worker/proxy/configz",
-            f"docker exec lab2-logging-worker sh -c 'ls -l {NODE_DIR}'",
+            f"{docker} exec lab2-logging-worker sh -c 'ls -l {NODE_DIR}'",
             *LOADGEN,
-            f"docker exec lab2-logging-worker sh -c 'ls -l {NODE_DIR}'",
-            f"docker exec lab2-logging-worker sh -c 'tail -n 2 {NODE_DIR}0.log'",
+            f"{docker} exec lab2-logging-worker sh -c 'ls -l {NODE_DIR}'",
+            f"{docker} exec lab2-logging-worker sh -c 'tail -n 2 {NODE_DIR}0.log'",
             _checks("lab2.node-rotation"),
         ],
         8: [
