@@ -36,6 +36,17 @@ def problem_of(path: Path) -> files.FileProblem:
     return caught.value
 
 
+def problem_and_peak(path: Path) -> tuple[files.FileProblem, int]:
+    """`problem_of(path)` and the most memory (bytes) Python held while finding it."""
+    tracemalloc.start()
+    try:
+        problem = problem_of(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return problem, peak
+
+
 # --- YAML aliases and nesting -----------------------------------------------------------------
 
 
@@ -43,12 +54,7 @@ def test_an_alias_bomb_is_refused_with_file_and_line_and_flat_memory(tmp_path: P
     bomb = tmp_path / "bomb.yaml"
     bomb.write_text(alias_bomb())
     assert bomb.stat().st_size < 1024
-    tracemalloc.start()
-    try:
-        problem = problem_of(bomb)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    problem, peak = problem_and_peak(bomb)
     assert problem.path == str(bomb)
     # Line 5 holds e: 9^5 = 59,049 leaves plus the lists; the next level passes 100,000.
     assert problem.line == 6
@@ -144,12 +150,8 @@ def test_an_oversize_file_is_reported_unread(tmp_path: Path):
     big = tmp_path / "big.yaml"
     with big.open("wb") as f:
         f.truncate(files.MAX_FILE_BYTES + 1)  # sparse: costs no disk
-    tracemalloc.start()
-    try:
-        message = problem_of(big).message
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    problem, peak = problem_and_peak(big)
+    message = problem.message
     assert f"more than the {files.MAX_FILE_BYTES:,}" in message
     assert peak < 1024 * 1024
 
@@ -315,12 +317,7 @@ def test_aliases_that_repeat_a_long_text_are_a_bomb_too(tmp_path: Path):
     # Few nodes, but 20,000 x 200 KB = 4 GB of text for anything that prints or serialises it.
     path = tmp_path / "text-bomb.yaml"
     path.write_text("big: &t " + "x" * 200_000 + "\nlist: [" + ", ".join(["*t"] * 20_000) + "]\n")
-    tracemalloc.start()
-    try:
-        problem = problem_of(path)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    problem, peak = problem_and_peak(path)
     assert problem.line == 2 and "characters of text" in problem.message
     assert peak < 20 * 1024 * 1024
 
@@ -333,12 +330,7 @@ def test_aliases_that_repeat_a_long_text_are_a_bomb_too(tmp_path: Path):
 def test_a_file_of_too_many_values_is_refused_before_parsing(tmp_path: Path, text: str):
     path = tmp_path / "many.yaml"
     path.write_text(text)
-    tracemalloc.start()
-    try:
-        problem = problem_of(path)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    problem, peak = problem_and_peak(path)
     assert (
         f"more than the {files.MAX_VALUES:,}" in problem.message and "split it" in problem.message
     )
